@@ -1,0 +1,47 @@
+"""A declarative connector engine: every action of a REST API as data, run by one engine.
+
+    import engine
+    eng = engine.Engine()                        # credentials from the environment
+    eng.run("models.list")
+    engine.run("chat.completions.create", {"model": "gpt-4o-mini", "messages": [...]})
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Mapping
+
+from .client import Engine
+from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError,
+                     AuthenticationError, BadRequestError, ConflictError, Error, InternalServerError,
+                     ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
+                     Problem, RateLimitError, UnprocessableEntityError, ValidationError)
+from .manifest import Action, Manifest, Param, load
+from .response import Result
+
+__all__ = [
+    "Engine", "run", "default_engine", "load", "Manifest", "Action", "Param", "Result",
+    "Error", "ManifestError", "ValidationError", "MissingCredentialError", "Problem", "APIError", "APIStatusError",
+    "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
+    "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
+    "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
+]
+
+__version__ = "0.1.0"
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The process-wide Engine built from the environment, created on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Engine()
+    return _default
+
+
+def run(name: str, params: Mapping[str, Any] | None = None, **options: Any) -> Any:
+    """`Engine.run` on the default Engine."""
+    return default_engine().run(name, params, **options)

@@ -1,0 +1,223 @@
+"""The Engine: the public face that ties manifest, validation, building and transport.
+
+One Engine holds one `requests.Session` (connection reuse) and is safe to
+share between threads: per-call state lives on the stack, and what depends
+only on an action is compiled once and cached on the Action.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from typing import IO, Any, Mapping
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import manifest as _manifest
+from .errors import Error, MissingCredentialError, Problem
+from .pagination import STYLES, Paginator
+from .request import Context
+from .response import Result, decode, write_to
+from .transport import Attempt, RetryPolicy, Transport
+
+__all__ = ["Engine"]
+
+class _Secret:
+    """A credential value that never shows itself in a repr or a traceback's locals dump."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+
+class Engine:
+    """Runs any action of a manifest.
+
+    Credentials and settings are keyword arguments named as the manifest names
+    them (for OpenAI: `api_key`, `admin_key`, `organization`, `project`); each
+    defaults to its environment variable. A missing credential is an error
+    when a call needs it, not here.
+    """
+
+    def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
+                 max_retries: int | None = None, session: requests.Session | None = None,
+                 pool_size: int = 64, **values: Any) -> None:
+        self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
+        conn = self.manifest.connector
+        creds: Mapping[str, Any] = conn["credentials"]
+        settings: Mapping[str, Any] = conn.get("settings", {})
+        unknown = set(values) - set(creds) - set(settings)
+        if unknown:
+            name = sorted(unknown)[0]
+            close = difflib.get_close_matches(name, list(creds) + list(settings), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"Engine() got an unexpected keyword argument {name!r}{hint}")
+        self._secrets: dict[str, _Secret | None] = {}
+        for name, spec in creds.items():
+            value = values.get(name)
+            if value is None and spec.get("env"):
+                value = os.environ.get(spec["env"]) or None
+            if value is not None and ("\r" in value or "\n" in value):
+                raise Error(f"credential {name!r} contains CR or LF and cannot be sent as a header")
+            self._secrets[name] = _Secret(value) if value else None
+        self._settings: dict[str, str] = {}
+        for name, spec in settings.items():
+            value = values.get(name)
+            if value is None and spec.get("env"):
+                value = os.environ.get(spec["env"]) or None
+            if value:
+                if "\r" in value or "\n" in value:
+                    raise Error(f"setting {name!r} contains CR or LF and cannot be sent as a header")
+                self._settings[name] = value
+        env_url = os.environ.get(conn["base_url_env"]) if conn.get("base_url_env") else None
+        self.base_url = (base_url or env_url or conn["base_url"]).rstrip("/")
+        timeouts = conn.get("timeout", {})
+        connect = float(timeouts.get("connect", 5.0))
+        read = float(timeouts.get("read", 600.0))
+        if timeout is not None:
+            connect, read = (float(timeout[0]), float(timeout[1])) if isinstance(timeout, (tuple, list)) \
+                else (min(connect, float(timeout)), float(timeout))
+        self.max_retries = max_retries
+        self._own_session = session is None
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # proxies are resolved once below, not per request
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
+        send_options: dict[str, Any] = {}
+        if self._own_session or session.trust_env:
+            send_options["proxies"] = requests.utils.get_environ_proxies(self.base_url)
+        if self._own_session:
+            send_options["verify"] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
+        self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
+                                   request_id_header=conn.get("request_id_header", "x-request-id"),
+                                   message_path=error_path, send_options=send_options)
+        headers = dict(conn.get("headers", {}))
+        for name, value in self._settings.items():
+            headers[settings[name]["header"]] = value
+        self._headers = headers
+        self._policies: dict[tuple[str, int | None], RetryPolicy] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        creds = ", ".join(f"{k}={'set' if v else 'unset'}" for k, v in self._secrets.items())
+        return f"<Engine {self.manifest.connector['name']} base_url={self.base_url!r} {creds}>"
+
+    # -- catalogue ---------------------------------------------------------
+    def actions(self, group: str | None = None) -> list[_manifest.Action]:
+        return [a for a in self.manifest.actions.values() if group is None or a.group == group]
+
+    def action(self, name: str) -> _manifest.Action:
+        try:
+            return self.manifest.action(name)
+        except KeyError as exc:
+            raise Error(exc.args[0]) from None
+
+    # -- requests ----------------------------------------------------------
+    def _context(self, action: _manifest.Action) -> Context:
+        cred_headers: dict[str, tuple[str, str] | None] = {}
+        cred = action.credential
+        if cred != "none":
+            spec = self.manifest.connector["credentials"][cred]
+            secret = self._secrets.get(cred)
+            if secret is None:
+                env = f" or set {spec['env']}" if spec.get("env") else ""
+                raise MissingCredentialError(action.name, [Problem(None, "credential",
+                                      f"needs the {cred!r} credential: pass Engine({cred}=...){env}")])
+            cred_headers[cred] = (spec["header"], spec.get("prefix", "") + secret.value)
+        return Context(self.base_url, self._headers, cred_headers, self.manifest.connector.get("files", {}))
+
+    def prepare(self, name: str, params: Mapping[str, Any] | None = None) -> requests.PreparedRequest:
+        """Validate and build the request for an action; nothing is sent."""
+        action = self.action(name)
+        params = {} if params is None else params
+        action.validator.validate(params)
+        return action.builder.build(params, self._context(action))
+
+    def _policy(self, action: _manifest.Action, max_retries: int | None) -> RetryPolicy:
+        key = (action.name, max_retries if max_retries is not None else self.max_retries)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = RetryPolicy(action.retry, key[1])
+            with self._lock:
+                self._policies[key] = policy
+        return policy
+
+    def _streaming(self, action: _manifest.Action, params: Mapping[str, Any]) -> bool:
+        return action.stream_param is not None and params.get(action.stream_param) is True
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None, *, timeout: Any = None,
+            max_retries: int | None = None, raw: bool = False,
+            output: str | os.PathLike | IO[bytes] | None = None) -> Any:
+        """Call an action and return its decoded answer.
+
+        JSON answers come back as dicts, binary ones as bytes (or written to
+        `output` in chunks, returning the byte count), streamed ones as an
+        iterator of events. `raw=True` wraps the answer in a `Result` with
+        status, headers, request id, elapsed time and attempts.
+        """
+        action = self.action(name)
+        params = {} if params is None else params
+        action.validator.validate(params)
+        return self._call(action, params, timeout=timeout, max_retries=max_retries, raw=raw, output=output)
+
+    def _call(self, action: _manifest.Action, params: Mapping[str, Any], *, timeout: Any = None,
+              max_retries: int | None = None, raw: bool = False, output: Any = None) -> Any:
+        request = action.builder.build(params, self._context(action))
+        streaming = self._streaming(action, params)
+        info = Attempt()
+        binary_out = output is not None and action.response_kind == "binary"
+        response = self.transport.send(action.name, request, self._policy(action, max_retries),
+                                       stream=streaming or binary_out, timeout=timeout, attempt=info)
+        rid = response.headers.get(self.transport.request_id_header)
+        if streaming:
+            from .streaming import EventStream
+
+            style = action.stream_style or {}
+            data: Any = EventStream(response, action=action.name, done=style.get("done"),
+                                    error_events=style.get("error_events", ()),
+                                    terminal_events=style.get("terminal_events", ()),
+                                    request_id=rid, attempts=info.attempts)
+        elif binary_out:
+            data = write_to(response, output, action=action.name)
+        else:
+            data = decode(response, action.response_kind, action=action.name, request_id=rid)
+        if raw:
+            return Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts, info.waits)
+        return data
+
+    def paginate(self, name: str, params: Mapping[str, Any] | None = None, *, max_items: int | None = None,
+                 max_pages: int | None = None, resume: Mapping[str, Any] | None = None,
+                 timeout: Any = None, max_retries: int | None = None) -> Paginator:
+        """Iterate the items of every page, lazily, one page in memory at a time."""
+        action = self.action(name)
+        if action.pagination is None:
+            raise Error(f"{action.name} does not return a list (no pagination declared)")
+        params = dict(params or {})
+        action.validator.validate(resume["params"] if resume else params)
+        style = STYLES[action.pagination["type"]](action.pagination)
+
+        def fetch(page_params: dict[str, Any]) -> Any:
+            return self._call(action, page_params, timeout=timeout, max_retries=max_retries)
+
+        return Paginator(fetch, style, params, max_items=max_items, max_pages=max_pages, resume=resume)
+
+    def close(self) -> None:
+        if self._own_session:
+            self.session.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+

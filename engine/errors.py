@@ -1,0 +1,169 @@
+"""The engine's exceptions: one base class, and every error says where and why.
+
+Messages never contain credentials: they are built from names, rules and the
+server's own error fields, never from request headers or the engine's config.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+__all__ = [
+    "Error", "ManifestError", "ValidationError", "MissingCredentialError", "Problem", "APIError",
+    "APIStatusError", "BadRequestError", "AuthenticationError",
+    "PermissionDeniedError", "NotFoundError", "ConflictError",
+    "UnprocessableEntityError", "RateLimitError", "InternalServerError",
+    "APIConnectionError", "APITimeoutError", "APIResponseError",
+    "PaginationError", "PollTimeoutError", "status_error_class",
+]
+
+
+class Error(Exception):
+    """Base of everything the engine raises on purpose."""
+
+
+class ManifestError(Error):
+    """The manifest breaks a rule; raised at load, never mid-request."""
+
+    def __init__(self, rule: str, *, file: str | None = None, line: int | None = None,
+                 action: str | None = None, where: str | None = None) -> None:
+        self.rule, self.file, self.line, self.action, self.where = rule, file, line, action, where
+        parts = []
+        if file:
+            parts.append(f"{file}:{line}" if line else file)
+        if action:
+            parts.append(f"action {action!r}")
+        if where:
+            parts.append(f"at {where}")
+        super().__init__(f"{': '.join(parts)}: {rule}" if parts else rule)
+
+
+class Problem:
+    """One thing wrong with one parameter."""
+
+    __slots__ = ("param", "rule", "message")
+
+    def __init__(self, param: str | None, rule: str, message: str) -> None:
+        self.param, self.rule, self.message = param, rule, message
+
+    def __str__(self) -> str:
+        return f"{self.param}: {self.message}" if self.param else self.message
+
+    def __repr__(self) -> str:
+        return f"Problem(param={self.param!r}, rule={self.rule!r}, message={self.message!r})"
+
+
+class ValidationError(Error):
+    """The caller's params break the action's descriptor; nothing was sent."""
+
+    def __init__(self, action: str, problems: Sequence[Problem]) -> None:
+        self.action, self.problems = action, list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        n = len(self.problems)
+        super().__init__(f"{action}: {n} invalid parameter{'s' if n != 1 else ''}:\n{lines}")
+
+
+class MissingCredentialError(ValidationError):
+    """The action needs a credential the Engine was not given; nothing was sent."""
+
+
+class APIError(Error):
+    """Something went wrong talking to the API (after validation passed)."""
+
+    def __init__(self, message: str, *, action: str | None = None, attempts: int = 1,
+                 request_id: str | None = None, body: Any = None) -> None:
+        self.message, self.action, self.attempts = message, action, attempts
+        self.request_id, self.body = request_id, body
+        err = body.get("error") if isinstance(body, Mapping) else None
+        err = err if isinstance(err, Mapping) else {}
+        self.type: str | None = err.get("type")
+        self.code: str | None = err.get("code")
+        self.param: str | None = err.get("param")
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        bits = [f"{self.action}: " if self.action else "", self.message]
+        extra = [f"{k}={v}" for k, v in (("type", self.type), ("code", self.code), ("param", self.param)) if v]
+        extra.append(f"attempts={self.attempts}")
+        if self.request_id:
+            extra.append(f"request_id={self.request_id}")
+        return "".join(bits) + f" ({', '.join(extra)})"
+
+
+class APIStatusError(APIError):
+    """The server answered with a 4xx/5xx status."""
+
+    status_code: int = 0
+
+    def __init__(self, message: str, *, status_code: int, headers: Mapping[str, str] | None = None,
+                 **kw: Any) -> None:
+        self.status_code = status_code
+        self.headers = dict(headers or {})
+        super().__init__(f"HTTP {status_code}: {message}", **kw)
+
+
+class BadRequestError(APIStatusError):
+    status_code = 400
+
+
+class AuthenticationError(APIStatusError):
+    status_code = 401
+
+
+class PermissionDeniedError(APIStatusError):
+    status_code = 403
+
+
+class NotFoundError(APIStatusError):
+    status_code = 404
+
+
+class ConflictError(APIStatusError):
+    status_code = 409
+
+
+class UnprocessableEntityError(APIStatusError):
+    status_code = 422
+
+
+class RateLimitError(APIStatusError):
+    status_code = 429
+
+
+class InternalServerError(APIStatusError):
+    status_code = 500
+
+
+_BY_STATUS = {c.status_code: c for c in (BadRequestError, AuthenticationError, PermissionDeniedError,
+                                         NotFoundError, ConflictError, UnprocessableEntityError,
+                                         RateLimitError)}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status, as the official SDK maps them."""
+    if status >= 500:
+        return InternalServerError
+    return _BY_STATUS.get(status, APIStatusError)
+
+
+class APIConnectionError(APIError):
+    """The request or its answer did not make it across the network."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect or read timeout expired; `phase` says which."""
+
+    def __init__(self, message: str, *, phase: str, timeout: float | None, **kw: Any) -> None:
+        self.phase, self.timeout = phase, timeout
+        super().__init__(message, **kw)
+
+
+class APIResponseError(APIError):
+    """The server's answer could not be decoded as what the action declares."""
+
+
+class PaginationError(APIError):
+    """A paged walk stopped making progress (repeated cursor, empty page claiming more)."""
+
+
+class PollTimeoutError(APIError):
+    """A declared polling action did not reach a terminal status before its deadline."""

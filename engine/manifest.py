@@ -1,0 +1,443 @@
+"""The manifest: loading, validation at load, and the Action objects built from it.
+
+A manifest is checked once, when it is loaded: first against
+`schemas/manifest.schema.json`, then for what a schema cannot say (path
+placeholders match path parameters, names are unique, references resolve, a
+paginated action has the parameters its style needs). Every failure is a
+`ManifestError` naming the file, the line, the action and the rule.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from .errors import ManifestError
+
+__all__ = ["Manifest", "Action", "Param", "load", "BUNDLED", "SCHEMA_PATH"]
+
+_HERE = Path(__file__).resolve().parent
+BUNDLED = _HERE / "connector.yaml" if (_HERE / "connector.yaml").exists() else _HERE.parent / "connector.yaml"
+SCHEMA_PATH = (_HERE / "schemas" / "manifest.schema.json" if (_HERE / "schemas").exists()
+               else _HERE.parent / "schemas" / "manifest.schema.json")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_REF_PREFIX = "#/schemas/"
+
+
+class _Lines:
+    """Where each mapping and sequence of a loaded document started (by object id)."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.by_id: dict[int, int] = {}
+
+    def line_of(self, root: Any, path: Iterable[Any]) -> int | None:
+        node, line = root, self.by_id.get(id(root))
+        for key in path:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                break
+            line = self.by_id.get(id(node), line)
+        return line
+
+
+def _loader_for(lines: _Lines) -> type:
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise ManifestError(f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                                        file=lines.file, line=key_node.start_mark.line + 1)
+                seen[key] = key_node
+            mapping = super().construct_mapping(node, deep=True)
+            lines.by_id[id(mapping)] = node.start_mark.line + 1
+            return mapping
+
+        def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list:
+            seq = super().construct_sequence(node, deep=True)
+            lines.by_id[id(seq)] = node.start_mark.line + 1
+            return seq
+
+    Loader.add_constructor("tag:yaml.org,2002:map", Loader.construct_mapping)
+    Loader.add_constructor("tag:yaml.org,2002:seq", Loader.construct_sequence)
+    return Loader
+
+
+def _read(source: str | os.PathLike | Mapping[str, Any]) -> tuple[dict[str, Any], _Lines]:
+    if isinstance(source, Mapping):
+        return copy.deepcopy(dict(source)), _Lines("<dict>")
+    file = str(source)
+    lines = _Lines(file)
+    try:
+        with open(file, "rb") as fh:
+            data = yaml.load(fh, Loader=_loader_for(lines))  # noqa: S506 - a SafeLoader subclass
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest: {exc.strerror}", file=file) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ManifestError(f"not valid YAML: {exc.problem or exc.context}", file=file,
+                            line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise ManifestError("a manifest is a mapping with `manifest_version`, `connector` and `actions`",
+                            file=file, line=1)
+    return data, lines
+
+
+def _schema_validator() -> Any:
+    import jsonschema
+
+    with open(SCHEMA_PATH, "rb") as fh:
+        schema = json.load(fh)
+    return jsonschema.Draft202012Validator(schema)
+
+
+class Param:
+    """One input of an action: where it goes on the wire and what it accepts."""
+
+    __slots__ = ("name", "wire", "location", "required", "schema", "style", "file", "description",
+                 "deprecated")
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.name: str = spec["name"]
+        self.wire: str = spec.get("wire", self.name)
+        self.location: str = spec["in"]
+        self.required: bool = bool(spec.get("required", False))
+        self.schema: Any = spec.get("schema", {}) if "file" not in spec else None
+        self.style: str = spec.get("style", "form")
+        f = spec.get("file")
+        self.file: dict[str, str] | None = ({} if f is True else dict(f)) if f is not None else None
+        self.description: str | None = spec.get("description")
+        self.deprecated: bool = bool(spec.get("deprecated", False))
+
+    def __repr__(self) -> str:
+        return f"Param({self.name!r}, in={self.location!r}, required={self.required})"
+
+
+class Action:
+    """One API operation as the manifest declares it."""
+
+    def __init__(self, spec: Mapping[str, Any], manifest: "Manifest") -> None:
+        self.spec = spec
+        self.manifest = manifest
+        self.name: str = spec["name"]
+        self.group: str = spec.get("group", "default")
+        self.summary: str = spec.get("summary", "")
+        self.description: str | None = spec.get("description")
+        self.method: str = spec["method"]
+        self.path: str = spec["path"]
+        self.credential: str = spec.get("credential", manifest.connector.get("default_credential", "none"))
+        self.headers: dict[str, str] = dict(spec.get("headers", {}))
+        self.body: str = spec.get("body", "none")
+        self.params: list[Param] = [Param(p) for p in spec["params"]]
+        self.by_name: dict[str, Param] = {p.name: p for p in self.params}
+        self.response_kind: str = spec["response"]["kind"]
+        self.response_schema: Any = spec["response"].get("schema")
+        stream = spec.get("stream")
+        self.stream_param: str | None = stream["when"] if stream else None
+        self.stream_style: dict[str, Any] | None = (manifest.definitions["streams"][stream["use"]]
+                                                    if stream else None)
+        self.pagination_name: str | None = spec.get("pagination")
+        self.pagination: dict[str, Any] | None = (manifest.definitions["paginations"][self.pagination_name]
+                                                  if self.pagination_name else None)
+        self.retry: dict[str, Any] = {**manifest.connector.get("retry", {}), **spec.get("retry", {})}
+        self.deprecated: bool = bool(spec.get("deprecated", False))
+        self.composite = False
+
+    def __repr__(self) -> str:
+        return f"<Action {self.name} {self.method} {self.path}>"
+
+    def _self_contained(self, schema: Any) -> dict[str, Any]:
+        return self.manifest.self_contained(schema)
+
+    def input_schema(self) -> dict[str, Any]:
+        """A self-contained JSON Schema of `params`: what a platform renders a form from."""
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for p in self.params:
+            if p.file is not None:
+                s: dict[str, Any] = {"type": "string", "format": "binary", "contentMediaType":
+                                     p.file.get("default_content_type", "application/octet-stream")}
+            else:
+                s = copy.deepcopy(p.schema) if isinstance(p.schema, dict) else {}
+            s.setdefault("title", p.name)
+            if p.description and "description" not in s:
+                s["description"] = p.description
+            s["x-location"] = p.location
+            props[p.name] = s
+            if p.required:
+                required.append(p.name)
+        schema: dict[str, Any] = {"type": "object", "title": self.name, "properties": props,
+                                  "additionalProperties": False}
+        if self.summary:
+            schema["description"] = self.summary
+        if required:
+            schema["required"] = required
+        return self._self_contained(schema)
+
+    def output_schema(self) -> dict[str, Any]:
+        """A self-contained JSON Schema of what `run` returns (decoded JSON), for mapping fields."""
+        if self.response_kind == "binary":
+            return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "string",
+                    "contentEncoding": "binary", "title": self.name}
+        return self._self_contained(copy.deepcopy(self.response_schema) if self.response_schema else {})
+
+    @cached_property
+    def validator(self) -> Any:
+        from .params import ParamValidator
+
+        return ParamValidator(self)
+
+    @cached_property
+    def builder(self) -> Any:
+        from .request import RequestBuilder
+
+        return RequestBuilder(self)
+
+
+class Manifest:
+    """A validated manifest: connector settings, shared definitions, actions by name."""
+
+    def __init__(self, data: dict[str, Any], files: Sequence[str] = ()) -> None:
+        self.data = data
+        self.files = list(files)
+        self.connector: dict[str, Any] = data["connector"]
+        defs = data.get("definitions", {})
+        self.definitions: dict[str, Any] = {"parameters": defs.get("parameters", {}),
+                                            "paginations": defs.get("paginations", {}),
+                                            "streams": defs.get("streams", {})}
+        self.schemas: dict[str, Any] = data.get("schemas", {})
+        self.actions: dict[str, Action] = {}
+        for spec in data["actions"]:
+            self.actions[spec["name"]] = Action(spec, self)
+
+    def action(self, name: str) -> Action:
+        try:
+            return self.actions[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.actions), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise KeyError(f"unknown action {name!r}{hint}") from None
+
+    def self_contained(self, schema: Any) -> dict[str, Any]:
+        """Copy `schema` with every `#/schemas/X` it reaches moved into its own `$defs`."""
+        needed: dict[str, Any] = {}
+        pending = list(_refs(schema))
+        while pending:
+            name = pending.pop()
+            if name in needed:
+                continue
+            needed[name] = self.schemas[name]
+            pending.extend(_refs(needed[name]) - set(needed))
+        out = _rewrite_refs(schema if isinstance(schema, dict) else {})
+        out = {"$schema": "https://json-schema.org/draft/2020-12/schema", **out}
+        if needed:
+            out["$defs"] = {k: _rewrite_refs(needed[k]) for k in sorted(needed)}
+        return out
+
+
+def _refs(node: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            ref = n.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+                found.add(ref[len(_REF_PREFIX):])
+            stack.extend(n.values())
+        elif isinstance(n, list):
+            stack.extend(n)
+    return found
+
+
+def _rewrite_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: ("#/$defs/" + v[len(_REF_PREFIX):] if k == "$ref" and isinstance(v, str)
+                    and v.startswith(_REF_PREFIX) else _rewrite_refs(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(v) for v in node]
+    return node
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Layer a user manifest over another: actions replace or add by name, the rest merges."""
+    out = dict(base)
+    for key, value in extra.items():
+        if key == "actions":
+            by_name = {a.get("name"): a for a in out.get("actions", [])}
+            for a in value or []:
+                by_name[a.get("name")] = a
+            out["actions"] = list(by_name.values())
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None = None) -> Manifest:
+    """Load, layer and validate one or more manifests (default: the bundled one)."""
+    if sources is None:
+        sources = [BUNDLED]
+    elif isinstance(sources, (str, os.PathLike, Mapping)):
+        sources = [sources]
+    merged: dict[str, Any] = {}
+    origins: list[tuple[dict[str, Any], _Lines]] = []
+    for src in sources:
+        data, lines = _read(src)
+        origins.append((data, lines))
+        merged = _merge(merged, data) if merged else data
+    _validate(merged, origins)
+    return Manifest(merged, [lines.file for _, lines in origins])
+
+
+def _locate(origins: Sequence[tuple[dict[str, Any], _Lines]], merged: dict[str, Any],
+            path: Sequence[Any]) -> tuple[str | None, int | None, str | None]:
+    """File, line and action name for a path into the merged document."""
+    action = None
+    target: Any = merged
+    for key in path[:2]:
+        try:
+            target = target[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    if len(path) >= 2 and path[0] == "actions" and isinstance(target, dict):
+        action = target.get("name")
+    # Find the document that holds the node (by identity), to name its file and line.
+    for data, lines in reversed(origins):
+        node: Any = merged
+        found = True
+        for key in path:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                found = False
+                break
+        if path and path[0] == "actions" and len(path) >= 2 and isinstance(target, dict):
+            if id(target) in lines.by_id:
+                rest = list(path[2:])
+                return lines.file, lines.line_of(target, rest), action
+            continue
+        if found or not path:
+            return lines.file, lines.line_of(data, path), action
+    data, lines = origins[-1]
+    return lines.file, None, action
+
+
+def _validate(merged: dict[str, Any], origins: Sequence[tuple[dict[str, Any], _Lines]]) -> None:
+    import jsonschema
+
+    def fail(rule: str, path: Sequence[Any]) -> None:
+        file, line, action = _locate(origins, merged, path)
+        raise ManifestError(rule, file=file, line=line, action=action,
+                            where="/".join(str(p) for p in path) or None)
+
+    validator = _schema_validator()
+    error = jsonschema.exceptions.best_match(validator.iter_errors(merged))
+    if error is not None:
+        fail(_schema_message(error), list(error.absolute_path))
+
+    defs = merged.get("definitions", {})
+    shared = defs.get("parameters", {})
+    paginations = defs.get("paginations", {})
+    streams = defs.get("streams", {})
+    schemas = merged.get("schemas", {})
+    credentials = merged["connector"]["credentials"]
+    check = jsonschema.Draft202012Validator.check_schema
+
+    def check_refs(node: Any, path: list[Any]) -> None:
+        for name in _refs(node):
+            if name not in schemas:
+                fail(f"schema reference '#/schemas/{name}' does not resolve", path)
+
+    for name, schema in schemas.items():
+        check_refs(schema, ["schemas", name])
+    names: dict[str, int] = {}
+    for i, spec in enumerate(merged["actions"]):
+        at = ["actions", i]
+        if spec["name"] in names:
+            fail(f"duplicate action name {spec['name']!r} (also action #{names[spec['name']]})", at + ["name"])
+        names[spec["name"]] = i
+        cred = spec.get("credential", merged["connector"].get("default_credential"))
+        if cred not in (None, "none") and cred not in credentials:
+            fail(f"credential {cred!r} is not declared in connector.credentials", at + ["credential"])
+        resolved: list[dict[str, Any]] = []
+        for j, p in enumerate(spec["params"]):
+            if "use" in p:
+                if p["use"] not in shared:
+                    close = difflib.get_close_matches(p["use"], list(shared), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    fail(f"parameter reference {p['use']!r} is not in definitions.parameters{hint}",
+                         at + ["params", j, "use"])
+                p = {**shared[p["use"]], **{k: v for k, v in p.items() if k != "use"}}
+                spec["params"][j] = p
+            resolved.append(p)
+            if "schema" in p:
+                try:
+                    check(p["schema"])
+                except jsonschema.exceptions.SchemaError as exc:
+                    fail(f"parameter {p['name']!r} has an invalid JSON Schema: {exc.message}",
+                         at + ["params", j, "schema"])
+                check_refs(p["schema"], at + ["params", j, "schema"])
+        seen: set[str] = set()
+        wires: set[tuple[str, str]] = set()
+        for j, p in enumerate(resolved):
+            if p["name"] in seen:
+                fail(f"duplicate parameter name {p['name']!r}", at + ["params", j])
+            seen.add(p["name"])
+            key = (p["in"], p.get("wire", p["name"]))
+            if key in wires:
+                fail(f"two parameters send {key[1]!r} in the {key[0]}", at + ["params", j])
+            wires.add(key)
+            if p["in"] == "body" and spec.get("body", "none") == "none":
+                fail(f"parameter {p['name']!r} is in the body but the action's body is 'none'", at + ["params", j])
+            if "file" in p and spec.get("body") != "multipart":
+                fail(f"file parameter {p['name']!r} needs body 'multipart'", at + ["params", j])
+        placeholders = _PLACEHOLDER.findall(spec["path"])
+        path_params = {p.get("wire", p["name"]) for p in resolved if p["in"] == "path"}
+        for ph in placeholders:
+            if ph not in path_params:
+                fail(f"path placeholder {{{ph}}} has no path parameter", at + ["path"])
+        for p in resolved:
+            if p["in"] == "path":
+                if p.get("wire", p["name"]) not in placeholders:
+                    fail(f"path parameter {p['name']!r} has no {{placeholder}} in the path", at + ["params"])
+                if not p.get("required"):
+                    fail(f"path parameter {p['name']!r} must be required", at + ["params"])
+        if "schema" in spec["response"]:
+            check_refs(spec["response"]["schema"], at + ["response", "schema"])
+        if "pagination" in spec:
+            style = paginations.get(spec["pagination"])
+            if style is None:
+                fail(f"pagination {spec['pagination']!r} is not in definitions.paginations", at + ["pagination"])
+            need = [style[k] for k in ("cursor_param", "token_param") if k in style]
+            query = {p.get("wire", p["name"]) for p in resolved if p["in"] == "query"}
+            for wire in need:
+                if wire not in query:
+                    fail(f"pagination {spec['pagination']!r} needs a query parameter {wire!r}", at + ["pagination"])
+        if "stream" in spec:
+            st = spec["stream"]
+            if st["use"] not in streams:
+                fail(f"stream style {st['use']!r} is not in definitions.streams", at + ["stream", "use"])
+            sp = next((p for p in resolved if p["name"] == st["when"]), None)
+            if sp is None or sp["in"] != "body":
+                fail(f"stream parameter {st['when']!r} must be a body parameter of the action", at + ["stream", "when"])
+
+
+def _schema_message(error: Any) -> str:
+    msg = error.message
+    if len(msg) > 300:
+        msg = msg[:300] + "..."
+    return f"{msg} (rule: {error.validator})"

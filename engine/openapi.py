@@ -1,0 +1,265 @@
+"""Turn an OpenAPI 3.0 description into action descriptors.
+
+Shared by the manifest generator (`tools/generate_manifest.py`) and the drift
+report, so both read a description the same way. Every rule here is generic
+(about OpenAPI, never about one API); what a particular API needs beyond it
+comes from the overrides document the generator is given.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+__all__ = ["load_spec", "convert_schema", "operations", "derive_name", "collections",
+           "describe_operation"]
+
+METHODS = ("get", "post", "put", "patch", "delete")
+_RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
+_PAIRS = re.compile(r"\bSet of (\d+) key-value pairs\b")
+_KEY_LEN = re.compile(r"\bKeys can be a maximum of (\d+) characters\b")
+_VALUE_LEN = re.compile(r"\bvalues can be a maximum of (\d+) characters\b")
+_PLACEHOLDER = re.compile(r"^\{([^}]+)\}$")
+
+
+def load_spec(path: str) -> dict[str, Any]:
+    with open(path, "rb") as fh:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return yaml.load(fh, Loader=loader)
+
+
+def operations(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, METHOD, operation) in document order."""
+    for path, item in spec.get("paths", {}).items():
+        shared = item.get("parameters", [])
+        for method in METHODS:
+            if method in item:
+                op = dict(item[method])
+                if shared:
+                    op["parameters"] = list(shared) + list(op.get("parameters", []))
+                yield path, method.upper(), op
+
+
+def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema 2020-12.
+
+    `nullable` becomes a null type, `example` becomes `examples`, vendor
+    extensions and `discriminator` go, and `oneOf` becomes `anyOf`: the API's
+    `oneOf` branches overlap in places, and input must never be rejected for
+    matching two branches the server accepts.
+    """
+    if isinstance(schema, list):
+        return [convert_schema(s, ref_prefix) for s in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key.startswith("x-") or key in ("discriminator", "nullable", "example"):
+            continue
+        if key == "$ref":
+            out["$ref"] = ref_prefix + value.rsplit("/", 1)[-1]
+        elif key == "oneOf":
+            out["anyOf"] = convert_schema(value, ref_prefix)
+        elif key in ("properties", "patternProperties", "$defs"):
+            out[key] = {k: convert_schema(v, ref_prefix) for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "not", "anyOf", "allOf"):
+            out[key] = convert_schema(value, ref_prefix)
+        elif key == "exclusiveMinimum" and isinstance(value, bool):
+            if value and "minimum" in schema:
+                out["exclusiveMinimum"] = schema["minimum"]
+        elif key == "exclusiveMaximum" and isinstance(value, bool):
+            if value and "maximum" in schema:
+                out["exclusiveMaximum"] = schema["maximum"]
+        else:
+            out[key] = copy.deepcopy(value)
+    if schema.get("exclusiveMinimum") is True:
+        out.pop("minimum", None)
+    if schema.get("exclusiveMaximum") is True:
+        out.pop("maximum", None)
+    _documented_limits(out)
+    if "example" in schema and "examples" not in out:
+        out["examples"] = [copy.deepcopy(schema["example"])]
+    if schema.get("nullable"):
+        t = out.get("type")
+        if isinstance(t, str):
+            out["type"] = [t, "null"]
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = list(out["enum"]) + [None]
+        elif t is None:
+            out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def _documented_limits(out: dict[str, Any]) -> None:
+    """Limits the prose states but the schema omits are still enforced by the server.
+
+    "Limit can range between 1 and 100" bounds an integer; "Set of 16
+    key-value pairs ... Keys ... 64 characters ... values ... 512 characters"
+    bounds a string map.
+    """
+    text = out.get("description")
+    if not isinstance(text, str):
+        return
+    kind = out.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "integer" in kinds and "minimum" not in out and "maximum" not in out:
+        m = _RANGE.search(text)
+        if m:
+            out["minimum"] = int(m.group(1).replace(",", ""))
+            out["maximum"] = int(m.group(2).replace(",", ""))
+    if "object" in kinds and "properties" not in out:
+        m = _PAIRS.search(text)
+        if m and "maxProperties" not in out:
+            out["maxProperties"] = int(m.group(1))
+        m = _KEY_LEN.search(text)
+        if m and "propertyNames" not in out:
+            out["propertyNames"] = {"maxLength": int(m.group(1))}
+        m = _VALUE_LEN.search(text)
+        if m and "additionalProperties" not in out:
+            out["additionalProperties"] = {"type": "string", "maxLength": int(m.group(1))}
+
+
+def derive_name(path: str, method: str, collections: frozenset[str] = frozenset()) -> str:
+    """The SDK-style dotted name: resources from the static segments, verb from shape.
+
+    GET on a collection lists, POST creates, GET/POST/DELETE on an item
+    retrieves/updates/deletes, GET of a static segment after an item lists it,
+    POST to a static segment after an item is that verb (`cancel`, `archive`)
+    unless the segment is a collection (a path in `collections`).
+    """
+    segments = [s for s in path.strip("/").split("/") if s]
+    resources: list[str] = []
+    ends_with_id = False
+    for seg in segments:
+        if _PLACEHOLDER.match(seg):
+            ends_with_id = True
+        else:
+            resources.append(seg)
+            ends_with_id = False
+    if ends_with_id:
+        verb = {"GET": "retrieve", "POST": "update", "PUT": "update", "PATCH": "update",
+                "DELETE": "delete"}[method]
+        return ".".join(resources + [verb])
+    after_id = len(segments) >= 2 and _PLACEHOLDER.match(segments[-2])
+    if method == "POST" and after_id and path not in collections:
+        return ".".join(resources)
+    verb = {"GET": "list", "POST": "create", "PUT": "replace", "PATCH": "update", "DELETE": "delete_all"}[method]
+    return ".".join(resources + [verb])
+
+
+def _resolve(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = spec["components"]["schemas"][name]
+    return schema
+
+
+def _param_schema(raw: Mapping[str, Any], description: str | None) -> dict[str, Any]:
+    if description and "description" not in raw:
+        raw = {**raw, "description": description}
+    return convert_schema(raw)
+
+
+def _strip(text: str | None) -> str | None:
+    return text.strip() if isinstance(text, str) and text.strip() else None
+
+
+def collections(spec: Mapping[str, Any]) -> frozenset[str]:
+    """Paths that name a collection: they have a GET or a deeper path below them."""
+    paths = list(spec.get("paths", {}))
+    return frozenset(p for p in paths if "get" in spec["paths"][p]
+                     or any(q.startswith(p + "/") for q in paths))
+
+
+def describe_operation(spec: Mapping[str, Any], path: str, method: str,
+                       op: Mapping[str, Any], colls: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """One operation as a descriptor (no overrides applied, no shared refs)."""
+    params: list[dict[str, Any]] = []
+    for p in op.get("parameters", []):
+        p = _resolve(spec, p) if "$ref" in p else p
+        wire = p["name"]
+        name = wire[:-2] if wire.endswith("[]") else wire
+        desc = _strip(p.get("description") or p.get("schema", {}).get("description"))
+        entry: dict[str, Any] = {"name": name}
+        if wire != name:
+            entry["wire"] = wire
+        entry["in"] = p["in"]
+        if p.get("required"):
+            entry["required"] = True
+        schema = _param_schema(p.get("schema", {}), desc)
+        schema.pop("description", None)
+        if p["in"] == "query" and schema.get("type") == "object":
+            entry["style"] = "deep_object"
+        entry["schema"] = schema
+        if desc:
+            entry["description"] = desc
+        params.append(entry)
+
+    body = "none"
+    body_required = False
+    rb = op.get("requestBody")
+    if rb:
+        content_type, media = next(iter(rb["content"].items()))
+        body = "multipart" if content_type.startswith("multipart/") else "json"
+        body_required = bool(rb.get("required"))
+        bschema = _resolve(spec, media.get("schema", {}))
+        required = set(bschema.get("required", []))
+        for fname, fschema in bschema.get("properties", {}).items():
+            name = fname[:-2] if fname.endswith("[]") else fname
+            entry = {"name": name}
+            if fname != name:
+                entry["wire"] = fname
+            entry["in"] = "body"
+            if fname in required:
+                entry["required"] = True
+            desc = _strip(fschema.get("description"))
+            if body == "multipart" and fschema.get("format") == "binary":
+                entry["file"] = True
+            else:
+                schema = _param_schema(fschema, desc)
+                schema.pop("description", None)
+                entry["schema"] = schema
+            if desc:
+                entry["description"] = desc
+            params.append(entry)
+
+    response: dict[str, Any] = {}
+    ok = next((v for k, v in op.get("responses", {}).items() if str(k).startswith("2")), {})
+    content = ok.get("content", {})
+    if content:
+        ctype, media = next(iter(content.items()))
+        if "json" in ctype:
+            response["kind"] = "json"
+        elif ctype.startswith("text/"):
+            response["kind"] = "text"
+        else:
+            response["kind"] = "binary"
+        if media.get("schema") and response["kind"] == "json":
+            response["schema"] = convert_schema(media["schema"])
+    else:
+        response["kind"] = "json"
+
+    meta = op.get("x-oaiMeta", {})
+    desc: dict[str, Any] = {
+        "name": derive_name(path, method, colls),
+        "operation_id": op.get("operationId"),
+        "group": _slug((op.get("tags") or [meta.get("group") or "default"])[0]),
+        "summary": _strip(meta.get("name")) or _strip(op.get("summary")) or "",
+        "description": _strip(op.get("summary")),
+        "method": method,
+        "path": path,
+        "body": body,
+    }
+    if body != "none" and not body_required:
+        desc["body_optional"] = True
+    desc["params"] = params
+    desc["response"] = response
+    if op.get("deprecated"):
+        desc["deprecated"] = True
+    return desc
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")

@@ -1,0 +1,166 @@
+"""Pagination styles, declared per action in the manifest and walked lazily.
+
+A style is a small object that says which params fetch the next page given
+the current one, or that the walk is over. The registry `STYLES` maps the
+manifest's `type` to the class; a new style is one class and one entry.
+
+Every walk is bounded: a repeated cursor, or a page that is empty yet claims
+more, ends it with `PaginationError` instead of looping forever.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping
+
+from .errors import PaginationError
+
+__all__ = ["Paginator", "STYLES", "CursorStyle", "PageTokenStyle", "SingleStyle"]
+
+
+def _items(body: Any, field: str) -> list[Any]:
+    items = body.get(field) if isinstance(body, Mapping) else None
+    return items if isinstance(items, list) else []
+
+
+class CursorStyle:
+    """`after`/`before` cursors: object ids, with `has_more` and `last_id`/`first_id`."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.items = spec["items"]
+        self.param = spec["cursor_param"]
+        self.reverse_param = spec.get("reverse_param")
+        self.next_field = spec.get("next_cursor")
+        self.prev_field = spec.get("prev_cursor")
+        self.item_id = spec["item_id"]
+        self.has_more = spec.get("has_more")
+
+    def direction(self, params: Mapping[str, Any]) -> tuple[str, str | None]:
+        if self.reverse_param and self.reverse_param in params and self.param not in params:
+            return self.reverse_param, self.prev_field
+        return self.param, self.next_field
+
+    def next_params(self, params: dict[str, Any], body: Any, items: list[Any]) -> dict[str, Any] | None:
+        more = body.get(self.has_more) if self.has_more and isinstance(body, Mapping) else None
+        if more is False or not items:
+            if more is True:
+                raise PaginationError("the server sent an empty page but says there is more")
+            return None
+        param, field = self.direction(params)
+        cursor = body.get(field) if field and isinstance(body, Mapping) else None
+        if not cursor:
+            edge = items[0] if param == self.reverse_param else items[-1]
+            cursor = edge.get(self.item_id) if isinstance(edge, Mapping) else None
+        if not cursor:
+            if more is True:
+                raise PaginationError("the server says there is more but gave no cursor to continue from")
+            return None
+        if params.get(param) == cursor:
+            raise PaginationError(f"the server repeated the cursor {cursor!r}: stopping instead of looping")
+        return {**params, param: cursor}
+
+    def checkpoint(self, params: Mapping[str, Any], item: Any) -> tuple[dict[str, Any], int] | None:
+        """Resume right after `item`: its id is itself a cursor."""
+        ident = item.get(self.item_id) if isinstance(item, Mapping) else None
+        if not ident:
+            return None
+        param, _ = self.direction(params)
+        return {**params, param: ident}, 0
+
+
+class PageTokenStyle:
+    """Opaque page tokens: `page` <- `next_page` (usage and costs)."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.items = spec["items"]
+        self.param = spec["token_param"]
+        self.next_field = spec["next_token"]
+        self.has_more = spec.get("has_more")
+
+    def next_params(self, params: dict[str, Any], body: Any, items: list[Any]) -> dict[str, Any] | None:
+        more = body.get(self.has_more) if self.has_more and isinstance(body, Mapping) else None
+        token = body.get(self.next_field) if isinstance(body, Mapping) else None
+        if more is False or not token:
+            if more is True:
+                raise PaginationError("the server says there is more but gave no page token")
+            return None
+        if params.get(self.param) == token:
+            raise PaginationError(f"the server repeated the page token {token!r}: stopping instead of looping")
+        return {**params, self.param: token}
+
+    def checkpoint(self, params: Mapping[str, Any], item: Any) -> None:
+        return None
+
+
+class SingleStyle:
+    """A list that comes whole in one answer."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.items = spec["items"]
+
+    def next_params(self, params: dict[str, Any], body: Any, items: list[Any]) -> None:
+        return None
+
+    def checkpoint(self, params: Mapping[str, Any], item: Any) -> None:
+        return None
+
+
+STYLES: dict[str, type] = {"cursor": CursorStyle, "page_token": PageTokenStyle, "single": SingleStyle}
+
+
+class Paginator:
+    """Iterates the items of every page, fetching each page only when it is needed.
+
+    `checkpoint` says where the walk stands: pass it back as `resume=` to
+    continue in another process without fetching any item twice.
+    """
+
+    def __init__(self, fetch: Callable[[dict[str, Any]], Any], style: Any, params: Mapping[str, Any], *,
+                 max_items: int | None = None, max_pages: int | None = None,
+                 resume: Mapping[str, Any] | None = None) -> None:
+        self._fetch = fetch
+        self._style = style
+        self._params = dict(resume["params"]) if resume else dict(params)
+        self._skip = int(resume.get("skip", 0)) if resume else 0
+        self.max_items, self.max_pages = max_items, max_pages
+        self.pages = 0
+        self.items = 0
+        self._page_params: dict[str, Any] = dict(self._params)
+        self._in_page = self._skip
+        self._last: Any = None
+        self._iter = self._walk()
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        """Params (and items to skip) that continue the walk after the last item yielded."""
+        if self._last is not None:
+            mark = self._style.checkpoint(self._page_params, self._last)
+            if mark is not None:
+                return {"params": mark[0], "skip": mark[1]}
+        return {"params": dict(self._page_params), "skip": self._in_page}
+
+    def __iter__(self) -> "Paginator":
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._iter)
+
+    def _walk(self) -> Iterator[Any]:
+        params: dict[str, Any] | None = self._params
+        skip = self._skip
+        while params is not None:
+            if self.max_pages is not None and self.pages >= self.max_pages:
+                return
+            body = self._fetch(params)
+            self.pages += 1
+            items = _items(body, self._style.items)
+            self._page_params, self._in_page, self._last = params, skip, None
+            for item in items[skip:]:
+                if self.max_items is not None and self.items >= self.max_items:
+                    return
+                self.items += 1
+                self._in_page += 1
+                self._last = item
+                yield item
+            skip = 0
+            params = self._style.next_params(params, body, items)
+            if params is not None:
+                self._page_params, self._in_page, self._last = params, 0, None

@@ -1,0 +1,211 @@
+"""Validation of the caller's params against one action, before anything is sent.
+
+Each action's validator is built once (on first use) and reused: the JSON
+Schema of all non-file params compiled into one jsonschema validator. Every
+problem is reported at once, each naming the parameter and the rule.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .errors import Problem, ValidationError
+
+if TYPE_CHECKING:
+    from .manifest import Action
+
+__all__ = ["ParamValidator"]
+
+_MAX_SHOWN = 80
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN - 3] + "..."
+
+
+def _where(name: str, path: Any) -> str:
+    out = name
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+class ParamValidator:
+    """Checks a flat params mapping against an action's descriptor."""
+
+    def __init__(self, action: "Action") -> None:
+        import jsonschema
+
+        self.action = action.name
+        self.names = [p.name for p in action.params]
+        self.required = [p.name for p in action.params if p.required]
+        self.files = {p.name: p for p in action.params if p.file is not None}
+        self.path_params = [p.name for p in action.params if p.location == "path"]
+        self.headers = [p.name for p in action.params if p.location == "header"]
+        props = {p.name: p.schema for p in action.params if p.file is None}
+        schema = action.manifest.self_contained({"type": "object", "properties": props})
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        self._validator = cls(schema, format_checker=None)
+        self._schema = schema
+        self._props = props
+
+    def validate(self, params: Mapping[str, Any]) -> None:
+        """Raise `ValidationError` listing every problem; return None when all is well."""
+        if not isinstance(params, Mapping):
+            raise ValidationError(self.action, [Problem(None, "type", f"params must be a mapping, not {type(params).__name__}")])
+        problems: list[Problem] = []
+        known = self.names
+        for key in params:
+            if key not in self._props and key not in self.files:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(Problem(str(key), "unknown", f"unknown parameter{hint}"
+                                        + ("" if hint else f" (accepted: {', '.join(known) or 'none'})")))
+        for name in self.required:
+            if name not in params:
+                problems.append(Problem(name, "required", "is required"))
+        for name in self.path_params:
+            value = params.get(name)
+            if name in params and isinstance(value, str) and value == "":
+                problems.append(Problem(name, "minLength", "must not be empty (it is part of the URL path)"))
+        for name in self.headers:
+            value = params.get(name)
+            if isinstance(value, str) and ("\r" in value or "\n" in value):
+                problems.append(Problem(name, "header", "must not contain CR or LF (it is sent as a header)"))
+        for name, param in self.files.items():
+            if name in params:
+                msg = _file_problem(params[name])
+                if msg:
+                    problems.append(Problem(name, "file", msg))
+        checked = {k: v for k, v in params.items() if k in self._props}
+        if checked:
+            for err in self._validator.iter_errors(checked):
+                problems.extend(_problems(err, self._schema))
+        if problems:
+            problems.sort(key=lambda p: (p.param or "", p.rule))
+            raise ValidationError(self.action, problems)
+
+
+def _problems(err: Any, root: Any) -> list[Problem]:
+    path = list(err.absolute_path)
+    if not path:
+        return [Problem(None, err.validator, err.message)]
+    name, rest = str(path[0]), path[1:]
+    where = _where(name, rest)
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        tag = _discriminator(err, root)
+        if tag is not None:
+            return [tag if tag.param else Problem(where, err.validator, tag.message)]
+        # Name the closest branch's complaint instead of "not valid under any".
+        import jsonschema
+
+        best = jsonschema.exceptions.best_match(err.context)
+        if best is not None and list(best.absolute_path) != path:
+            return _problems(best, root)
+        message = f"{_short(err.instance)} matches none of the accepted forms"
+        if best is not None:
+            message += f" (closest: {_message(best)})"
+        return [Problem(where, err.validator, message)]
+    message = _message(err)
+    if "propertyNames" in err.schema_path:
+        message = f"key {_short(err.instance)} {message.split(', got')[0]}"
+    return [Problem(where, err.validator, message)]
+
+
+def _discriminator(err: Any, root: Any) -> Problem | None:
+    """For a union told apart by one constant field (`type`), judge the branch the value names.
+
+    Reports "type must be one of ..." when the value names no branch, and the
+    named branch's own problems when it names one, instead of a guess.
+    """
+    branches = err.validator_value
+    inst = err.instance
+    if not isinstance(inst, dict) or not isinstance(branches, list):
+        return None
+    resolved = [_deref(b, root) for b in branches]
+    keys = None
+    for b in resolved:
+        props = b.get("properties", {}) if isinstance(b, dict) else {}
+        consts = {k for k, v in props.items() if isinstance(v, dict)
+                  and ("const" in v or (isinstance(v.get("enum"), list) and len(v["enum"]) == 1))}
+        keys = consts if keys is None else keys & consts
+    if not keys:
+        return None
+    key = sorted(keys)[0]
+    values = []
+    for b in resolved:
+        v = b["properties"][key]
+        values.append(v["const"] if "const" in v else v["enum"][0])
+    path = list(err.absolute_path)
+    where = _where(str(path[0]), path[1:]) + f".{key}"
+    if inst.get(key) not in values:
+        return Problem(where, "enum", f"must be one of {', '.join(repr(v) for v in values)}, got {_short(inst.get(key))}")
+    index = values.index(inst.get(key))
+    mine = [e for e in err.context if e.relative_schema_path and e.relative_schema_path[0] == index]
+    if mine:
+        found = _problems(mine[0], root)
+        return found[0] if found else None
+    return None
+
+
+def _deref(schema: Any, root: Any) -> Any:
+    while isinstance(schema, dict) and "$ref" in schema and isinstance(root, dict):
+        ref = schema["$ref"]
+        if not ref.startswith("#/"):
+            break
+        node = root
+        for part in ref[2:].split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        schema = node
+    return schema
+
+
+def _message(err: Any) -> str:
+    v, inst = err.validator, err.instance
+    sv = err.validator_value
+    if v == "type":
+        types = sv if isinstance(sv, list) else [sv]
+        return f"must be of type {' or '.join(types)}, got {type(inst).__name__} {_short(inst)}"
+    if v == "enum":
+        return f"must be one of {', '.join(repr(x) for x in sv)}, got {_short(inst)}"
+    if v == "const":
+        return f"must be {sv!r}, got {_short(inst)}"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[v]
+        return f"must be {word} {sv}, got {_short(inst)}"
+    if v in ("maxLength", "minLength"):
+        return f"must have {'at most' if v == 'maxLength' else 'at least'} {sv} characters, got {len(inst)}"
+    if v in ("maxItems", "minItems"):
+        return f"must have {'at most' if v == 'maxItems' else 'at least'} {sv} items, got {len(inst)}"
+    if v in ("maxProperties", "minProperties"):
+        return f"must have {'at most' if v == 'maxProperties' else 'at least'} {sv} keys, got {len(inst)}"
+    if v == "required":
+        return err.message.replace(" is a required property", " is required")
+    if v == "additionalProperties":
+        return err.message
+    if v == "propertyNames":
+        return f"has a key that breaks the key rules: {err.message}"
+    return err.message if len(err.message) < 300 else err.message[:297] + "..."
+
+
+def _file_problem(value: Any) -> str | None:
+    """Why `value` cannot be uploaded as a file, or None when it can."""
+    if isinstance(value, tuple):
+        if not 2 <= len(value) <= 3 or not isinstance(value[0], str):
+            return "a file tuple is (filename, content) or (filename, content, content_type)"
+        if len(value) == 3 and not isinstance(value[2], str):
+            return "the content type in a file tuple must be a string"
+        value = value[1]
+    if isinstance(value, (bytes, bytearray, memoryview, os.PathLike)):
+        return None
+    if isinstance(value, str):
+        return "a str is ambiguous: pass pathlib.Path(...) for a file on disk or bytes for content"
+    read = getattr(value, "read", None)
+    if callable(read):
+        mode = getattr(value, "mode", "b")
+        if isinstance(mode, str) and "b" not in mode:
+            return "a text-mode file cannot be uploaded: open it with 'rb'"
+        return None
+    return f"must be bytes, a binary file object, a pathlib.Path or a (filename, content[, type]) tuple, not {type(value).__name__}"

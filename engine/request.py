@@ -1,0 +1,192 @@
+"""Request building: validated params -> a `requests.PreparedRequest`.
+
+Everything that depends only on the descriptor (path template split, which
+param goes where, its wire name and encoding) is worked out once per action;
+per call, only the caller's values are encoded. Body encodings and query
+styles are small entries in the registries below: a new one is one function.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from urllib.parse import quote
+
+from requests import PreparedRequest
+from requests.hooks import default_hooks
+from requests.structures import CaseInsensitiveDict
+
+from .errors import ValidationError, Problem
+
+if TYPE_CHECKING:
+    from .manifest import Action
+
+__all__ = ["RequestBuilder", "Context", "encode_query_value", "QUERY_STYLES", "BODY_ENCODERS"]
+
+_SEGMENT = re.compile(r"\{([^{}]*)\}")
+
+
+def _scalar(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
+
+
+def encode_query_value(value: Any) -> str:
+    return quote(_scalar(value), safe="")
+
+
+def _form(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
+    """Arrays repeat the key (`k=a&k=b`); scalars appear once."""
+    if isinstance(value, (list, tuple)):
+        return [(wire, v) for v in value]
+    return [(wire, value)]
+
+
+def _deep_object(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
+    """Objects as `k[sub]=v`, the form filter objects take (`effective_at[gte]=1`)."""
+    if isinstance(value, Mapping):
+        return [(f"{wire}[{k}]", v) for k, v in value.items()]
+    return _form(wire, value)
+
+
+QUERY_STYLES: dict[str, Callable[[str, Any], Iterable[tuple[str, Any]]]] = {
+    "form": _form,
+    "deep_object": _deep_object,
+}
+
+
+def _path_value(value: Any) -> str:
+    text = quote(_scalar(value), safe="")
+    # "." and ".." are left alone by quote() but would be collapsed by URL
+    # normalisation somewhere along the way: encode them too.
+    if text in (".", ".."):
+        text = text.replace(".", "%2E")
+    return text
+
+
+def _json_body(builder: "RequestBuilder", fields: list[tuple[str, Any]],
+               files: list[tuple[str, Any]]) -> tuple[bytes, str]:
+    body = json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return body, "application/json"
+
+
+def _form_body(builder: "RequestBuilder", fields: list[tuple[str, Any]],
+               files: list[tuple[str, Any]]) -> tuple[bytes, str]:
+    pairs = [(quote(k, safe=""), encode_query_value(v)) for name, val in fields for k, v in _form(name, val)]
+    return "&".join(f"{k}={v}" for k, v in pairs).encode("ascii"), "application/x-www-form-urlencoded"
+
+
+def _multipart_body(builder: "RequestBuilder", fields: list[tuple[str, Any]],
+                    files: list[tuple[str, Any]]) -> tuple[Any, str]:
+    from .multipart import MultipartBody
+
+    text: list[tuple[str, str]] = []
+    for name, value in fields:
+        for k, v in _form(name, value):
+            text.append((k, _scalar(v)))
+    body = MultipartBody(text, files)
+    return body, body.content_type
+
+
+BODY_ENCODERS: dict[str, Callable[..., tuple[Any, str]]] = {
+    "json": _json_body,
+    "form": _form_body,
+    "multipart": _multipart_body,
+}
+
+
+class Context:
+    """What a request needs from the Engine: where to send it and with which headers."""
+
+    __slots__ = ("base_url", "headers", "credential_headers", "file_defaults")
+
+    def __init__(self, base_url: str, headers: Mapping[str, str],
+                 credential_headers: Mapping[str, tuple[str, str] | None],
+                 file_defaults: Mapping[str, str]) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers)
+        self.credential_headers = dict(credential_headers)
+        self.file_defaults = dict(file_defaults)
+
+
+class RequestBuilder:
+    """Builds the HTTP request for one action; the per-action work is done here, once."""
+
+    def __init__(self, action: "Action") -> None:
+        self.action = action
+        self.method = action.method
+        parts: list[tuple[bool, str]] = []
+        pos = 0
+        path = action.path
+        for m in _SEGMENT.finditer(path):
+            parts.append((False, path[pos:m.start()]))
+            parts.append((True, m.group(1)))
+            pos = m.end()
+        parts.append((False, path[pos:]))
+        wire_to_name = {p.wire: p.name for p in action.params if p.location == "path"}
+        self.path_parts = [(is_param, wire_to_name[text] if is_param else text) for is_param, text in parts]
+        self.query = [(p.name, p.wire, QUERY_STYLES[p.style]) for p in action.params if p.location == "query"]
+        self.header_params = [(p.name, p.wire) for p in action.params if p.location == "header"]
+        self.body_params = [(p.name, p.wire) for p in action.params
+                            if p.location == "body" and p.file is None]
+        self.file_params = [(p.name, p.wire, p.file or {}) for p in action.params if p.file is not None]
+        self.encoder = BODY_ENCODERS.get(action.body) if action.body != "none" else None
+        self.fixed_headers = dict(action.headers)
+
+    def url(self, base_url: str, params: Mapping[str, Any]) -> str:
+        path = "".join(_path_value(params[text]) if is_param else text for is_param, text in self.path_parts)
+        pairs: list[str] = []
+        for name, wire, style in self.query:
+            if name in params:
+                for k, v in style(wire, params[name]):
+                    pairs.append(f"{quote(k, safe='')}={encode_query_value(v)}")
+        return base_url + path + ("?" + "&".join(pairs) if pairs else "")
+
+    def build(self, params: Mapping[str, Any], ctx: Context) -> PreparedRequest:
+        """The request for already-validated params."""
+        headers = CaseInsensitiveDict(ctx.headers)
+        cred = ctx.credential_headers.get(self.action.credential)
+        if cred is not None:
+            headers[cred[0]] = cred[1]
+        headers.update(self.fixed_headers)
+        for name, wire in self.header_params:
+            if name in params:
+                headers[wire] = _scalar(params[name])
+        body: Any = None
+        if self.encoder is not None:
+            fields = [(wire, params[name]) for name, wire in self.body_params if name in params]
+            files = []
+            for name, wire, spec in self.file_params:
+                if name in params:
+                    from .multipart import file_part
+
+                    try:
+                        part = file_part(params[name],
+                                         default_filename=spec.get("default_filename", ctx.file_defaults.get("default_filename", "upload")),
+                                         default_content_type=spec.get("default_content_type", ctx.file_defaults.get("default_content_type", "application/octet-stream")))
+                    except TypeError as exc:
+                        raise ValidationError(self.action.name, [Problem(name, "file", str(exc))]) from None
+                    files.append((wire, part))
+            body, content_type = self.encoder(self, fields, files)
+            headers["Content-Type"] = content_type
+            length = len(body) if isinstance(body, (bytes, bytearray)) else getattr(body, "length", None)
+            if length is not None:
+                headers["Content-Length"] = str(length)
+            else:
+                headers["Transfer-Encoding"] = "chunked"
+        elif self.method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = "0"
+        req = PreparedRequest()
+        req.method = self.method
+        req.url = self.url(ctx.base_url, params)
+        req.headers = headers
+        req.body = body
+        req.hooks = default_hooks()
+        return req

@@ -1,0 +1,96 @@
+"""Decoding the server's answer, once, on arrival.
+
+The content type the server sends decides the decoding (JSON, text, bytes);
+the action's declared kind decides what the caller gets. Fields the
+description did not list are kept: the API grows, and this engine never
+rejects an answer for saying more than it was told to expect.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any, Mapping
+
+import requests
+
+from .errors import APIConnectionError, APIResponseError
+
+__all__ = ["decode", "Result", "write_to"]
+
+_CHUNK = 1 << 16
+
+
+class Result:
+    """The decoded answer with what came with it (`run(..., raw=True)`)."""
+
+    __slots__ = ("data", "status_code", "headers", "request_id", "elapsed", "attempts", "waits")
+
+    def __init__(self, data: Any, response: requests.Response, request_id_header: str,
+                 elapsed: float, attempts: int, waits: list[float]) -> None:
+        self.data = data
+        self.status_code = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+        self.request_id = response.headers.get(request_id_header)
+        self.elapsed = elapsed
+        self.attempts = attempts
+        self.waits = waits
+
+    @property
+    def rate_limits(self) -> dict[str, str]:
+        """The `x-ratelimit-*` headers, as the server sent them."""
+        return {k.lower(): v for k, v in self.headers.items() if k.lower().startswith("x-ratelimit-")}
+
+    def __repr__(self) -> str:
+        return (f"<Result status={self.status_code} request_id={self.request_id} "
+                f"attempts={self.attempts} elapsed={self.elapsed:.3f}s>")
+
+
+def write_to(response: requests.Response, output: str | os.PathLike | IO[bytes], *, action: str) -> int:
+    """Stream a binary answer to a path or file object in chunks; return the byte count."""
+    written = 0
+    try:
+        if isinstance(output, (str, os.PathLike)):
+            tmp = f"{os.fspath(output)}.part"
+            with open(tmp, "wb") as fh:
+                for chunk in response.iter_content(_CHUNK):
+                    fh.write(chunk)
+                    written += len(chunk)
+            os.replace(tmp, output)
+        else:
+            for chunk in response.iter_content(_CHUNK):
+                output.write(chunk)
+                written += len(chunk)
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise APIConnectionError(f"connection dropped while downloading: {type(exc).__name__}",
+                                 action=action) from None
+    finally:
+        response.close()
+    return written
+
+
+def _media_type(response: requests.Response) -> str:
+    return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def decode(response: requests.Response, kind: str, *, action: str, request_id: str | None = None) -> Any:
+    """The caller's value for a 2xx answer of the declared kind."""
+    if kind == "binary":
+        return response.content
+    content = response.content
+    media = _media_type(response)
+    if kind == "none" or (not content and response.status_code == 204):
+        return None
+    if media.endswith("json") or media.endswith("+json") or (not media and kind == "json"):
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise APIResponseError(f"the answer is not valid JSON ({exc.msg} at byte {exc.pos})",
+                                   action=action, request_id=request_id) from None
+    if media.startswith("text/") or kind == "text":
+        return content.decode(response.encoding or "utf-8", "replace")
+    if kind == "json":
+        # Declared JSON but something else came (e.g. an HTML error page from a proxy).
+        raise APIResponseError(f"expected JSON, got content type {media or 'none'!r}",
+                               action=action, request_id=request_id)
+    return content
+

@@ -1,0 +1,246 @@
+"""Transport: one shared `requests.Session`, timeouts and the declared retry policy.
+
+The policy is data (the manifest's `connector.retry`, overridable per action,
+per Engine and per call) and follows the official SDK: retry connection
+errors, timeouts, 408/409/429/5xx with exponential backoff and jitter, honour
+`retry-after-ms` / `Retry-After` within a cap, and let `x-should-retry` win.
+Answers the policy marks permanent (a 429 for `insufficient_quota`) fail at once.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from typing import Any, Callable, Mapping
+
+import requests
+from requests import exceptions as rexc
+
+from .errors import APIConnectionError, APIStatusError, APITimeoutError, status_error_class
+
+__all__ = ["RetryPolicy", "Transport", "Attempt", "status_error", "error_message"]
+
+log = logging.getLogger("engine")
+
+
+class RetryPolicy:
+    """When to try again and how long to wait first."""
+
+    __slots__ = ("max_retries", "initial_delay", "max_delay", "jitter", "statuses", "retry_5xx",
+                 "max_retry_after", "ms_header", "after_header", "should_header", "permanent")
+
+    def __init__(self, spec: Mapping[str, Any], max_retries: int | None = None) -> None:
+        self.max_retries = int(spec.get("max_retries", 2) if max_retries is None else max_retries)
+        self.initial_delay = float(spec.get("initial_delay", 0.5))
+        self.max_delay = float(spec.get("max_delay", 8.0))
+        self.jitter = float(spec.get("jitter", 0.25))
+        self.statuses = frozenset(spec.get("statuses", (408, 409, 429)))
+        self.retry_5xx = bool(spec.get("retry_5xx", True))
+        self.max_retry_after = float(spec.get("max_retry_after", 60.0))
+        self.ms_header = spec.get("retry_after_ms_header")
+        self.after_header = spec.get("retry_after_header", "retry-after")
+        self.should_header = spec.get("should_retry_header")
+        self.permanent = tuple(spec.get("permanent", ()))
+
+    def permanent_reason(self, status: int, body: Any) -> str | None:
+        """Why an answer must not be retried although its status usually is."""
+        err = body.get("error") if isinstance(body, Mapping) else None
+        err = err if isinstance(err, Mapping) else {}
+        for rule in self.permanent:
+            if rule["status"] != status:
+                continue
+            if "code" in rule and err.get("code") != rule["code"]:
+                continue
+            if "type" in rule and err.get("type") != rule["type"]:
+                continue
+            return rule["reason"]
+        return None
+
+    def retryable_status(self, status: int, headers: Mapping[str, str]) -> bool:
+        if self.should_header:
+            flag = headers.get(self.should_header)
+            if flag is not None:
+                return flag.strip().lower() == "true"
+        return status in self.statuses or (self.retry_5xx and status >= 500)
+
+    def server_delay(self, headers: Mapping[str, str], now: float) -> float | None:
+        """The wait the server asked for, in seconds, or None when it asked for none."""
+        if self.ms_header:
+            raw = headers.get(self.ms_header)
+            if raw:
+                try:
+                    return float(raw) / 1000.0
+                except ValueError:
+                    pass
+        raw = headers.get(self.after_header) if self.after_header else None
+        if raw:
+            try:
+                return float(raw)
+            except ValueError:
+                parsed = email.utils.parsedate_tz(raw)
+                if parsed:
+                    return email.utils.mktime_tz(parsed) - now
+        return None
+
+    def backoff(self, retries_done: int, rand: float) -> float:
+        delay = min(self.initial_delay * (2.0 ** retries_done), self.max_delay)
+        return delay * (1.0 - self.jitter * rand)
+
+
+class Attempt:
+    """What the caller may want to know about how an answer was obtained."""
+
+    __slots__ = ("attempts", "elapsed", "waits")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.elapsed = 0.0
+        self.waits: list[float] = []
+
+
+def error_message(body: Any, path: tuple[str, ...], fallback: str) -> str:
+    node = body
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    if isinstance(node, str) and node:
+        return node
+    return fallback
+
+
+def _decode_error_body(response: requests.Response) -> Any:
+    content = response.content
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content[:2000].decode("utf-8", "replace")
+
+
+def status_error(response: requests.Response, *, action: str, attempts: int, request_id_header: str,
+                 message_path: tuple[str, ...], reason: str | None = None) -> APIStatusError:
+    body = _decode_error_body(response)
+    fallback = body if isinstance(body, str) and body else (response.reason or "error")
+    message = error_message(body, message_path, fallback)
+    if reason:
+        message = f"{message} (not retried: {reason})"
+    cls = status_error_class(response.status_code)
+    return cls(message, status_code=response.status_code, headers=response.headers, action=action,
+               attempts=attempts, request_id=response.headers.get(request_id_header), body=body)
+
+
+class Transport:
+    """Sends prepared requests with retries; shared by all threads of an Engine."""
+
+    def __init__(self, session: requests.Session, *, connect_timeout: float, read_timeout: float,
+                 request_id_header: str = "x-request-id", message_path: tuple[str, ...] = ("error", "message"),
+                 send_options: Mapping[str, Any] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.session = session
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.request_id_header = request_id_header
+        self.message_path = message_path
+        self.send_options = dict(send_options or {})
+        self.sleep, self.clock, self.rand = sleep, clock, rand
+
+    def timeouts(self, timeout: Any) -> tuple[float, float]:
+        if timeout is None:
+            return self.connect_timeout, self.read_timeout
+        if isinstance(timeout, (tuple, list)):
+            return float(timeout[0]), float(timeout[1])
+        t = float(timeout)
+        return min(self.connect_timeout, t), t
+
+    def send(self, action: str, request: requests.PreparedRequest, policy: RetryPolicy, *,
+             stream: bool = False, timeout: Any = None, attempt: Attempt | None = None) -> requests.Response:
+        """Send with retries; return a 2xx response or raise a typed error."""
+        info = attempt or Attempt()
+        connect, read = self.timeouts(timeout)
+        body = request.body
+        replayable = getattr(body, "replayable", True)
+        started = time.perf_counter()
+        while True:
+            info.attempts += 1
+            t0 = time.perf_counter()
+            try:
+                response = self.session.send(request, stream=True, timeout=(connect, read),
+                                             allow_redirects=True, **self.send_options)
+            except (rexc.ConnectTimeout, rexc.ReadTimeout, rexc.Timeout) as exc:
+                phase = "connect" if isinstance(exc, rexc.ConnectTimeout) else "read"
+                limit = connect if phase == "connect" else read
+                error: APIConnectionError = APITimeoutError(
+                    f"{phase} timeout after {limit:g}s", phase=phase, timeout=limit,
+                    action=action, attempts=info.attempts)
+                self._log(action, request, None, t0, info.attempts, f"{phase} timeout")
+            except (rexc.ConnectionError, rexc.ChunkedEncodingError) as exc:
+                error = APIConnectionError(f"connection error: {type(exc).__name__}",
+                                           action=action, attempts=info.attempts)
+                self._log(action, request, None, t0, info.attempts, "connection error")
+            else:
+                self._log(action, request, response, t0, info.attempts, None)
+                status = response.status_code
+                if status < 400:
+                    if not stream:
+                        try:
+                            response.content  # read the whole body inside the retry loop
+                        except (rexc.ConnectionError, rexc.ChunkedEncodingError, rexc.Timeout) as exc:
+                            response.close()
+                            error = APIConnectionError(
+                                f"connection dropped while reading the answer: {type(exc).__name__}",
+                                action=action, attempts=info.attempts)
+                            if not self._again(info, policy, None, replayable):
+                                info.elapsed = time.perf_counter() - started
+                                raise error from None
+                            continue
+                    info.elapsed = time.perf_counter() - started
+                    return response
+                err = status_error(response, action=action, attempts=info.attempts,
+                                   request_id_header=self.request_id_header, message_path=self.message_path)
+                reason = policy.permanent_reason(status, err.body)
+                response.close()
+                if reason is not None:
+                    info.elapsed = time.perf_counter() - started
+                    raise status_error(response, action=action, attempts=info.attempts,
+                                       request_id_header=self.request_id_header,
+                                       message_path=self.message_path, reason=reason)
+                if not policy.retryable_status(status, response.headers):
+                    info.elapsed = time.perf_counter() - started
+                    raise err
+                if not self._again(info, policy, response.headers, replayable):
+                    info.elapsed = time.perf_counter() - started
+                    raise err
+                continue
+            if not self._again(info, policy, None, replayable):
+                info.elapsed = time.perf_counter() - started
+                raise error from None
+
+    def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None,
+               replayable: bool) -> bool:
+        """Wait before the next attempt and say True, or say False when none is due."""
+        retries_done = info.attempts - 1
+        if retries_done >= policy.max_retries or not replayable:
+            return False
+        delay = policy.server_delay(headers, self.clock()) if headers is not None else None
+        if delay is not None and delay > policy.max_retry_after:
+            return False
+        if delay is None or delay <= 0:
+            delay = policy.backoff(retries_done, self.rand())
+        info.waits.append(delay)
+        self.sleep(delay)
+        return True
+
+    def _log(self, action: str, request: requests.PreparedRequest, response: requests.Response | None,
+             t0: float, attempt: int, failure: str | None) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        ms = (time.perf_counter() - t0) * 1000.0
+        url = (request.url or "").split("?", 1)[0]
+        if response is None:
+            log.debug("%s attempt %d: %s %s -> %s after %.1f ms", action, attempt, request.method, url, failure, ms)
+        else:
+            log.debug("%s attempt %d: %s %s -> %d in %.1f ms request_id=%s", action, attempt, request.method,
+                      url, response.status_code, ms, response.headers.get(self.request_id_header))
