@@ -14,13 +14,14 @@ from .client import Engine
 from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError,
                      AuthenticationError, BadRequestError, ConflictError, Error, InternalServerError,
                      ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
-                     Problem, RateLimitError, UnprocessableEntityError, ValidationError)
+                     Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
+                     ValidationError)
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
 __all__ = [
     "Engine", "run", "default_engine", "load", "Manifest", "Action", "Param", "Result",
-    "Error", "ManifestError", "ValidationError", "MissingCredentialError", "Problem", "APIError", "APIStatusError",
+    "Error", "ManifestError", "UnknownActionError", "ValidationError", "MissingCredentialError", "Problem", "APIError", "APIStatusError",
     "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",

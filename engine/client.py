@@ -117,18 +117,18 @@ class Engine:
         return [a for a in self.manifest.actions.values() if group is None or a.group == group]
 
     def action(self, name: str) -> _manifest.Action:
-        try:
-            return self.manifest.action(name)
-        except KeyError as exc:
-            raise Error(exc.args[0]) from None
+        return self.manifest.action(name)
 
     # -- requests ----------------------------------------------------------
-    def _context(self, action: _manifest.Action) -> Context:
+    def _context(self, action: _manifest.Action, redact: bool = False) -> Context:
         cred_headers: dict[str, tuple[str, str] | None] = {}
         cred = action.credential
         if cred != "none":
             spec = self.manifest.connector["credentials"][cred]
             secret = self._secrets.get(cred)
+            if redact:
+                # A shell reference, so a dry run's curl line runs as is and shows no key.
+                secret = _Secret("$" + spec["env"] if spec.get("env") else "<redacted>")
             if secret is None:
                 env = f" or set {spec['env']}" if spec.get("env") else ""
                 raise MissingCredentialError(action.name, [Problem(None, "credential",
@@ -136,12 +136,16 @@ class Engine:
             cred_headers[cred] = (spec["header"], spec.get("prefix", "") + secret.value)
         return Context(self.base_url, self._headers, cred_headers, self.manifest.connector.get("files", {}))
 
-    def prepare(self, name: str, params: Mapping[str, Any] | None = None) -> requests.PreparedRequest:
-        """Validate and build the request for an action; nothing is sent."""
+    def prepare(self, name: str, params: Mapping[str, Any] | None = None, *,
+                redact: bool = False) -> requests.PreparedRequest:
+        """Validate and build the request for an action; nothing is sent.
+
+        `redact=True` puts a placeholder where the credential goes (no key needed).
+        """
         action = self.action(name)
         params = {} if params is None else params
         action.validator.validate(params)
-        return action.builder.build(params, self._context(action))
+        return action.builder.build(params, self._context(action, redact))
 
     def _policy(self, action: _manifest.Action, max_retries: int | None) -> RetryPolicy:
         key = (action.name, max_retries if max_retries is not None else self.max_retries)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 __all__ = [
-    "Error", "ManifestError", "ValidationError", "MissingCredentialError", "Problem", "APIError",
+    "Error", "ManifestError", "UnknownActionError", "ValidationError", "MissingCredentialError", "Problem", "APIError",
     "APIStatusError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "ConflictError",
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
@@ -50,6 +50,13 @@ class Problem:
 
     def __repr__(self) -> str:
         return f"Problem(param={self.param!r}, rule={self.rule!r}, message={self.message!r})"
+
+
+class UnknownActionError(Error, KeyError):
+    """No action of that name in the manifest; the message suggests close names."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class ValidationError(Error):

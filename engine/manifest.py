@@ -19,14 +19,15 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from .errors import ManifestError
+from .errors import ManifestError, UnknownActionError
 
 __all__ = ["Manifest", "Action", "Param", "load", "BUNDLED", "SCHEMA_PATH"]
 
-_HERE = Path(__file__).resolve().parent
-BUNDLED = _HERE / "connector.yaml" if (_HERE / "connector.yaml").exists() else _HERE.parent / "connector.yaml"
-SCHEMA_PATH = (_HERE / "schemas" / "manifest.schema.json" if (_HERE / "schemas").exists()
-               else _HERE.parent / "schemas" / "manifest.schema.json")
+# engine/_data holds links to the top-level connector.yaml and schemas/, so a
+# checkout and an installed wheel find them at the same place.
+_DATA = Path(__file__).resolve().parent / "_data"
+BUNDLED = (_DATA / "connector.yaml").resolve()
+SCHEMA_PATH = (_DATA / "schemas" / "manifest.schema.json").resolve()
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _REF_PREFIX = "#/schemas/"
 
@@ -228,7 +229,7 @@ class Manifest:
         except KeyError:
             close = difflib.get_close_matches(name, list(self.actions), n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise KeyError(f"unknown action {name!r}{hint}") from None
+            raise UnknownActionError(f"unknown action {name!r}{hint}") from None
 
     def self_contained(self, schema: Any) -> dict[str, Any]:
         """Copy `schema` with every `#/schemas/X` it reaches moved into its own `$defs`."""

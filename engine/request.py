@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from urllib.parse import quote
 
 from requests import PreparedRequest
+from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
@@ -189,4 +190,5 @@ class RequestBuilder:
         req.headers = headers
         req.body = body
         req.hooks = default_hooks()
+        req._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # redirects store cookies here
         return req

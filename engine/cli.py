@@ -1,0 +1,289 @@
+"""The command line: `openai-connector actions | describe | run`.
+
+Exit codes: 0 success, 2 usage error, 3 invalid params (nothing sent),
+4 the API answered with an error status, 5 the network failed, 1 any other
+engine error. Results go to stdout, messages to stderr; keys go nowhere.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from . import errors
+from .client import Engine
+
+__all__ = ["main", "to_curl", "parse_params"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_API, EXIT_NETWORK = 0, 1, 2, 3, 4, 5
+
+
+class _Usage(Exception):
+    pass
+
+
+def _string_only(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    t = schema.get("type")
+    return t == "string" or (isinstance(t, list) and set(t) <= {"string", "null"} and "string" in t)
+
+
+def parse_params(action: Any, pairs: Sequence[str], params_file: str | None) -> dict[str, Any]:
+    """`-p key=value` pairs over an optional JSON file: JSON values where they parse.
+
+    A parameter that only takes strings keeps its text as is (`-p name=123`
+    stays "123"); a file parameter takes `@path`.
+    """
+    params: dict[str, Any] = {}
+    if params_file:
+        try:
+            with open(params_file, encoding="utf-8") as fh:
+                loaded = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise _Usage(f"--params-file {params_file}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise _Usage(f"--params-file {params_file}: must hold a JSON object")
+        params.update(loaded)
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise _Usage(f"-p takes key=value, got {pair!r}")
+        param = action.by_name.get(key)
+        if param is not None and param.file is not None:
+            if not text.startswith("@"):
+                raise _Usage(f"-p {key}=@PATH: file parameters take a path after '@'")
+            params[key] = Path(text[1:])
+            continue
+        if param is not None and _string_only(param.schema):
+            params[key] = text
+            continue
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params
+
+
+_ENV_REF = re.compile(r"^[\w .:/=-]*\$[A-Z_][A-Z0-9_]*$")
+
+
+def _quote(value: str) -> str:
+    """Shell-quote, but leave a trailing `$ENV_VAR` reference expandable (redacted keys)."""
+    if _ENV_REF.match(value):
+        return f'"{value}"'
+    return shlex.quote(value)
+
+
+def to_curl(request: Any) -> str:
+    """An equivalent curl command (credentials already replaced by the caller)."""
+    parts = ["curl", "-X", request.method, shlex.quote(request.url)]
+    for name, value in request.headers.items():
+        if name.lower() in ("content-length", "transfer-encoding"):
+            continue
+        if name.lower() == "content-type" and value.startswith("multipart/"):
+            continue
+        parts += ["-H", _quote(f"{name}: {value}")]
+    body = request.body
+    if isinstance(body, (bytes, bytearray)):
+        parts += ["--data-raw", shlex.quote(body.decode("utf-8", "replace"))]
+    elif body is not None:
+        for name, value in getattr(body, "fields", ()):
+            parts += ["-F", shlex.quote(f"{name}={value}")]
+        for name, part in getattr(body, "files", ()):
+            parts += ["-F", shlex.quote(f"{name}=@{part.filename};type={part.content_type}")]
+    return " ".join(parts)
+
+
+def _print_json(value: Any, out: TextIO) -> None:
+    out.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def _cmd_actions(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    rows = eng.actions(args.group)
+    if args.group and not rows:
+        groups = sorted({a.group for a in eng.actions()})
+        raise _Usage(f"no group {args.group!r}; groups: {', '.join(groups)}")
+    if args.json:
+        _print_json([{"name": a.name, "group": a.group, "method": a.method, "path": a.path,
+                      "summary": a.summary} for a in rows], out)
+        return EXIT_OK
+    width = max((len(a.name) for a in rows), default=0)
+    for a in rows:
+        out.write(f"{a.name:<{width}}  {a.method:<6} {a.path}  {a.summary}\n")
+    return EXIT_OK
+
+
+def _type_text(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return "any"
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    t = schema.get("type")
+    if isinstance(t, list):
+        return "|".join(t)
+    if t == "array":
+        return f"array of {_type_text(schema.get('items', {}))}"
+    if t:
+        return t
+    if "anyOf" in schema:
+        return " | ".join(_type_text(s) for s in schema["anyOf"])
+    return "any"
+
+
+def _limits(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return ""
+    bits = []
+    for key in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "maxProperties"):
+        if key in schema:
+            bits.append(f"{key}={schema[key]}")
+    if "enum" in schema:
+        bits.append("one of " + ", ".join(json.dumps(v) for v in schema["enum"]))
+    if "default" in schema:
+        bits.append(f"server default {json.dumps(schema['default'])}")
+    return "; ".join(bits)
+
+
+def _cmd_describe(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    action = eng.action(args.name)
+    if args.schema:
+        _print_json(action.input_schema(), out)
+        return EXIT_OK
+    if args.output_schema:
+        _print_json(action.output_schema(), out)
+        return EXIT_OK
+    out.write(f"{action.name}  ({action.group})\n  {action.method} {action.path}\n  {action.summary}\n")
+    out.write(f"  credential: {action.credential}; body: {action.body}; answer: {action.response_kind}")
+    if action.pagination_name:
+        out.write(f"; pagination: {action.pagination_name}")
+    if action.stream_param:
+        out.write(f"; streams when {action.stream_param}=true")
+    out.write("\n\nparameters:\n")
+    for p in action.params:
+        kind = "file" if p.file is not None else _type_text(p.schema)
+        flag = "required" if p.required else "optional"
+        wire = f" (sent as {p.wire})" if p.wire != p.name else ""
+        out.write(f"  {p.name}: {kind}, {flag}, in {p.location}{wire}\n")
+        lim = _limits(p.schema)
+        if lim:
+            out.write(f"      {lim}\n")
+        if p.description:
+            first = p.description.strip().splitlines()[0]
+            out.write(f"      {first[:200]}\n")
+    return EXIT_OK
+
+
+def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    action = eng.action(args.name)
+    params = parse_params(action, args.param or [], args.params_file)
+    if args.stream:
+        if not action.stream_param:
+            raise _Usage(f"{action.name} does not stream")
+        params[action.stream_param] = True
+    if args.dry_run:
+        out.write(to_curl(eng.prepare(action.name, params, redact=True)) + "\n")
+        return EXIT_OK
+    if args.all:
+        walk = eng.paginate(action.name, params, max_items=args.max_items)
+        tty = err.isatty()
+        for n, item in enumerate(walk, 1):
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            if tty:
+                err.write(f"\r{n} items, {walk.pages} pages")
+        if tty:
+            err.write("\n")
+        return EXIT_OK
+    if action.response_kind == "binary":
+        if not args.output:
+            raise _Usage(f"{action.name} answers with binary data: give -o FILE")
+        size = eng.run(action.name, params, output=args.output)
+        err.write(f"wrote {size} bytes to {args.output}\n")
+        return EXIT_OK
+    result = eng.run(action.name, params)
+    if hasattr(result, "__next__"):
+        with result:
+            for event in result:
+                out.write(json.dumps({"event": event.event, "data": event.data}, ensure_ascii=False) + "\n")
+                out.flush()
+        return EXIT_OK
+    if isinstance(result, str):
+        out.write(result if result.endswith("\n") else result + "\n")
+    else:
+        _print_json(result, out)
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="openai-connector", description="Run any action of the connector manifest.")
+    ap.add_argument("--manifest", action="append", metavar="FILE",
+                    help="manifest to load (repeat to layer a user manifest over the bundled one; "
+                         "'bundled' names the bundled one)")
+    ap.add_argument("--base-url", help="override the API base URL")
+    sub = ap.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("actions", help="list actions")
+    a.add_argument("--group")
+    a.add_argument("--json", action="store_true")
+    d = sub.add_parser("describe", help="show an action's parameters")
+    d.add_argument("name")
+    d.add_argument("--schema", action="store_true", help="print the input JSON Schema")
+    d.add_argument("--output-schema", action="store_true", help="print the output JSON Schema")
+    r = sub.add_parser("run", help="call an action")
+    r.add_argument("name")
+    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
+    r.add_argument("--params-file", metavar="FILE")
+    r.add_argument("--dry-run", action="store_true", help="print the request as curl; send nothing")
+    r.add_argument("-o", "--output", metavar="FILE", help="write a binary answer here")
+    r.add_argument("--stream", action="store_true", help="stream events as JSON Lines")
+    r.add_argument("--all", action="store_true", help="walk every page; items as JSON Lines")
+    r.add_argument("--max-items", type=int)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    ap = _parser()
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and EXIT_USAGE
+    manifests: Any = None
+    if args.manifest:
+        from .manifest import BUNDLED
+
+        manifests = [BUNDLED if m == "bundled" else m for m in args.manifest]
+    try:
+        eng = Engine(manifests, base_url=args.base_url)
+        with eng:
+            if args.command == "actions":
+                return _cmd_actions(eng, args, out)
+            if args.command == "describe":
+                return _cmd_describe(eng, args, out)
+            return _cmd_run(eng, args, out, err)
+    except (_Usage, errors.UnknownActionError) as exc:
+        err.write(f"openai-connector: {exc}\n")
+        return EXIT_USAGE
+    except errors.ValidationError as exc:
+        err.write(f"openai-connector: {exc}\n")
+        return EXIT_INVALID
+    except errors.APIConnectionError as exc:
+        err.write(f"openai-connector: {exc}\n")
+        return EXIT_NETWORK
+    except errors.APIError as exc:
+        err.write(f"openai-connector: {exc}\n")
+        return EXIT_API
+    except errors.Error as exc:
+        err.write(f"openai-connector: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.write("openai-connector: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

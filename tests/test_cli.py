@@ -1,0 +1,164 @@
+"""The command line: listing, describing, running, dry runs and exit codes."""
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from engine import cli
+from conftest import API_KEY, BASE
+
+
+def call(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_actions_lists_all_and_by_group():
+    code, out, _ = call("actions")
+    assert code == 0 and len(out.strip().splitlines()) == 110
+    code, out, _ = call("actions", "--group", "audio", "--json")
+    assert code == 0 and {a["name"] for a in json.loads(out)} == {
+        "audio.speech.create", "audio.transcriptions.create", "audio.translations.create"}
+
+
+def test_unknown_group_is_a_usage_error():
+    code, _, err = call("actions", "--group", "nope")
+    assert code == cli.EXIT_USAGE and "groups:" in err
+
+
+def test_describe_shows_params_limits_and_schema():
+    code, out, _ = call("describe", "assistants.list")
+    assert code == 0
+    assert "limit: integer, optional, in query" in out and "maximum=100" in out
+    assert "server default 20" in out
+    code, out, _ = call("describe", "chat.completions.create", "--schema")
+    schema = json.loads(out)
+    assert schema["properties"]["temperature"]["maximum"] == 2
+    assert set(schema["required"]) == {"model", "messages"}
+    assert "$defs" in schema and all(r.startswith("#/$defs/") for r in _refs(schema))
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref":
+                yield v
+            else:
+                yield from _refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _refs(v)
+
+
+def test_unknown_action_suggests_and_exits_usage():
+    code, _, err = call("describe", "thread.runs.create")
+    assert code == cli.EXIT_USAGE and "did you mean 'threads.runs.create'" in err
+
+
+def test_dry_run_prints_curl_without_the_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    code, out, err = call("run", "threads.runs.create", "-p", "thread_id=thread/1", "-p", "assistant_id=asst_1",
+                          "-p", 'metadata={"k": "v"}', "-p", "temperature=0.5", "--dry-run")
+    assert code == 0, err
+    assert API_KEY not in out + err
+    argv = shlex.split(out)
+    assert argv[:4] == ["curl", "-X", "POST", f"{BASE}/threads/thread%2F1/runs"]
+    assert "Authorization: Bearer $OPENAI_API_KEY" in argv
+    assert "OpenAI-Beta: assistants=v2" in argv
+    body = json.loads(argv[argv.index("--data-raw") + 1])
+    assert body == {"assistant_id": "asst_1", "metadata": {"k": "v"}, "temperature": 0.5}
+
+
+def test_dry_run_needs_no_key():
+    code, out, _ = call("run", "organization.users.list", "-p", "limit=5", "--dry-run")
+    assert code == 0 and '"Authorization: Bearer $OPENAI_ADMIN_KEY"' in out and "limit=5" in out
+
+
+def test_string_params_stay_strings():
+    code, out, err = call("run", "models.retrieve", "-p", "model=123", "--dry-run")
+    assert code == 0, err
+    assert out.split()[3] == f"{BASE}/models/123"
+    code, out, err = call("run", "assistants.create", "-p", "model=gpt-4o", "-p", "name=42", "--dry-run")
+    assert code == 0, err
+    body = json.loads(shlex.split(out)[-1])
+    assert body == {"model": "gpt-4o", "name": "42"}
+
+
+def test_params_file_and_flags_combine(tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+    code, out, err = call("run", "chat.completions.create", "--params-file", str(f), "-p", "n=2", "--dry-run")
+    assert code == 0, err
+    body = json.loads(shlex.split(out)[-1])
+    assert body == {"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}
+
+
+def test_validation_errors_exit_3_and_send_nothing():
+    code, out, err = call("run", "chat.completions.create", "-p", "temperature=9", "--dry-run")
+    assert code == cli.EXIT_INVALID and out == ""
+    assert "messages: is required" in err and "temperature: must be <= 2" in err
+
+
+def test_bad_param_syntax_is_usage():
+    code, _, err = call("run", "models.list", "-p", "novalue")
+    assert code == cli.EXIT_USAGE and "key=value" in err
+
+
+def test_api_errors_exit_4(monkeypatch):
+    import responses
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/models", status=404, json={"error": {"message": "nope"}})
+        code, _, err = call("run", "models.list")
+    assert code == cli.EXIT_API and "nope" in err and API_KEY not in err
+
+
+def test_run_prints_json(monkeypatch):
+    import responses
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/models", json={"object": "list", "data": [{"id": "m"}]})
+        code, out, _ = call("run", "models.list")
+    assert code == 0 and json.loads(out) == {"object": "list", "data": [{"id": "m"}]}
+
+
+def test_binary_answer_needs_output_and_writes_it(monkeypatch, tmp_path):
+    import responses
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    code, _, err = call("run", "files.content", "-p", "file_id=f")
+    assert code == cli.EXIT_USAGE and "-o FILE" in err
+    target = tmp_path / "out.bin"
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/files/f/content", body=b"\x00\x01binary")
+        code, _, err = call("run", "files.content", "-p", "file_id=f", "-o", str(target))
+    assert code == 0 and target.read_bytes() == b"\x00\x01binary" and "wrote 8 bytes" in err
+
+
+def test_all_walks_pages_as_json_lines(monkeypatch):
+    import responses
+    from responses import matchers
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/batches", match=[matchers.query_param_matcher({})],
+                 json={"data": [{"id": "b1"}, {"id": "b2"}], "has_more": True, "last_id": "b2"})
+        rsps.get(f"{BASE}/batches", match=[matchers.query_param_matcher({"after": "b2"})],
+                 json={"data": [{"id": "b3"}], "has_more": False, "last_id": "b3"})
+        code, out, _ = call("run", "batches.list", "--all")
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["b1", "b2", "b3"]
+
+
+def test_console_script_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "actions", "--group", "models"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "models.retrieve" in proc.stdout

@@ -1,0 +1,217 @@
+"""The public API: environment defaults, error classes, decoding, secrets kept out of sight."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import requests
+import responses
+
+import engine
+from conftest import ADMIN_KEY, API_KEY, BASE
+
+
+def test_defaults_come_from_the_environment(monkeypatch, manifest, mocked):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-1")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_1")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v9/")
+    eng = engine.Engine(manifest)
+    mocked.get("http://127.0.0.1:1/v9/models", json={"object": "list", "data": []})
+    assert eng.run("models.list") == {"object": "list", "data": []}
+    headers = mocked.calls[0].request.headers
+    assert headers["Authorization"] == "Bearer sk-env-key"
+    assert headers["OpenAI-Organization"] == "org-1"
+    assert headers["OpenAI-Project"] == "proj_1"
+
+
+def test_explicit_values_win_over_the_environment(monkeypatch, manifest, mocked):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key")
+    eng = engine.Engine(manifest, api_key="sk-mine", organization="org-9", base_url=BASE)
+    mocked.get(f"{BASE}/models", json={"data": []})
+    eng.run("models.list")
+    assert mocked.calls[0].request.headers["Authorization"] == "Bearer sk-mine"
+    assert mocked.calls[0].request.headers["OpenAI-Organization"] == "org-9"
+
+
+def test_missing_key_is_an_error_at_call_time_not_construction(manifest, mocked):
+    eng = engine.Engine(manifest)
+    with pytest.raises(engine.MissingCredentialError) as info:
+        eng.run("models.list")
+    assert "OPENAI_API_KEY" in str(info.value)
+    assert len(mocked.calls) == 0
+
+
+def test_unknown_engine_option_suggests(manifest):
+    with pytest.raises(TypeError, match="did you mean 'api_key'"):
+        engine.Engine(manifest, apikey="x")
+
+
+def test_module_level_run_uses_a_default_engine(monkeypatch, mocked):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
+    monkeypatch.setattr(engine, "_default", None)
+    mocked.get(f"{BASE}/models/gpt-4o", json={"id": "gpt-4o", "object": "model"})
+    assert engine.run("models.retrieve", {"model": "gpt-4o"})["id"] == "gpt-4o"
+    monkeypatch.setattr(engine, "_default", None)
+
+
+def test_actions_listing_and_objects(eng):
+    names = [a.name for a in eng.actions()]
+    assert len(names) == 110 and len(set(names)) == 110
+    audio = eng.actions("audio")
+    assert {a.name for a in audio} == {"audio.speech.create", "audio.transcriptions.create",
+                                        "audio.translations.create"}
+    a = eng.action("threads.runs.create")
+    assert (a.group, a.method, a.path) == ("assistants", "POST", "/threads/{thread_id}/runs")
+    assert a.summary
+
+
+def test_prepare_sends_nothing_and_adds_no_defaults(eng, mocked):
+    req = eng.prepare("assistants.list", {})
+    assert req.url == f"{BASE}/assistants" and req.method == "GET"
+    req = eng.prepare("embeddings.create", {"model": "m", "input": "hi"})
+    assert json.loads(req.body) == {"model": "m", "input": "hi"}
+    assert len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize("value,encoded", [
+    ("a/b", "a%2Fb"), ("../x", "..%2Fx"), ("..", "%2E%2E"), (".", "%2E"), ("a?b#c", "a%3Fb%23c"),
+    ("a b", "a%20b"), ("ü", "%C3%BC"), ("%2F", "%252F"),
+])
+def test_path_values_cannot_change_the_path(eng, value, encoded):
+    req = eng.prepare("files.retrieve", {"file_id": value})
+    assert req.url == f"{BASE}/files/{encoded}"
+
+
+def test_validation_lists_every_problem_at_once(eng, mocked):
+    with pytest.raises(engine.ValidationError) as info:
+        eng.run("chat.completions.create", {"model": 5, "mesages": [], "temperature": 3, "n": "two"})
+    err = info.value
+    by_param = {p.param: p for p in err.problems}
+    assert set(by_param) == {"mesages", "messages", "model", "temperature", "n"}
+    assert "did you mean 'messages'" in by_param["mesages"].message
+    assert by_param["messages"].rule == "required"
+    assert by_param["temperature"].rule == "maximum"
+    assert err.action == "chat.completions.create"
+    assert "chat.completions.create" in str(err) and "5 invalid parameters" in str(err)
+    assert len(mocked.calls) == 0
+
+
+def test_params_must_be_a_mapping(eng):
+    with pytest.raises(engine.ValidationError, match="mapping"):
+        eng.run("models.list", ["x"])
+
+
+STATUS_CLASSES = [
+    (400, engine.BadRequestError), (401, engine.AuthenticationError), (403, engine.PermissionDeniedError),
+    (404, engine.NotFoundError), (409, engine.ConflictError), (422, engine.UnprocessableEntityError),
+    (429, engine.RateLimitError), (500, engine.InternalServerError), (503, engine.InternalServerError),
+    (418, engine.APIStatusError),
+]
+
+
+@pytest.mark.parametrize("status,cls", STATUS_CLASSES)
+def test_every_status_has_its_error_class(eng, mocked, status, cls):
+    body = {"error": {"message": "Something is off", "type": "invalid_request_error",
+                      "code": "bad_thing", "param": "model"}}
+    mocked.get(f"{BASE}/models", status=status, json=body, headers={"x-request-id": "req_123"})
+    with pytest.raises(cls) as info:
+        eng.run("models.list")
+    err = info.value
+    assert type(err) is cls
+    assert isinstance(err, engine.APIStatusError) and isinstance(err, engine.APIError)
+    assert err.status_code == status
+    assert err.request_id == "req_123"
+    assert err.body == body
+    assert (err.message, err.type, err.code, err.param) == (f"HTTP {status}: Something is off",
+                                                            "invalid_request_error", "bad_thing", "model")
+    assert err.action == "models.list" and err.attempts == 1
+    for text in ("models.list", "Something is off", "req_123", "bad_thing"):
+        assert text in str(err)
+
+
+def test_error_without_json_body(eng, mocked):
+    mocked.get(f"{BASE}/models", status=502, body="<html>Bad gateway</html>", content_type="text/html")
+    with pytest.raises(engine.InternalServerError) as info:
+        eng.run("models.list")
+    assert "Bad gateway" in str(info.value) and info.value.body == "<html>Bad gateway</html>"
+
+
+def test_connection_error(eng, mocked):
+    mocked.get(f"{BASE}/models", body=requests.exceptions.ConnectionError("refused"))
+    with pytest.raises(engine.APIConnectionError) as info:
+        eng.run("models.list")
+    assert not isinstance(info.value, engine.APITimeoutError)
+
+
+@pytest.mark.parametrize("exc,phase", [(requests.exceptions.ConnectTimeout, "connect"),
+                                       (requests.exceptions.ReadTimeout, "read")])
+def test_timeout_errors_say_which(eng, mocked, exc, phase):
+    mocked.get(f"{BASE}/models", body=exc("slow"))
+    with pytest.raises(engine.APITimeoutError) as info:
+        eng.run("models.list", timeout=(1.5, 7))
+    assert info.value.phase == phase
+    assert info.value.timeout == (1.5 if phase == "connect" else 7)
+    assert f"{phase} timeout after" in str(info.value)
+
+
+def test_invalid_json_answer_is_a_typed_error(eng, mocked):
+    mocked.get(f"{BASE}/models", body="{not json", content_type="application/json")
+    with pytest.raises(engine.APIResponseError, match="not valid JSON"):
+        eng.run("models.list")
+
+
+def test_html_where_json_was_declared(eng, mocked):
+    mocked.get(f"{BASE}/models", body="<html></html>", content_type="text/html")
+    assert eng.run("models.list") == "<html></html>"
+
+
+def test_unknown_answer_fields_are_kept(eng, mocked):
+    mocked.get(f"{BASE}/models/m", json={"id": "m", "brand_new_field": {"x": 1}})
+    assert eng.run("models.retrieve", {"model": "m"})["brand_new_field"] == {"x": 1}
+
+
+def test_text_answers_for_text_formats(eng, mocked):
+    mocked.post(f"{BASE}/audio/transcriptions", body="hello world\n", content_type="text/plain; charset=utf-8")
+    out = eng.run("audio.transcriptions.create", {"file": ("a.mp3", b"ID3"), "model": "whisper-1",
+                                                  "response_format": "text"})
+    assert out == "hello world\n"
+
+
+def test_raw_result_carries_headers_and_rate_limits(eng, mocked):
+    mocked.get(f"{BASE}/models", json={"data": []},
+               headers={"x-request-id": "req_9", "x-ratelimit-remaining-requests": "99"})
+    res = eng.run("models.list", raw=True)
+    assert isinstance(res, engine.Result)
+    assert res.data == {"data": []} and res.status_code == 200 and res.request_id == "req_9"
+    assert res.rate_limits == {"x-ratelimit-remaining-requests": "99"}
+    assert res.attempts == 1 and res.elapsed >= 0
+
+
+def test_secrets_stay_out_of_reprs_errors_and_logs(manifest, mocked, caplog):
+    eng = engine.Engine(manifest, api_key=API_KEY, admin_key=ADMIN_KEY, max_retries=1)
+    eng.transport.sleep = lambda s: None
+    caplog.set_level(logging.DEBUG)
+    seen = [repr(eng), str(eng), repr(eng.__dict__)]
+    mocked.get(f"{BASE}/models", status=401, json={"error": {"message": "Incorrect API key provided"}})
+    mocked.get(f"{BASE}/organization/users", body=requests.exceptions.ConnectionError("boom"))
+    mocked.get(f"{BASE}/models/m", status=500, json={"error": {"message": "oops"}})
+    calls = [lambda: eng.run("models.list"), lambda: eng.run("organization.users.list"),
+             lambda: eng.run("models.retrieve", {"model": "m"}),
+             lambda: eng.run("models.list", {"bogus": API_KEY, "other": ADMIN_KEY})]
+    for call in calls:
+        with pytest.raises(engine.Error) as info:
+            call()
+        seen += [str(info.value), repr(info.value), repr(info.value.__dict__)]
+    seen += [r.getMessage() for r in caplog.records]
+    assert sum("attempt" in r.getMessage() for r in caplog.records) >= 4, "one debug line per attempt"
+    blob = "\n".join(seen)
+    assert API_KEY not in blob and ADMIN_KEY not in blob
+
+
+def test_authorization_is_not_forwarded_to_another_host(eng, mocked):
+    mocked.get(f"{BASE}/files/f/content", status=302, headers={"Location": "https://files.example.invalid/blob"})
+    mocked.get("https://files.example.invalid/blob", body=b"data")
+    assert eng.run("files.content", {"file_id": "f"}) == b"data"
+    assert mocked.calls[1].request.headers.get("Authorization") is None
