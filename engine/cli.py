@@ -110,11 +110,14 @@ def _cmd_actions(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
         raise _Usage(f"no group {args.group!r}; groups: {', '.join(groups)}")
     if args.json:
         _print_json([{"name": a.name, "group": a.group, "method": a.method, "path": a.path,
-                      "summary": a.summary} for a in rows], out)
+                      "summary": a.summary, "composite": a.composite} for a in rows], out)
         return EXIT_OK
     width = max((len(a.name) for a in rows), default=0)
     for a in rows:
-        out.write(f"{a.name:<{width}}  {a.method:<6} {a.path}  {a.summary}\n")
+        if a.composite:
+            out.write(f"{a.name:<{width}}  {'(composite: ' + a.kind + ')':<6} {a.summary}\n")
+        else:
+            out.write(f"{a.name:<{width}}  {a.method:<6} {a.path}  {a.summary}\n")
     return EXIT_OK
 
 

@@ -113,10 +113,12 @@ class Engine:
         return f"<Engine {self.manifest.connector['name']} base_url={self.base_url!r} {creds}>"
 
     # -- catalogue ---------------------------------------------------------
-    def actions(self, group: str | None = None) -> list[_manifest.Action]:
-        return [a for a in self.manifest.actions.values() if group is None or a.group == group]
+    def actions(self, group: str | None = None) -> list[Any]:
+        """Every action, then every composite action (`.composite` is True on those)."""
+        every = list(self.manifest.actions.values()) + list(self.manifest.composites.values())
+        return [a for a in every if group is None or a.group == group]
 
-    def action(self, name: str) -> _manifest.Action:
+    def action(self, name: str) -> Any:
         return self.manifest.action(name)
 
     # -- requests ----------------------------------------------------------
@@ -171,6 +173,11 @@ class Engine:
         """
         action = self.action(name)
         params = {} if params is None else params
+        if action.composite:
+            from .composite import RUNNERS
+
+            action.validate(params)
+            return RUNNERS[action.kind](self, action, params, timeout=timeout, max_retries=max_retries)
         action.validator.validate(params)
         return self._call(action, params, timeout=timeout, max_retries=max_retries, raw=raw, output=output)
 

@@ -15,7 +15,7 @@ import os
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -222,14 +222,18 @@ class Manifest:
         self.actions: dict[str, Action] = {}
         for spec in data["actions"]:
             self.actions[spec["name"]] = Action(spec, self)
+        from .composite import Composite
 
-    def action(self, name: str) -> Action:
-        try:
-            return self.actions[name]
-        except KeyError:
-            close = difflib.get_close_matches(name, list(self.actions), n=3, cutoff=0.6)
+        self.composites: dict[str, Composite] = {c["name"]: Composite(c, self) for c in data.get("composites", ())}
+
+    def action(self, name: str) -> Any:
+        """The action or composite action of that name."""
+        found = self.actions.get(name) or self.composites.get(name)
+        if found is None:
+            close = difflib.get_close_matches(name, list(self.actions) + list(self.composites), n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise UnknownActionError(f"unknown action {name!r}{hint}") from None
+            raise UnknownActionError(f"unknown action {name!r}{hint}")
+        return found
 
     def self_contained(self, schema: Any) -> dict[str, Any]:
         """Copy `schema` with every `#/schemas/X` it reaches moved into its own `$defs`."""
@@ -281,6 +285,11 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
             for a in value or []:
                 by_name[a.get("name")] = a
             out["actions"] = list(by_name.values())
+        elif key == "composites":
+            by_name = {c.get("name"): c for c in out.get("composites", [])}
+            for c in value or []:
+                by_name[c.get("name")] = c
+            out["composites"] = list(by_name.values())
         elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(dict(out[key]), value)
         else:
@@ -314,7 +323,7 @@ def _locate(origins: Sequence[tuple[dict[str, Any], _Lines]], merged: dict[str, 
             target = target[key]
         except (KeyError, IndexError, TypeError):
             break
-    if len(path) >= 2 and path[0] == "actions" and isinstance(target, dict):
+    if len(path) >= 2 and path[0] in ("actions", "composites") and isinstance(target, dict):
         action = target.get("name")
     # Find the document that holds the node (by identity), to name its file and line.
     for data, lines in reversed(origins):
@@ -326,7 +335,7 @@ def _locate(origins: Sequence[tuple[dict[str, Any], _Lines]], merged: dict[str, 
             except (KeyError, IndexError, TypeError):
                 found = False
                 break
-        if path and path[0] == "actions" and len(path) >= 2 and isinstance(target, dict):
+        if path and path[0] in ("actions", "composites") and len(path) >= 2 and isinstance(target, dict):
             if id(target) in lines.by_id:
                 rest = list(path[2:])
                 return lines.file, lines.line_of(target, rest), action
@@ -435,6 +444,36 @@ def _validate(merged: dict[str, Any], origins: Sequence[tuple[dict[str, Any], _L
             sp = next((p for p in resolved if p["name"] == st["when"]), None)
             if sp is None or sp["in"] != "body":
                 fail(f"stream parameter {st['when']!r} must be a body parameter of the action", at + ["stream", "when"])
+
+
+    _validate_composites(merged, names, fail)
+
+
+def _validate_composites(merged: dict[str, Any], names: Mapping[str, int], fail: Callable[..., None]) -> None:
+    """A composite names actions that exist and draws their params from known places."""
+    from .composite import RUNNERS
+
+    actions = {a["name"]: a for a in merged["actions"]}
+    for i, comp in enumerate(merged.get("composites", ())):
+        at = ["composites", i]
+        if comp["name"] in names:
+            fail(f"composite {comp['name']!r} has the name of an action", at + ["name"])
+        if comp["type"] not in RUNNERS:
+            fail(f"no runner for composite type {comp['type']!r}", at + ["type"])
+        for key in ("call", "poll", "create", "add_part", "complete", "cancel"):
+            if key in comp and comp[key] not in actions:
+                close = difflib.get_close_matches(comp[key], list(actions), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                fail(f"{key}: no action {comp[key]!r}{hint}", at + [key])
+        for key, target in (("poll_params", "poll"), ("create_params", "create")):
+            if key in comp:
+                accepted = {p["name"] for p in actions[comp[target]]["params"]}
+                for param, ref in comp[key].items():
+                    if param not in accepted:
+                        fail(f"{key}: {comp[target]!r} has no parameter {param!r}", at + [key, param])
+                    if isinstance(ref, str) and ref.split(".", 1)[0] not in ("params", "result", "file"):
+                        fail(f"{key}.{param}: a reference starts with params., result. or file., got {ref!r}",
+                             at + [key, param])
 
 
 def _schema_message(error: Any) -> str:

@@ -172,13 +172,16 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
         pending.extend(sorted(more - set(schemas)))
     connector = copy.deepcopy(ov["connector"])
     connector.setdefault("version", str(spec.get("info", {}).get("version", "")))
-    return {
+    out = {
         "manifest_version": 1,
         "connector": connector,
         "definitions": definitions,
         "actions": actions,
-        "schemas": {k: schemas[k] for k in sorted(schemas)},
     }
+    if ov.get("composites"):
+        out["composites"] = copy.deepcopy(ov["composites"])
+    out["schemas"] = {k: schemas[k] for k in sorted(schemas)}
+    return out
 
 
 _ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "credential",
