@@ -113,9 +113,10 @@ def _status(result: Any, field: str) -> Any:
 
 def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, timeout: Any = None,
              max_retries: int | None = None, sleep: Callable[[float], None] | None = None,
-             clock: Callable[[], float] = time.monotonic) -> Any:
+             clock: Callable[[], float] | None = None) -> Any:
     spec = comp.spec
     sleep = sleep or engine.transport.sleep
+    clock = clock or time.monotonic
     own = {p["name"] for p in spec.get("params", ())}
     call_params = {k: v for k, v in params.items() if k not in own}
     interval = float(params.get("poll_interval", spec.get("interval", 1.0)))
@@ -126,6 +127,8 @@ def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, ti
     started = clock()
     answer = engine.run(spec["call"], call_params, timeout=timeout, max_retries=max_retries, raw=True)
     result = answer.data
+    # The ids to poll with come from the first answer and do not change.
+    poll_params = _map(spec["poll_params"], {"params": params, "result": result})
     polls = 0
     while _status(result, field) not in terminal:
         wait = interval
@@ -139,8 +142,7 @@ def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, ti
                 f"status still {_status(result, field)!r} after {clock() - started:.1f}s and {polls} polls "
                 f"(poll_timeout={limit:g}s)", action=comp.name, body=result)
         sleep(wait)
-        scope = {"params": params, "result": result}
-        answer = engine.run(spec["poll"], _map(spec["poll_params"], scope), timeout=timeout,
+        answer = engine.run(spec["poll"], poll_params, timeout=timeout,
                             max_retries=max_retries, raw=True)
         result = answer.data
         polls += 1
