@@ -1,0 +1,167 @@
+"""Pagination styles: cursor both ways, page tokens, single pages, loop guards, checkpoints."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import pytest
+
+import engine
+from conftest import API_KEY, BASE
+from loopback import Loopback, Reply
+
+
+def cursor_server(srv: Loopback, path: str, total: int, *, with_last_id: bool = True) -> None:
+    """A list endpoint over ids obj_0000.. with `after`/`before`/`limit`/`order` like the API's."""
+    ids = [f"obj_{i:04d}" for i in range(total)]
+
+    def handler(req):
+        q = {k: v[0] for k, v in parse_qs(req.query).items()}
+        limit = int(q.get("limit", 20))
+        order = q.get("order", "desc")
+        seq = ids if order == "asc" else ids[::-1]
+        if "after" in q:
+            start = seq.index(q["after"]) + 1
+            page = seq[start:start + limit]
+            more = start + limit < len(seq)
+        elif "before" in q:
+            end = seq.index(q["before"])
+            page = seq[max(0, end - limit):end]
+            more = end - limit > 0
+        else:
+            page = seq[:limit]
+            more = limit < len(seq)
+        body = {"object": "list", "data": [{"id": i} for i in page], "has_more": more}
+        if with_last_id:
+            body.update(first_id=page[0] if page else None, last_id=page[-1] if page else None)
+        return Reply(200, body)
+
+    srv.route("GET", path, handler)
+
+
+@pytest.fixture
+def srv():
+    with Loopback() as s:
+        yield s
+
+
+@pytest.fixture
+def leng(srv, manifest):
+    e = engine.Engine(manifest, api_key=API_KEY, admin_key=API_KEY, base_url=srv.url + "/v1", max_retries=0)
+    yield e
+    e.close()
+
+
+def test_cursor_walk_forward_many_pages(srv, leng):
+    cursor_server(srv, "/v1/assistants", 1000)
+    walk = leng.paginate("assistants.list", {"limit": 7, "order": "asc"})
+    ids = [a["id"] for a in walk]
+    assert ids == [f"obj_{i:04d}" for i in range(1000)]
+    assert walk.pages == 143 and len(srv.requests) == 143
+    assert "after=obj_0006" in srv.requests[1].query
+
+
+def test_cursor_walk_backward_with_before(srv, leng):
+    cursor_server(srv, "/v1/threads/t/messages", 100)
+    walk = leng.paginate("threads.messages.list", {"thread_id": "t", "order": "asc", "before": "obj_0050",
+                                                    "limit": 10})
+    ids = [m["id"] for m in walk]
+    assert sorted(ids) == [f"obj_{i:04d}" for i in range(50)]
+    assert len(ids) == 50 and "before=obj_0040" in srv.requests[1].query
+
+
+def test_cursor_without_last_id_uses_the_last_items_id(srv, leng):
+    cursor_server(srv, "/v1/fine_tuning/jobs", 45, with_last_id=False)
+    ids = [j["id"] for j in leng.paginate("fine_tuning.jobs.list", {"limit": 20})]
+    assert len(ids) == 45 and len(set(ids)) == 45
+
+
+def test_lazy_one_page_at_a_time(srv, leng):
+    cursor_server(srv, "/v1/batches", 100)
+    walk = leng.paginate("batches.list", {"limit": 10})
+    first = [next(walk) for _ in range(10)]
+    assert len(first) == 10 and len(srv.requests) == 1
+    next(walk)
+    assert len(srv.requests) == 2
+
+
+def test_max_items_and_max_pages(srv, leng):
+    cursor_server(srv, "/v1/vector_stores", 100)
+    assert len(list(leng.paginate("vector_stores.list", {"limit": 10}, max_items=25))) == 25
+    assert len(srv.requests) == 3
+    assert len(list(leng.paginate("vector_stores.list", {"limit": 10}, max_pages=2))) == 20
+
+
+def test_checkpoint_resumes_in_a_new_engine_without_refetching(srv, leng, manifest):
+    cursor_server(srv, "/v1/assistants", 95)
+    walk = leng.paginate("assistants.list", {"limit": 10, "order": "asc"})
+    got = [next(walk)["id"] for _ in range(33)]
+    mark = walk.checkpoint
+    before = len(srv.requests)
+    fresh = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1")
+    rest = [a["id"] for a in fresh.paginate("assistants.list", resume=mark)]
+    assert got + rest == [f"obj_{i:04d}" for i in range(95)]
+    assert "after=obj_0032" in srv.requests[before].query
+
+
+def usage_pages(srv: Loopback, path: str, pages: int) -> None:
+    def handler(req):
+        q = parse_qs(req.query)
+        n = int(q["page"][0].split("_")[1]) if "page" in q else 0
+        last = n == pages - 1
+        return Reply(200, {"object": "page", "data": [{"object": "bucket", "start_time": n * 86400 + i}
+                                                       for i in range(3)],
+                           "has_more": not last, "next_page": None if last else f"tok_{n + 1}"})
+
+    srv.route("GET", path, handler)
+
+
+def test_page_token_walk_yields_buckets(srv, leng):
+    usage_pages(srv, "/v1/organization/costs", 5)
+    buckets = list(leng.paginate("organization.costs", {"start_time": 0}))
+    assert len(buckets) == 15 and [b["start_time"] for b in buckets][:4] == [0, 1, 2, 86400]
+    assert "page=tok_1" in srv.requests[1].query and "start_time=0" in srv.requests[1].query
+
+
+def test_page_token_checkpoint_skips_what_was_seen(srv, leng):
+    usage_pages(srv, "/v1/organization/usage/completions", 3)
+    walk = leng.paginate("organization.usage.completions", {"start_time": 0})
+    seen = [next(walk)["start_time"] for _ in range(4)]
+    rest = [b["start_time"] for b in leng.paginate("organization.usage.completions", resume=walk.checkpoint)]
+    assert seen + rest == [n * 86400 + i for n in range(3) for i in range(3)]
+
+
+def test_single_page_list(mocked, eng):
+    mocked.get(f"{BASE}/models", json={"object": "list", "data": [{"id": "a"}, {"id": "b"}]})
+    assert [m["id"] for m in eng.paginate("models.list")] == ["a", "b"]
+
+
+def test_repeated_cursor_is_an_error_not_a_loop(mocked, eng):
+    for _ in range(2):
+        mocked.get(f"{BASE}/assistants", json={"data": [{"id": "x"}], "has_more": True, "last_id": "x"})
+    walk = eng.paginate("assistants.list")
+    with pytest.raises(engine.PaginationError, match="repeated the cursor"):
+        list(walk)
+
+
+def test_empty_page_claiming_more_is_an_error(mocked, eng):
+    mocked.get(f"{BASE}/assistants", json={"data": [], "has_more": True})
+    with pytest.raises(engine.PaginationError, match="empty page"):
+        list(eng.paginate("assistants.list"))
+
+
+def test_missing_has_more_stops_on_an_empty_page(mocked, eng):
+    from responses import matchers
+
+    mocked.get(f"{BASE}/fine_tuning/jobs/ft/events", match=[matchers.query_param_matcher({})],
+               json={"object": "list", "data": [{"id": "e1"}, {"id": "e2"}]})
+    mocked.get(f"{BASE}/fine_tuning/jobs/ft/events", match=[matchers.query_param_matcher({"after": "e2"})],
+               json={"object": "list", "data": []})
+    assert [e["id"] for e in eng.paginate("fine_tuning.jobs.list_events", {"fine_tuning_job_id": "ft"})] == ["e1", "e2"]
+
+
+def test_paginate_validates_first_and_refuses_non_lists(mocked, eng):
+    with pytest.raises(engine.ValidationError):
+        eng.paginate("assistants.list", {"limit": 1000})
+    with pytest.raises(engine.Error, match="no pagination"):
+        eng.paginate("models.retrieve", {"model": "m"})
+    assert len(mocked.calls) == 0
