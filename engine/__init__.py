@@ -27,7 +27,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
 ]
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 _default: Engine | None = None
 _default_lock = threading.Lock()

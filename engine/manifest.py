@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -17,8 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import yaml
-
+from ._version import __version__ as _ENGINE_VERSION
 from .errors import ManifestError, UnknownActionError
 
 __all__ = ["Manifest", "Action", "Param", "load", "BUNDLED", "SCHEMA_PATH"]
@@ -51,11 +51,13 @@ class _Lines:
 
 
 def _loader_for(lines: _Lines) -> type:
+    import yaml
+
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class Loader(base):  # type: ignore[misc, valid-type]
-        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-            seen: dict[Any, yaml.Node] = {}
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            seen: dict[Any, Any] = {}
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
                 if key in seen:
@@ -66,7 +68,7 @@ def _loader_for(lines: _Lines) -> type:
             lines.by_id[id(mapping)] = node.start_mark.line + 1
             return mapping
 
-        def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list:
+        def construct_sequence(self, node: Any, deep: bool = False) -> list:
             seq = super().construct_sequence(node, deep=True)
             lines.by_id[id(seq)] = node.start_mark.line + 1
             return seq
@@ -76,16 +78,18 @@ def _loader_for(lines: _Lines) -> type:
     return Loader
 
 
-def _read(source: str | os.PathLike | Mapping[str, Any]) -> tuple[dict[str, Any], _Lines]:
+def _read(source: str | os.PathLike | Mapping[str, Any],
+          raw: bytes | None = None) -> tuple[dict[str, Any], _Lines]:
+    import yaml
+
     if isinstance(source, Mapping):
         return copy.deepcopy(dict(source)), _Lines("<dict>")
     file = str(source)
     lines = _Lines(file)
     try:
-        with open(file, "rb") as fh:
-            data = yaml.load(fh, Loader=_loader_for(lines))  # noqa: S506 - a SafeLoader subclass
-    except OSError as exc:
-        raise ManifestError(f"cannot read manifest: {exc.strerror}", file=file) from None
+        if raw is None:
+            raw = _bytes(file)
+        data = yaml.load(raw, Loader=_loader_for(lines))  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ManifestError(f"not valid YAML: {exc.problem or exc.context}", file=file,
@@ -297,19 +301,97 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _bytes(file: str) -> bytes:
+    try:
+        with open(file, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest: {exc.strerror}", file=file) from None
+
+
+def cache_dir() -> Path | None:
+    """Where validated manifests are cached; None when caching is off.
+
+    `OPENAI_CONNECTOR_CACHE` names the folder, or `off` to disable; the
+    default is the user's cache folder.
+    """
+    setting = os.environ.get("OPENAI_CONNECTOR_CACHE")
+    if setting is not None:
+        return None if setting.strip().lower() in ("", "0", "off", "false", "no") else Path(setting)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "openai-connector"
+
+
+_CACHE_FORMAT = b"manifest-cache-1"
+
+
+def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
+    """The cached data, or None when absent, for another key, or damaged in any way."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    digest, _, payload = blob.partition(b"\n")
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        return None
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("data"), dict):
+        return None
+    return doc["data"]
+
+
+def _cache_write(path: Path, key: str, data: dict[str, Any]) -> None:
+    try:
+        payload = json.dumps({"key": key, "data": data}, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return  # a value JSON cannot hold (a YAML timestamp, say): not cached, still valid
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home is no reason to fail a load
+
+
 def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None = None) -> Manifest:
-    """Load, layer and validate one or more manifests (default: the bundled one)."""
+    """Load, layer and validate one or more manifests (default: the bundled one).
+
+    A manifest that validated once is cached by the hash of its bytes (and of
+    the schema and engine version), so a warm start parses JSON and validates
+    nothing twice; any change to any input, or a damaged cache file, means a
+    full load.
+    """
     if sources is None:
         sources = [BUNDLED]
     elif isinstance(sources, (str, os.PathLike, Mapping)):
         sources = [sources]
+    files = [str(s) for s in sources if not isinstance(s, Mapping)]
+    raws = {f: _bytes(f) for f in files}
+    folder = cache_dir() if len(files) == len(sources) else None
+    key = path = None
+    if folder is not None:
+        h = hashlib.sha256(_CACHE_FORMAT + _ENGINE_VERSION.encode())
+        h.update(_bytes(str(SCHEMA_PATH)))
+        for f in files:
+            h.update(hashlib.sha256(raws[f]).digest())
+        key = h.hexdigest()
+        path = folder / f"{key}.json"
+        cached = _cache_read(path, key)
+        if cached is not None:
+            return Manifest(cached, files)
     merged: dict[str, Any] = {}
     origins: list[tuple[dict[str, Any], _Lines]] = []
     for src in sources:
-        data, lines = _read(src)
+        data, lines = _read(src, raws.get(str(src)) if not isinstance(src, Mapping) else None)
         origins.append((data, lines))
         merged = _merge(merged, data) if merged else data
     _validate(merged, origins)
+    if path is not None and key is not None:
+        _cache_write(path, key, merged)
     return Manifest(merged, [lines.file for _, lines in origins])
 
 

@@ -1,8 +1,14 @@
 """Shared fixtures: an Engine with fake keys, and no environment leaking in."""
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 import responses as responses_lib
+
+# Manifest caches written by the suite go to a folder of its own, never the user's.
+os.environ["OPENAI_CONNECTOR_CACHE"] = tempfile.mkdtemp(prefix="connector-cache-")
 
 import engine
 

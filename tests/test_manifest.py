@@ -294,3 +294,71 @@ def test_manifest_schema_is_itself_a_valid_schema():
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))
+
+
+# --- the validated-manifest cache ------------------------------------------
+
+def test_warm_load_uses_the_cache_and_validates_nothing(tmp_path, monkeypatch):
+    from engine import manifest as mod
+
+    monkeypatch.setenv("OPENAI_CONNECTOR_CACHE", str(tmp_path / "cache"))
+    path = write(tmp_path, GOOD)
+    first = mod.load(path)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+    def boom(*a, **k):
+        raise AssertionError("validated twice")
+
+    monkeypatch.setattr(mod, "_validate", boom)
+    monkeypatch.setattr(mod, "_read", boom)
+    again = mod.load(path)
+    assert sorted(again.actions) == sorted(first.actions)
+    assert again.action("widgets.list").pagination == first.action("widgets.list").pagination
+
+
+def test_any_change_invalidates_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_CONNECTOR_CACHE", str(tmp_path / "cache"))
+    path = write(tmp_path, GOOD)
+    engine.load(path)
+    path.write_text(GOOD.replace("maxLength: 10", "maxLength: 11"))
+    m = engine.load(path)
+    assert m.action("widgets.create").by_name["name"].schema["maxLength"] == 11
+    path.write_text(GOOD.replace("method: GET\n    path: /widgets/{widget_id}", "method: FETCH\n    path: /widgets/{widget_id}"))
+    with pytest.raises(engine.ManifestError):
+        engine.load(path)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda b: b[:-10],                                  # truncated
+    lambda b: b"0" * 64 + b[64:],                       # wrong digest
+    lambda b: b"not a cache file at all",
+    lambda b: b"",
+])
+def test_a_damaged_cache_is_never_trusted(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("OPENAI_CONNECTOR_CACHE", str(tmp_path / "cache"))
+    path = write(tmp_path, GOOD)
+    engine.load(path)
+    cached = next((tmp_path / "cache").glob("*.json"))
+    cached.write_bytes(damage(cached.read_bytes()))
+    m = engine.load(path)
+    assert sorted(m.actions) == ["widgets.create", "widgets.list", "widgets.retrieve"]
+
+
+def test_tampered_cache_with_a_valid_digest_for_another_key_is_ignored(tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    monkeypatch.setenv("OPENAI_CONNECTOR_CACHE", str(tmp_path / "cache"))
+    path = write(tmp_path, GOOD)
+    engine.load(path)
+    cached = next((tmp_path / "cache").glob("*.json"))
+    payload = json.dumps({"key": "other", "data": {"actions": []}}).encode()
+    cached.write_bytes(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+    assert len(engine.load(path).actions) == 3
+
+
+def test_cache_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_CONNECTOR_CACHE", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    engine.load(write(tmp_path, GOOD))
+    assert not (tmp_path / "xdg").exists()
