@@ -227,6 +227,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="manifest to load (repeat to layer a user manifest over the bundled one; "
                          "'bundled' names the bundled one)")
     ap.add_argument("--base-url", help="override the API base URL")
+    ap.add_argument("--sandbox", action="store_true",
+                    help="answer every action in process: no network, no key, no cost")
+    ap.add_argument("--sandbox-state", metavar="FILE",
+                    help="keep the sandbox's objects in FILE across runs (implies --sandbox)")
     sub = ap.add_subparsers(dest="command", required=True)
     a = sub.add_parser("actions", help="list actions")
     a.add_argument("--group")
@@ -261,7 +265,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
         manifests = [BUNDLED if m == "bundled" else m for m in args.manifest]
     try:
-        eng = Engine(manifests, base_url=args.base_url)
+        eng = Engine(manifests, base_url=args.base_url, sandbox=args.sandbox,
+                     sandbox_state=args.sandbox_state)
         with eng:
             if args.command == "actions":
                 return _cmd_actions(eng, args, out)

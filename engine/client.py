@@ -46,7 +46,8 @@ class Engine:
 
     def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
                  max_retries: int | None = None, session: requests.Session | None = None,
-                 pool_size: int = 64, **values: Any) -> None:
+                 pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
+                 **values: Any) -> None:
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
         conn = self.manifest.connector
         creds: Mapping[str, Any] = conn["credentials"]
@@ -90,6 +91,16 @@ class Engine:
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
+        self.sandbox = None
+        if sandbox or sandbox_state is not None:
+            from .sandbox import SandboxAdapter
+
+            # Everything but the socket runs as for the real API: the adapter answers in process.
+            self.sandbox = SandboxAdapter(self.manifest, self.base_url, state_file=sandbox_state)
+            session.mount(self.base_url, self.sandbox)
+            for name in creds:
+                if self._secrets.get(name) is None:
+                    self._secrets[name] = _Secret("sandbox")
         self.session = session
         # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
         send_options: dict[str, Any] = {}

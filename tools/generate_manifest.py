@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -97,6 +98,31 @@ def _detect(spec: Mapping[str, Any], action: dict[str, Any], detect: Mapping[str
         return
 
 
+_ID = re.compile(r"^([a-z]+[_-])[A-Za-z0-9]")
+
+
+def _example_id_prefixes(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Object type -> id prefix, as the description's own response examples show them."""
+    found: dict[str, str] = {}
+    for _, _, op in openapi.operations(spec):
+        examples = op.get("x-oaiMeta", {}).get("examples") or []
+        for ex in examples if isinstance(examples, list) else [examples]:
+            text = ex.get("response") if isinstance(ex, Mapping) else None
+            if not isinstance(text, str):
+                continue
+            try:
+                body = json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
+            except ValueError:
+                continue
+            objs = [body] + (body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), list) else [])
+            for obj in objs:
+                if isinstance(obj, dict) and isinstance(obj.get("id"), str) and isinstance(obj.get("object"), str):
+                    m = _ID.match(obj["id"])
+                    if m and not obj["object"].endswith(".deleted"):
+                        found.setdefault(obj["object"], m.group(1))
+    return found
+
+
 def _share_params(actions: list[dict[str, Any]], names: Iterable[str]) -> dict[str, Any]:
     """Define each shared parameter once (its most common form) and point actions at it."""
     definitions: dict[str, Any] = {}
@@ -156,9 +182,18 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     definitions = copy.deepcopy(ov.get("definitions", {}))
     definitions["parameters"] = _share_params(actions, ov.get("shared_params", []))
 
+    connector = copy.deepcopy(ov["connector"])
+    connector.setdefault("version", str(spec.get("info", {}).get("version", "")))
+    sandbox = connector.get("sandbox")
+    if sandbox is not None:
+        found = _example_id_prefixes(spec)
+        sandbox["id_prefixes"] = {**found, **sandbox.get("id_prefixes", {})}
+        sandbox["id_prefixes"] = {k: sandbox["id_prefixes"][k] for k in sorted(sandbox["id_prefixes"])}
+
     used: set[str] = set()
     _refs(actions, used)
     _refs(definitions, used)
+    used.update((sandbox or {}).get("stream_schemas", {}).values())
     components = spec["components"]["schemas"]
     schemas: dict[str, Any] = {}
     pending = sorted(used)
@@ -170,8 +205,6 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
         more: set[str] = set()
         _refs(schemas[name], more)
         pending.extend(sorted(more - set(schemas)))
-    connector = copy.deepcopy(ov["connector"])
-    connector.setdefault("version", str(spec.get("info", {}).get("version", "")))
     out = {
         "manifest_version": 1,
         "connector": connector,
