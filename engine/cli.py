@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 2 usage error, 3 invalid params (nothing sent),
 4 the API answered with an error status, 5 the network failed, 1 any other
-engine error. Results go to stdout, messages to stderr; keys go nowhere.
+engine error (and, for `drift`, drift found). Results go to stdout, messages to stderr; keys go nowhere.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .client import Engine
 __all__ = ["main", "to_curl", "parse_params"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_API, EXIT_NETWORK = 0, 1, 2, 3, 4, 5
+EXIT_DRIFT = 1
 
 
 class _Usage(Exception):
@@ -181,6 +182,21 @@ def _cmd_describe(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    from . import drift, openapi
+
+    try:
+        spec = openapi.load_spec(args.spec)
+    except OSError as exc:
+        raise _Usage(f"cannot read {args.spec}: {exc.strerror}") from None
+    report = drift.compare(eng.manifest, spec)
+    if args.json:
+        _print_json(report, out)
+    else:
+        out.write(drift.render_text(report))
+    return EXIT_DRIFT if report["drift"] else EXIT_OK
+
+
 def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     action = eng.action(args.name)
     params = parse_params(action, args.param or [], args.params_file)
@@ -239,6 +255,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("name")
     d.add_argument("--schema", action="store_true", help="print the input JSON Schema")
     d.add_argument("--output-schema", action="store_true", help="print the output JSON Schema")
+    dr = sub.add_parser("drift", help="compare the manifest with an OpenAPI description; exit 1 on drift")
+    dr.add_argument("spec", metavar="SPEC.yaml")
+    dr.add_argument("--json", action="store_true")
     r = sub.add_parser("run", help="call an action")
     r.add_argument("name")
     r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
@@ -272,6 +291,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 return _cmd_actions(eng, args, out)
             if args.command == "describe":
                 return _cmd_describe(eng, args, out)
+            if args.command == "drift":
+                return _cmd_drift(eng, args, out)
             return _cmd_run(eng, args, out, err)
     except (_Usage, errors.UnknownActionError) as exc:
         err.write(f"openai-connector: {exc}\n")

@@ -456,6 +456,10 @@ def _validate(merged: dict[str, Any], origins: Sequence[tuple[dict[str, Any], _L
 
     for name, schema in schemas.items():
         check_refs(schema, ["schemas", name])
+        try:
+            check(schema)
+        except jsonschema.exceptions.SchemaError as exc:
+            fail(f"schema {name!r} is not a valid JSON Schema: {exc.message}", ["schemas", name])
     names: dict[str, int] = {}
     for i, spec in enumerate(merged["actions"]):
         at = ["actions", i]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import re
+from urllib.parse import parse_qsl
 from typing import Any, Iterator, Mapping
 
 import yaml
 
 __all__ = ["load_spec", "convert_schema", "operations", "derive_name", "collections",
-           "describe_operation"]
+           "describe_operation", "is_stream_flag"]
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
@@ -56,7 +57,9 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key.startswith("x-") or key in ("discriminator", "nullable", "example"):
+        if key.startswith("x-") or key in ("discriminator", "nullable", "example", "$recursiveAnchor"):
+            continue
+        if key == "$recursiveRef":  # 2019-09 only; accept what it would have accepted rather than guess
             continue
         if key == "$ref":
             out["$ref"] = ref_prefix + value.rsplit("/", 1)[-1]
@@ -64,6 +67,8 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
             out["anyOf"] = convert_schema(value, ref_prefix)
         elif key in ("properties", "patternProperties", "$defs"):
             out[key] = {k: convert_schema(v, ref_prefix) for k, v in value.items()}
+        elif key == "required" and isinstance(value, list):
+            out[key] = list(dict.fromkeys(value))  # descriptions sometimes repeat a name
         elif key in ("items", "additionalProperties", "not", "anyOf", "allOf"):
             out[key] = convert_schema(value, ref_prefix)
         elif key == "exclusiveMinimum" and isinstance(value, bool):
@@ -156,6 +161,53 @@ def _resolve(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str,
     return schema
 
 
+def _is_binary(spec: Mapping[str, Any], schema: Mapping[str, Any], depth: int = 0) -> bool:
+    """A multipart field that carries file content: binary, or a list or choice of binaries."""
+    schema = _resolve(spec, schema)
+    if schema.get("format") == "binary" or depth > 4:
+        return schema.get("format") == "binary"
+    if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
+        return _is_binary(spec, schema["items"], depth + 1)
+    return any(_is_binary(spec, b, depth + 1) for b in [*schema.get("anyOf", ()), *schema.get("oneOf", ())])
+
+
+def is_stream_flag(param: Mapping[str, Any] | None) -> bool:
+    """A body parameter that switches the answer to a stream: a boolean (perhaps nullable)."""
+    if not param or param.get("in") != "body":
+        return False
+    schema = param.get("schema") or {}
+    kinds = schema.get("type")
+    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    for branch in schema.get("anyOf", ()):
+        t = branch.get("type") if isinstance(branch, Mapping) else None
+        kinds |= set(t) if isinstance(t, list) else {t}
+    return "boolean" in kinds and kinds <= {"boolean", "null", None}
+
+
+def _param_name(wire: str) -> str:
+    """The caller's name for a wire name: `include[]` -> `include`, `OpenAI-Beta` -> `openai_beta`."""
+    name = wire[:-2] if wire.endswith("[]") else wire
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return name
+    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "param"
+
+
+def _object_fields(spec: Mapping[str, Any], schema: Mapping[str, Any],
+                   depth: int = 0) -> tuple[dict[str, Any], set[str]]:
+    """The properties and required names of an object schema, through `$ref` and `allOf`."""
+    schema = _resolve(spec, schema)
+    props: dict[str, Any] = {}
+    required: set[str] = set()
+    if depth < 16:
+        for branch in schema.get("allOf", ()):
+            p, r = _object_fields(spec, branch, depth + 1)
+            props.update(p)
+            required |= r
+    props.update(schema.get("properties", {}))
+    required |= set(schema.get("required", ()))
+    return props, required
+
+
 def _param_schema(raw: Mapping[str, Any], description: str | None) -> dict[str, Any]:
     if description and "description" not in raw:
         raw = {**raw, "description": description}
@@ -180,7 +232,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
     for p in op.get("parameters", []):
         p = _resolve(spec, p) if "$ref" in p else p
         wire = p["name"]
-        name = wire[:-2] if wire.endswith("[]") else wire
+        name = _param_name(wire)
         desc = _strip(p.get("description") or p.get("schema", {}).get("description"))
         entry: dict[str, Any] = {"name": name}
         if wire != name:
@@ -204,10 +256,9 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
         content_type, media = next(iter(rb["content"].items()))
         body = "multipart" if content_type.startswith("multipart/") else "json"
         body_required = bool(rb.get("required"))
-        bschema = _resolve(spec, media.get("schema", {}))
-        required = set(bschema.get("required", []))
-        for fname, fschema in bschema.get("properties", {}).items():
-            name = fname[:-2] if fname.endswith("[]") else fname
+        props, required = _object_fields(spec, media.get("schema", {}))
+        for fname, fschema in props.items():
+            name = _param_name(fname)
             entry = {"name": name}
             if fname != name:
                 entry["wire"] = fname
@@ -215,7 +266,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             if fname in required:
                 entry["required"] = True
             desc = _strip(fschema.get("description"))
-            if body == "multipart" and fschema.get("format") == "binary":
+            if body == "multipart" and _is_binary(spec, fschema):
                 entry["file"] = True
             else:
                 schema = _param_schema(fschema, desc)
@@ -242,6 +293,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
         response["kind"] = "json"
 
     meta = op.get("x-oaiMeta", {})
+    path, _, fixed_query = path.partition("?")
     desc: dict[str, Any] = {
         "name": derive_name(path, method, colls),
         "operation_id": op.get("operationId"),
@@ -252,6 +304,9 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
         "path": path,
         "body": body,
     }
+    if fixed_query:
+        # A query the path itself carries (`/x?beta=true`) is sent on every call.
+        desc["query"] = dict(parse_qsl(fixed_query, keep_blank_values=True))
     if body != "none" and not body_required:
         desc["body_optional"] = True
     desc["params"] = params

@@ -52,8 +52,12 @@ class ParamValidator:
         props = {p.name: p.schema for p in action.params if p.file is None}
         self._schema = action.manifest.self_contained({"type": "object", "properties": props})
         self._props = props
-        self._fast = (jsonschema_rs.validator_for(self._schema, validate_formats=False)
-                      if jsonschema_rs is not None else None)
+        self._fast = None
+        if jsonschema_rs is not None:
+            try:
+                self._fast = jsonschema_rs.validator_for(self._schema, validate_formats=False)
+            except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError):
+                pass  # a schema the fast validator cannot compile: the Python one judges alone
 
     @cached_property
     def _explainer(self) -> Any:
@@ -209,7 +213,15 @@ def _message(err: Any) -> str:
 
 
 def _file_problem(value: Any) -> str | None:
-    """Why `value` cannot be uploaded as a file, or None when it can."""
+    """Why `value` cannot be uploaded as a file, or None when it can (a list: each one)."""
+    if isinstance(value, list):
+        if not value:
+            return "an empty list holds no file"
+        for i, item in enumerate(value):
+            msg = _file_problem(item)
+            if msg:
+                return f"item {i}: {msg}"
+        return None
     if isinstance(value, tuple):
         if not 2 <= len(value) <= 3 or not isinstance(value[0], str):
             return "a file tuple is (filename, content) or (filename, content, content_type)"

@@ -134,6 +134,7 @@ class RequestBuilder:
         wire_to_name = {p.wire: p.name for p in action.params if p.location == "path"}
         self.path_parts = [(is_param, wire_to_name[text] if is_param else text) for is_param, text in parts]
         self.query = [(p.name, p.wire, QUERY_STYLES[p.style]) for p in action.params if p.location == "query"]
+        self.fixed_query = [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in action.spec.get("query", {}).items()]
         self.header_params = [(p.name, p.wire) for p in action.params if p.location == "header"]
         self.body_params = [(p.name, p.wire) for p in action.params
                             if p.location == "body" and p.file is None]
@@ -143,7 +144,7 @@ class RequestBuilder:
 
     def url(self, base_url: str, params: Mapping[str, Any]) -> str:
         path = "".join(_path_value(params[text]) if is_param else text for is_param, text in self.path_parts)
-        pairs: list[str] = []
+        pairs: list[str] = list(self.fixed_query)
         for name, wire, style in self.query:
             if name in params:
                 for k, v in style(wire, params[name]):
@@ -168,13 +169,16 @@ class RequestBuilder:
                 if name in params:
                     from .multipart import file_part
 
-                    try:
-                        part = file_part(params[name],
-                                         default_filename=spec.get("default_filename", ctx.file_defaults.get("default_filename", "upload")),
-                                         default_content_type=spec.get("default_content_type", ctx.file_defaults.get("default_content_type", "application/octet-stream")))
-                    except TypeError as exc:
-                        raise ValidationError(self.action.name, [Problem(name, "file", str(exc))]) from None
-                    files.append((wire, part))
+                    value = params[name]
+                    filename = spec.get("default_filename", ctx.file_defaults.get("default_filename", "upload"))
+                    ctype = spec.get("default_content_type",
+                                     ctx.file_defaults.get("default_content_type", "application/octet-stream"))
+                    for item in value if isinstance(value, list) else [value]:
+                        try:
+                            part = file_part(item, default_filename=filename, default_content_type=ctype)
+                        except TypeError as exc:
+                            raise ValidationError(self.action.name, [Problem(name, "file", str(exc))]) from None
+                        files.append((wire, part))
             body, content_type = self.encoder(self, fields, files)
             headers["Content-Type"] = content_type
             length = len(body) if isinstance(body, (bytes, bytearray)) else getattr(body, "length", None)

@@ -81,8 +81,7 @@ def _response_fields(spec: Mapping[str, Any], schema: Mapping[str, Any] | None) 
 def _detect(spec: Mapping[str, Any], action: dict[str, Any], detect: Mapping[str, Any]) -> None:
     names = {p["name"]: p for p in action["params"]}
     stream_param = detect.get("stream_param")
-    sp = names.get(stream_param) if stream_param else None
-    if sp and sp["in"] == "body" and sp.get("schema", {}).get("type") in ("boolean", ["boolean", "null"]):
+    if stream_param and openapi.is_stream_flag(names.get(stream_param)):
         action["stream"] = {"when": stream_param, "use": detect["stream_style"]}
     query = {p.get("wire", p["name"]) for p in action["params"] if p["in"] == "query"}
     fields = _response_fields(spec, action["response"].get("schema"))
@@ -174,10 +173,7 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     stale = set(ov.get("actions", {})) - known
     if stale:
         raise SystemExit(f"overrides: no operation {sorted(stale)} in {spec_path.name}")
-    names = Counter(a["name"] for a in actions)
-    dupes = [n for n, c in names.items() if c > 1]
-    if dupes:
-        raise SystemExit(f"duplicate action names {dupes}: add names to the overrides")
+    _disambiguate(actions, set(ov.get("actions", {})))
 
     definitions = copy.deepcopy(ov.get("definitions", {}))
     definitions["parameters"] = _share_params(actions, ov.get("shared_params", []))
@@ -217,7 +213,34 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     return out
 
 
-_ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "credential",
+def _snake(text: str) -> str:
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _disambiguate(actions: list[dict[str, Any]], named: set[str]) -> None:
+    """Derived names that collide take the operationId as their verb; declared names never change.
+
+    A name chosen in the overrides wins; the others at the same name become
+    `<resources>.<operation_id in snake case>`, so a newer description with
+    more operations on one path still generates. Still colliding: an error.
+    """
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for a in actions:
+        by_name.setdefault(a["name"], []).append(a)
+    for name, group in by_name.items():
+        if len(group) < 2:
+            continue
+        for a in group:
+            if a["operation_id"] not in named:
+                a["name"] = name.rsplit(".", 1)[0] + "." + _snake(a["operation_id"])
+    names = Counter(a["name"] for a in actions)
+    dupes = [n for n, c in names.items() if c > 1]
+    if dupes:
+        raise SystemExit(f"duplicate action names {dupes}: add names to the overrides")
+
+
+_ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "query", "credential",
           "headers", "body", "body_optional", "params", "response", "stream", "pagination", "deprecated")
 
 
