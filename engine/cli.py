@@ -182,6 +182,32 @@ def _cmd_describe(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def catalogue(eng: Engine) -> dict[str, Any]:
+    """Everything a platform needs to offer the actions: groups, forms, outputs."""
+    conn = eng.manifest.connector
+    actions = []
+    for a in eng.actions():
+        entry = {"name": a.name, "group": a.group, "summary": a.summary, "composite": a.composite,
+                 "method": a.method, "path": a.path, "credential": a.credential,
+                 "answer": a.response_kind, "pagination": a.pagination_name,
+                 "streams_when": a.stream_param,
+                 "input_schema": a.input_schema(), "output_schema": a.output_schema()}
+        if a.composite:
+            entry["kind"] = a.kind
+        actions.append(entry)
+    groups: dict[str, list[str]] = {}
+    for a in actions:
+        groups.setdefault(a["group"], []).append(a["name"])
+    return {
+        "connector": {"name": conn["name"], "title": conn.get("title", conn["name"]),
+                      "version": conn.get("version"), "base_url": conn["base_url"],
+                      "credentials": {k: {"env": v.get("env"), "description": v.get("description")}
+                                      for k, v in conn["credentials"].items()}},
+        "groups": [{"name": g, "actions": names} for g, names in sorted(groups.items())],
+        "actions": actions,
+    }
+
+
 def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     from . import drift, openapi
 
@@ -258,6 +284,8 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("drift", help="compare the manifest with an OpenAPI description; exit 1 on drift")
     dr.add_argument("spec", metavar="SPEC.yaml")
     dr.add_argument("--json", action="store_true")
+    ex = sub.add_parser("export", help="write the whole catalogue (actions, groups, schemas) as one document")
+    ex.add_argument("--format", choices=["json"], default="json")
     r = sub.add_parser("run", help="call an action")
     r.add_argument("name")
     r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
@@ -291,6 +319,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 return _cmd_actions(eng, args, out)
             if args.command == "describe":
                 return _cmd_describe(eng, args, out)
+            if args.command == "export":
+                _print_json(catalogue(eng), out)
+                return EXIT_OK
             if args.command == "drift":
                 return _cmd_drift(eng, args, out)
             return _cmd_run(eng, args, out, err)

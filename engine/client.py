@@ -42,12 +42,16 @@ class Engine:
     them (for OpenAI: `api_key`, `admin_key`, `organization`, `project`); each
     defaults to its environment variable. A missing credential is an error
     when a call needs it, not here.
+
+    `hooks` (an object or a mapping) may provide `before_request(action,
+    request)` and `after_response(action, response, elapsed)`, called on every
+    attempt for tracing and metering; they see credentials masked.
     """
 
     def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
                  max_retries: int | None = None, session: requests.Session | None = None,
                  pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
-                 **values: Any) -> None:
+                 hooks: Any = None, **values: Any) -> None:
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
         conn = self.manifest.connector
         creds: Mapping[str, Any] = conn["credentials"]
@@ -111,13 +115,23 @@ class Engine:
         error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
         self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),
-                                   message_path=error_path, send_options=send_options)
+                                   message_path=error_path, send_options=send_options,
+                                   hooks=hooks, redact=self._redacted)
         headers = dict(conn.get("headers", {}))
         for name, value in self._settings.items():
             headers[settings[name]["header"]] = value
         self._headers = headers
         self._policies: dict[tuple[str, int | None], RetryPolicy] = {}
         self._lock = threading.Lock()
+
+    def _redacted(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """A copy safe to hand to hooks: any header holding a credential is masked."""
+        copy = request.copy()
+        secrets = [s.value for s in self._secrets.values() if s is not None]
+        for name, value in list(copy.headers.items()):
+            if any(secret in value for secret in secrets):
+                copy.headers[name] = "<redacted>"
+        return copy
 
     def __repr__(self) -> str:
         creds = ", ".join(f"{k}={'set' if v else 'unset'}" for k, v in self._secrets.items())
@@ -214,7 +228,8 @@ class Engine:
         else:
             data = decode(response, action.response_kind, action=action.name, request_id=rid)
         if raw:
-            return Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts, info.waits)
+            return Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts, info.waits,
+                          self.manifest.connector.get("rate_limits", {}).get("header_prefix"))
         return data
 
     def paginate(self, name: str, params: Mapping[str, Any] | None = None, *, max_items: int | None = None,

@@ -23,10 +23,10 @@ _CHUNK = 1 << 16
 class Result:
     """The decoded answer with what came with it (`run(..., raw=True)`)."""
 
-    __slots__ = ("data", "status_code", "headers", "request_id", "elapsed", "attempts", "waits")
+    __slots__ = ("data", "status_code", "headers", "request_id", "elapsed", "attempts", "waits", "_prefix")
 
     def __init__(self, data: Any, response: requests.Response, request_id_header: str,
-                 elapsed: float, attempts: int, waits: list[float]) -> None:
+                 elapsed: float, attempts: int, waits: list[float], rate_limit_prefix: str | None = None) -> None:
         self.data = data
         self.status_code = response.status_code
         self.headers: Mapping[str, str] = response.headers
@@ -34,11 +34,14 @@ class Result:
         self.elapsed = elapsed
         self.attempts = attempts
         self.waits = waits
+        self._prefix = (rate_limit_prefix or "").lower()
 
     @property
     def rate_limits(self) -> dict[str, str]:
-        """The `x-ratelimit-*` headers, as the server sent them."""
-        return {k.lower(): v for k, v in self.headers.items() if k.lower().startswith("x-ratelimit-")}
+        """The rate-limit headers (the manifest's `rate_limits.header_prefix`), as the server sent them."""
+        if not self._prefix:
+            return {}
+        return {k.lower(): v for k, v in self.headers.items() if k.lower().startswith(self._prefix)}
 
     def __repr__(self) -> str:
         return (f"<Result status={self.status_code} request_id={self.request_id} "

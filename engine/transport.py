@@ -4,7 +4,7 @@ The policy is data (the manifest's `connector.retry`, overridable per action,
 per Engine and per call) and follows the official SDK: retry connection
 errors, timeouts, 408/409/429/5xx with exponential backoff and jitter, honour
 `retry-after-ms` / `Retry-After` within a cap, and let `x-should-retry` win.
-Answers the policy marks permanent (a 429 for `insufficient_quota`) fail at once.
+Answers the policy marks permanent (a 429 for an exhausted quota, say) fail at once.
 """
 from __future__ import annotations
 
@@ -136,7 +136,8 @@ class Transport:
 
     def __init__(self, session: requests.Session, *, connect_timeout: float, read_timeout: float,
                  request_id_header: str = "x-request-id", message_path: tuple[str, ...] = ("error", "message"),
-                 send_options: Mapping[str, Any] | None = None,
+                 send_options: Mapping[str, Any] | None = None, hooks: Any = None,
+                 redact: Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
                  rand: Callable[[], float] = random.random) -> None:
         self.session = session
@@ -145,6 +146,11 @@ class Transport:
         self.request_id_header = request_id_header
         self.message_path = message_path
         self.send_options = dict(send_options or {})
+        self.before = getattr(hooks, "before_request", None) if not isinstance(hooks, Mapping) \
+            else hooks.get("before_request")
+        self.after = getattr(hooks, "after_response", None) if not isinstance(hooks, Mapping) \
+            else hooks.get("after_response")
+        self.redact = redact
         self.sleep, self.clock, self.rand = sleep, clock, rand
 
     def timeouts(self, timeout: Any) -> tuple[float, float]:
@@ -165,6 +171,9 @@ class Transport:
         started = time.perf_counter()
         while True:
             info.attempts += 1
+            seen = self.redact(request) if (self.before or self.after) and self.redact else request
+            if self.before:
+                self.before(action, seen)
             t0 = time.perf_counter()
             try:
                 response = self.session.send(request, stream=True, timeout=(connect, read),
@@ -182,6 +191,9 @@ class Transport:
                 self._log(action, request, None, t0, info.attempts, "connection error")
             else:
                 self._log(action, request, response, t0, info.attempts, None)
+                if self.after:
+                    response.request = seen
+                    self.after(action, response, time.perf_counter() - t0)
                 status = response.status_code
                 if status < 400:
                     if not stream:
