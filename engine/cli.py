@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
@@ -208,6 +209,56 @@ def catalogue(eng: Engine) -> dict[str, Any]:
     }
 
 
+def _read_jsonl(path: str) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise _Usage(f"{path}:{n}: not JSON: {exc}") from None
+
+
+def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    handle_path = Path(args.handle) if args.handle else None
+    if handle_path is not None and handle_path.exists():
+        job = eng.batch_results(json.loads(handle_path.read_text()))
+    else:
+        if not Path(args.input).exists():
+            raise _Usage(f"--input {args.input}: no such file")
+        job = eng.batch(args.name, _read_jsonl(args.input), completion_window=args.completion_window)
+
+    def save() -> None:
+        if handle_path is not None:
+            tmp = handle_path.with_name(handle_path.name + ".tmp")
+            tmp.write_text(json.dumps(job.handle))
+            os.replace(tmp, handle_path)
+
+    save()
+    tty = err.isatty()
+    done = failed = 0
+    mode = "a" if handle_path is not None and args.handle and Path(args.output).exists() else "w"
+    with open(args.output, mode, encoding="utf-8") as fh:
+        for index, result in job.results():
+            if isinstance(result, errors.Error):
+                failed += 1
+                line = {"index": index, "error": {"type": type(result).__name__, "message": str(result)}}
+            else:
+                line = {"index": index, "result": result}
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+            done += 1
+            if done % 100 == 0:
+                fh.flush()
+                save()
+            if tty:
+                err.write(f"\r{done} done, {failed} failed")
+        save()
+    if tty:
+        err.write("\n")
+    err.write(f"{done} results ({failed} failed) written to {args.output}\n")
+    return EXIT_OK
+
+
 def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     from . import drift, openapi
 
@@ -284,6 +335,13 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("drift", help="compare the manifest with an OpenAPI description; exit 1 on drift")
     dr.add_argument("spec", metavar="SPEC.yaml")
     dr.add_argument("--json", action="store_true")
+    b = sub.add_parser("batch", help="run many calls of one action through the Batch API")
+    b.add_argument("name")
+    b.add_argument("--input", required=True, metavar="PARAMS.jsonl", help="one JSON object of params a line")
+    b.add_argument("--output", required=True, metavar="RESULTS.jsonl")
+    b.add_argument("--completion-window", default="24h")
+    b.add_argument("--handle", metavar="FILE",
+                   help="where the job's handle is kept; if it exists, the job is resumed from it")
     ex = sub.add_parser("export", help="write the whole catalogue (actions, groups, schemas) as one document")
     ex.add_argument("--format", choices=["json"], default="json")
     r = sub.add_parser("run", help="call an action")
@@ -322,6 +380,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             if args.command == "export":
                 _print_json(catalogue(eng), out)
                 return EXIT_OK
+            if args.command == "batch":
+                return _cmd_batch(eng, args, out, err)
             if args.command == "drift":
                 return _cmd_drift(eng, args, out)
             return _cmd_run(eng, args, out, err)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import threading
-from typing import IO, Any, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -247,6 +247,33 @@ class Engine:
             return self._call(action, page_params, timeout=timeout, max_retries=max_retries)
 
         return Paginator(fetch, style, params, max_items=max_items, max_pages=max_pages, resume=resume)
+
+    # -- bulk ----------------------------------------------------------------
+    def map(self, name: str, params_iterable: Iterable[Mapping[str, Any]], *, concurrency: int = 8,
+            raw: bool = False, timeout: Any = None, max_retries: int | None = None) -> Iterator[Any]:
+        """Run one action over many inputs, at most `concurrency` in flight, results in input order.
+
+        Each item is the answer, or the typed `engine.Error` for that input (a
+        failure never stops the others). The iterable is read lazily; the
+        server's rate-limit headers slow the pace before a 429 does.
+        """
+        from .bulk import map_calls
+
+        return map_calls(self, name, params_iterable, concurrency=concurrency, raw=raw, timeout=timeout,
+                         max_retries=max_retries)
+
+    def batch(self, name: str, params_iterable: Iterable[Mapping[str, Any]], *,
+              completion_window: str = "24h", **options: Any) -> Any:
+        """Send many calls of one action through the Batch API; returns a resumable `BatchJob`."""
+        from .bulk import BatchJob
+
+        return BatchJob.submit(self, name, params_iterable, completion_window=completion_window, **options)
+
+    def batch_results(self, handle: Mapping[str, Any], **options: Any) -> Any:
+        """Pick up a saved batch handle: wait, download once, yield (input_index, result) in order."""
+        from .bulk import BatchJob
+
+        return BatchJob.resume(self, handle, **options)
 
     def close(self) -> None:
         if self._own_session:
