@@ -106,6 +106,7 @@ class Engine:
                 if self._secrets.get(name) is None:
                     self._secrets[name] = _Secret("sandbox")
         self.session = session
+        self._guard_redirects(session, [spec["header"] for spec in creds.values()])
         # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
         send_options: dict[str, Any] = {}
         if self._own_session or session.trust_env:
@@ -123,6 +124,22 @@ class Engine:
         self._headers = headers
         self._policies: dict[tuple[str, int | None], RetryPolicy] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _guard_redirects(session: requests.Session, headers: list[str]) -> None:
+        """Drop every credential header (not just Authorization) on a redirect to another host."""
+        original = session.rebuild_auth
+        if getattr(original, "_engine_guard", False):
+            return
+
+        def rebuild_auth(prepared: requests.PreparedRequest, response: requests.Response) -> None:
+            original(prepared, response)
+            if session.should_strip_auth(response.request.url, prepared.url):
+                for name in headers:
+                    prepared.headers.pop(name, None)
+
+        rebuild_auth._engine_guard = True  # type: ignore[attr-defined]
+        session.rebuild_auth = rebuild_auth  # type: ignore[method-assign]
 
     def _redacted(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """A copy safe to hand to hooks: any header holding a credential is masked."""

@@ -214,3 +214,17 @@ def test_engine_source_names_no_api():
         for word in ("api.openai.com", "openai_api_key", "asst_", "assistants=v2", "x-ratelimit",
                      "openai-poll-after-ms", "insufficient_quota"):
             assert word not in text, f"{path.name} mentions {word!r}"
+
+
+def test_custom_credential_headers_are_not_forwarded_to_another_host(tmp_path, monkeypatch):
+    monkeypatch.setenv("PETSTORE_TOKEN", "pet-secret")
+    path = tmp_path / "petstore.yaml"
+    path.write_text(MADE_UP)
+    with Loopback() as other, Loopback() as srv:
+        other_url = other.url.replace("127.0.0.1", "localhost")
+        srv.route("GET", "/api/pets", lambda req: Reply(302, b"", {"Location": other_url + "/elsewhere"}))
+        other.route("GET", "/elsewhere", lambda req: Reply(200, {"results": [], "more": False}))
+        eng = engine.Engine(path, base_url=srv.url + "/api")
+        assert eng.run("pets.list") == {"results": [], "more": False}
+        assert srv.requests[0].headers["x-api-token"] == "pet-secret"
+        assert "x-api-token" not in other.requests[0].headers
