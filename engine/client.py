@@ -221,6 +221,8 @@ class Engine:
             action.validate(params)
             return RUNNERS[action.kind](self, action, params, timeout=timeout, max_retries=max_retries)
         action.validator.validate(params)
+        if output is not None and action.response_kind != "binary":
+            raise Error(f"{action.name} answers with {action.response_kind}, not binary data: output= does not apply")
         return self._call(action, params, timeout=timeout, max_retries=max_retries, raw=raw, output=output)
 
     def _call(self, action: _manifest.Action, params: Mapping[str, Any], *, timeout: Any = None,

@@ -51,9 +51,11 @@ class Result:
 def write_to(response: requests.Response, output: str | os.PathLike | IO[bytes], *, action: str) -> int:
     """Stream a binary answer to a path or file object in chunks; return the byte count."""
     written = 0
+    tmp = f"{os.fspath(output)}.part" if isinstance(output, (str, os.PathLike)) else None
     try:
-        if isinstance(output, (str, os.PathLike)):
-            tmp = f"{os.fspath(output)}.part"
+        if tmp is not None:
+            # Written beside the target and renamed at the end: a cut download never
+            # leaves a file that looks complete.
             with open(tmp, "wb") as fh:
                 for chunk in response.iter_content(_CHUNK):
                     fh.write(chunk)
@@ -63,11 +65,14 @@ def write_to(response: requests.Response, output: str | os.PathLike | IO[bytes],
             for chunk in response.iter_content(_CHUNK):
                 output.write(chunk)
                 written += len(chunk)
-    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-        raise APIConnectionError(f"connection dropped while downloading: {type(exc).__name__}",
-                                 action=action) from None
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.Timeout) as exc:
+        raise APIConnectionError(f"connection dropped while downloading after {written} bytes: "
+                                 f"{type(exc).__name__}", action=action) from None
     finally:
         response.close()
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
     return written
 
 
