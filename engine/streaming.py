@@ -1,0 +1,195 @@
+"""Server-sent events: a decoder that follows the WHATWG parsing rules, and a stream over a response.
+
+The decoder works on byte chunks as they arrive: lines may end in CRLF, LF
+or CR (a CR at the end of one chunk and an LF at the start of the next are
+one line end), a leading BOM is dropped, comments are skipped, multi-line
+`data:` is joined with newlines, and a block with no data is not an event.
+
+`EventStream` hands each event to the caller as soon as its blank line
+arrives, ends at the declared sentinel (`[DONE]`), raises on error events,
+and never ends quietly when the connection drops early.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import Any, Iterable, Iterator
+
+import requests
+import urllib3
+
+from .errors import APIConnectionError, APIError
+
+__all__ = ["ServerSentEvent", "iter_sse", "EventStream"]
+
+_BOM = b"\xef\xbb\xbf"
+_READ = 65536
+_DROPS = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+          requests.exceptions.Timeout, urllib3.exceptions.HTTPError, http.client.HTTPException,
+          socket.error, ValueError)
+
+
+class ServerSentEvent:
+    """One dispatched event; `data` is decoded JSON when the data is JSON, else the text."""
+
+    __slots__ = ("event", "data", "raw", "id", "retry")
+
+    def __init__(self, event: str | None, raw: str, id: str | None = None, retry: int | None = None) -> None:
+        self.event = event
+        self.raw = raw
+        self.id = id
+        self.retry = retry
+        try:
+            self.data: Any = json.loads(raw)
+        except ValueError:
+            self.data = raw
+
+    def __repr__(self) -> str:
+        preview = self.raw if len(self.raw) <= 60 else self.raw[:57] + "..."
+        return f"ServerSentEvent(event={self.event!r}, data={preview!r})"
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+    """Decode an event stream given as byte chunks of any size."""
+    buf = b""
+    pending_cr = False
+    started = False
+    event: str | None = None
+    data: list[bytes] = []
+    last_id: str | None = None
+    retry: int | None = None
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if pending_cr:
+            pending_cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            pending_cr = chunk[-1:] == b"\r"
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf += chunk
+        if not started:
+            if len(buf) < 3 and _BOM.startswith(buf):
+                continue
+            started = True
+            if buf.startswith(_BOM):
+                buf = buf[3:]
+        if b"\n" not in buf:
+            continue
+        lines = buf.split(b"\n")
+        buf = lines.pop()
+        for line in lines:
+            if not line:
+                if data:
+                    yield ServerSentEvent(event, b"\n".join(data).decode("utf-8", "replace"), last_id, retry)
+                event, data = None, []
+                continue
+            if line[:5] == b"data:":
+                value = line[5:]
+                data.append(value[1:] if value[:1] == b" " else value)
+                continue
+            if line[:1] == b":":
+                continue
+            name, colon, value = line.partition(b":")
+            if colon and value[:1] == b" ":
+                value = value[1:]
+            if name == b"event":
+                event = value.decode("utf-8", "replace")
+            elif name == b"data":  # "data" with no colon: an empty data line
+                data.append(b"")
+            elif name == b"id":
+                if b"\0" not in value:
+                    last_id = value.decode("utf-8", "replace")
+            elif name == b"retry":
+                if value.isdigit():
+                    retry = int(value)
+    # An event without its closing blank line is discarded, as the spec says.
+
+
+class EventStream:
+    """Iterate the events of a streamed answer; close it to release the connection early."""
+
+    def __init__(self, response: requests.Response, *, action: str, done: str | None = "[DONE]",
+                 error_events: Iterable[str] = ("error",), terminal_events: Iterable[str] = (),
+                 request_id: str | None = None, attempts: int = 1) -> None:
+        self.response = response
+        self.action = action
+        self.done = done
+        self.error_events = frozenset(error_events)
+        self.terminal_events = frozenset(terminal_events)
+        self.request_id = request_id
+        self.attempts = attempts
+        self.count = 0
+        self._closed = False
+        self._last: str | None = None
+        self._events = iter_sse(self._chunks())
+
+    def _chunks(self) -> Iterator[bytes]:
+        raw = self.response.raw
+        read1 = getattr(raw, "read1", None)
+        if read1 is None:  # a transport without read1: requests yields data as it comes
+            yield from self.response.iter_content(chunk_size=None)
+            return
+        while True:
+            block = read1(_READ)
+            if not block:
+                return
+            yield block
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __iter__(self) -> "EventStream":
+        return self
+
+    def __next__(self) -> ServerSentEvent:
+        if self._closed:
+            raise StopIteration
+        try:
+            sse = next(self._events)
+        except StopIteration:
+            self.close()
+            if self.done is not None and self._last not in self.terminal_events:
+                raise APIConnectionError(
+                    f"the stream ended after {self.count} events without its end marker {self.done!r}",
+                    action=self.action, attempts=self.attempts, request_id=self.request_id) from None
+            raise
+        except _DROPS as exc:
+            self.close()
+            raise APIConnectionError(
+                f"the stream was cut after {self.count} events: {type(exc).__name__}",
+                action=self.action, attempts=self.attempts, request_id=self.request_id) from None
+        if self.done is not None and sse.raw == self.done:
+            self.close()
+            raise StopIteration
+        if sse.event in self.error_events or (
+                sse.event is None and isinstance(sse.data, dict) and "error" in sse.data):
+            self.close()
+            if isinstance(sse.data, dict):
+                body = sse.data if "error" in sse.data else {"error": sse.data}
+            else:
+                body = {"error": {"message": sse.raw}}
+            err = body.get("error")
+            message = err.get("message") if isinstance(err, dict) else None
+            raise APIError(message or sse.raw or "error event", action=self.action, attempts=self.attempts,
+                           request_id=self.request_id, body=body)
+        self.count += 1
+        self._last = sse.event
+        return sse
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.response.close()
+
+    def __enter__(self) -> "EventStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<EventStream {self.action} events={self.count} closed={self._closed}>"
