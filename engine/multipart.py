@@ -1,0 +1,217 @@
+"""Streamed, re-readable multipart/form-data bodies.
+
+A body is encoded as it is sent, a megabyte of file at a time, so a
+multi-gigabyte upload costs no more memory than a small one; its length is
+known from the sizes of its parts (a real Content-Length, not chunked
+encoding); and every new iteration starts over from the beginning (a file is
+rewound to where it started, a path reopened), so a retry resends it whole.
+"""
+from __future__ import annotations
+
+import mimetypes
+import os
+import secrets
+from pathlib import PurePath
+from typing import IO, Any, Iterator, Sequence
+
+__all__ = ["FilePart", "file_part", "MultipartBody", "sniff"]
+
+_BLOCK = 1 << 20
+
+# Leading bytes of the formats the API takes, for content given without a name.
+_MAGIC: tuple[tuple[int, bytes, str, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
+    (0, b"\xff\xd8\xff", ".jpg", "image/jpeg"),
+    (0, b"GIF87a", ".gif", "image/gif"),
+    (0, b"GIF89a", ".gif", "image/gif"),
+    (8, b"WEBP", ".webp", "image/webp"),
+    (8, b"WAVE", ".wav", "audio/wav"),
+    (0, b"ID3", ".mp3", "audio/mpeg"),
+    (0, b"\xff\xfb", ".mp3", "audio/mpeg"),
+    (0, b"\xff\xf3", ".mp3", "audio/mpeg"),
+    (0, b"fLaC", ".flac", "audio/flac"),
+    (0, b"OggS", ".ogg", "audio/ogg"),
+    (0, b"\x1a\x45\xdf\xa3", ".webm", "audio/webm"),
+    (4, b"ftypM4A", ".m4a", "audio/mp4"),
+    (4, b"ftyp", ".mp4", "video/mp4"),
+    (0, b"%PDF-", ".pdf", "application/pdf"),
+)
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """(extension, content type) for well-known leading bytes, else None."""
+    for offset, magic, ext, ctype in _MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return ext, ctype
+    return None
+
+
+class FilePart:
+    """One file to upload: where its bytes come from, and the name and type it goes out with."""
+
+    __slots__ = ("filename", "content_type", "_data", "_path", "_fh", "_start", "size")
+
+    def __init__(self, filename: str, content_type: str, *, data: memoryview | None = None,
+                 path: str | None = None, fh: IO[bytes] | None = None, start: int = 0,
+                 size: int | None = None) -> None:
+        self.filename, self.content_type = filename, content_type
+        self._data, self._path, self._fh, self._start, self.size = data, path, fh, start, size
+
+    @property
+    def replayable(self) -> bool:
+        return self._fh is None or self.size is not None
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        if self._data is not None:
+            for i in range(0, len(self._data), _BLOCK):
+                yield self._data[i:i + _BLOCK]
+            return
+        if self._path is not None:
+            with open(self._path, "rb") as fh:
+                yield from _read_all(fh)
+            return
+        assert self._fh is not None
+        if self.size is not None:
+            self._fh.seek(self._start)
+        yield from _read_all(self._fh)
+
+    def __repr__(self) -> str:
+        return f"FilePart({self.filename!r}, {self.content_type!r}, size={self.size})"
+
+
+def _read_all(fh: IO[bytes]) -> Iterator[bytes]:
+    while True:
+        block = fh.read(_BLOCK)
+        if not block:
+            return
+        if not isinstance(block, (bytes, bytearray)):
+            raise TypeError("the file object gave text, not bytes: open it in binary mode ('rb')")
+        yield block
+
+
+def _seekable(fh: Any) -> bool:
+    try:
+        return bool(fh.seekable()) if hasattr(fh, "seekable") else False
+    except (OSError, ValueError):
+        return False
+
+
+def file_part(value: Any, *, default_filename: str = "upload",
+              default_content_type: str = "application/octet-stream") -> FilePart:
+    """Accept bytes, a binary file object, a pathlib.Path, or (filename, content[, content_type])."""
+    filename = content_type = None
+    if isinstance(value, tuple):
+        if len(value) not in (2, 3):
+            raise TypeError("a file tuple is (filename, content) or (filename, content, content_type)")
+        filename = value[0]
+        content_type = value[2] if len(value) == 3 else None
+        value = value[1]
+        if not isinstance(filename, str) or not (content_type is None or isinstance(content_type, str)):
+            raise TypeError("a file tuple's filename and content type must be strings")
+    return _part(value, filename, content_type, default_filename, default_content_type)
+
+
+def _part(value: Any, filename: str | None, content_type: str | None, default_filename: str,
+          default_content_type: str) -> FilePart:
+    head = b""
+    kw: dict[str, Any]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = memoryview(value).cast("B")
+        head = bytes(data[:16])
+        kw = {"data": data, "size": len(data)}
+    elif isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        try:
+            size = os.stat(path).st_size
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+        except OSError as exc:
+            raise TypeError(f"cannot read {path}: {exc.strerror}") from None
+        filename = filename or PurePath(path).name
+        kw = {"path": path, "size": size}
+    elif isinstance(value, str):
+        raise TypeError("a str is ambiguous as a file: pass pathlib.Path(...) for a file on disk "
+                        "or bytes for its content")
+    elif callable(getattr(value, "read", None)):
+        mode = getattr(value, "mode", "b")
+        if isinstance(mode, str) and "b" not in mode and mode:
+            raise TypeError("a text-mode file cannot be uploaded: open it with 'rb'")
+        name = getattr(value, "name", None)
+        if filename is None and isinstance(name, str) and name and not name.startswith("<"):
+            filename = os.path.basename(name)
+        if _seekable(value):
+            start = value.tell()
+            size = value.seek(0, os.SEEK_END) - start
+            value.seek(start)
+            head = value.read(16)
+            value.seek(start)
+            if not isinstance(head, (bytes, bytearray)):
+                raise TypeError("a text-mode file cannot be uploaded: open it with 'rb'")
+            kw = {"fh": value, "start": start, "size": size}
+        else:
+            kw = {"fh": value, "size": None}
+    else:
+        raise TypeError("a file must be bytes, a binary file object, a pathlib.Path or a "
+                        f"(filename, content[, content_type]) tuple, not {type(value).__name__}")
+    if filename is None:
+        found = sniff(head)
+        filename = default_filename + (found[0] if found and not os.path.splitext(default_filename)[1] else "")
+        content_type = content_type or (found[1] if found else None)
+    if content_type is None:
+        content_type = mimetypes.guess_type(filename)[0] or default_content_type
+    return FilePart(filename, content_type, **kw)
+
+
+def _quote(text: str) -> str:
+    """Quote a name for a Content-Disposition header the way browsers do (RFC 7578 section 2)."""
+    return text.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+class MultipartBody:
+    """A multipart/form-data body that encodes itself while it is sent."""
+
+    def __init__(self, fields: Sequence[tuple[str, str]], files: Sequence[tuple[str, FilePart]],
+                 boundary: str | None = None) -> None:
+        self.fields = list(fields)
+        self.files = list(files)
+        self.boundary = boundary or secrets.token_hex(16)
+        self.content_type = f"multipart/form-data; boundary={self.boundary}"
+        b = self.boundary.encode("ascii")
+        self._field_bytes = [
+            b"--" + b + b'\r\nContent-Disposition: form-data; name="' + _quote(name).encode() + b'"\r\n\r\n'
+            + value.encode("utf-8") + b"\r\n" for name, value in self.fields]
+        self._file_heads = [
+            b"--" + b + b'\r\nContent-Disposition: form-data; name="' + _quote(name).encode()
+            + b'"; filename="' + _quote(part.filename).encode() + b'"\r\nContent-Type: '
+            + part.content_type.replace("\r", "").replace("\n", "").encode() + b"\r\n\r\n"
+            for name, part in self.files]
+        self._tail = b"--" + b + b"--\r\n"
+        sizes = [part.size for _, part in self.files]
+        self.length: int | None = None if any(s is None for s in sizes) else (
+            sum(map(len, self._field_bytes)) + sum(map(len, self._file_heads)) + sum(sizes)  # type: ignore[arg-type]
+            + 2 * len(self.files) + len(self._tail))
+        self.replayable = all(part.replayable for _, part in self.files)
+        self._sent = False
+
+    def __len__(self) -> int:
+        if self.length is None:
+            raise TypeError("the body's length is unknown: a part is an unseekable stream")
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        if self._sent and not self.replayable:
+            raise ValueError("this upload reads from a stream that cannot be rewound, so it cannot be sent twice")
+        self._sent = True
+        fields = b"".join(self._field_bytes)
+        if fields:
+            yield fields
+        for head, (_, part) in zip(self._file_heads, self.files):
+            yield head
+            yield from part.chunks()
+            yield b"\r\n"
+        yield self._tail
+
+    def __repr__(self) -> str:
+        return f"<MultipartBody fields={len(self.fields)} files={[p.filename for _, p in self.files]} length={self.length}>"
