@@ -23,6 +23,7 @@ from .errors import APIConnectionError, APIStatusError, APITimeoutError, status_
 __all__ = ["RetryPolicy", "Transport", "Attempt", "status_error", "error_message"]
 
 log = logging.getLogger("engine")
+_EXHAUSTED = "retries exhausted"
 
 
 class RetryPolicy:
@@ -120,8 +121,9 @@ def _decode_error_body(response: requests.Response) -> Any:
 
 
 def status_error(response: requests.Response, *, action: str, attempts: int, request_id_header: str,
-                 message_path: tuple[str, ...], reason: str | None = None) -> APIStatusError:
-    body = _decode_error_body(response)
+                 message_path: tuple[str, ...], reason: str | None = None, body: Any = None) -> APIStatusError:
+    if body is None:
+        body = _decode_error_body(response)
     fallback = body if isinstance(body, str) and body else (response.reason or "error")
     message = error_message(body, message_path, fallback)
     if reason:
@@ -166,84 +168,77 @@ class Transport:
         """Send with retries; return a 2xx response or raise a typed error."""
         info = attempt or Attempt()
         connect, read = self.timeouts(timeout)
-        body = request.body
-        replayable = getattr(body, "replayable", True)
+        replayable = getattr(request.body, "replayable", True)
         started = time.perf_counter()
         while True:
             info.attempts += 1
-            seen = self.redact(request) if (self.before or self.after) and self.redact else request
-            if self.before:
-                self.before(action, seen)
-            t0 = time.perf_counter()
-            try:
-                response = self.session.send(request, stream=True, timeout=(connect, read),
-                                             allow_redirects=True, **self.send_options)
-            except (rexc.ConnectTimeout, rexc.ReadTimeout, rexc.Timeout) as exc:
-                phase = "connect" if isinstance(exc, rexc.ConnectTimeout) else "read"
-                limit = connect if phase == "connect" else read
-                error: APIConnectionError = APITimeoutError(
-                    f"{phase} timeout after {limit:g}s", phase=phase, timeout=limit,
-                    action=action, attempts=info.attempts)
-                self._log(action, request, None, t0, info.attempts, f"{phase} timeout")
-            except (rexc.ConnectionError, rexc.ChunkedEncodingError) as exc:
-                error = APIConnectionError(f"connection error: {type(exc).__name__}",
-                                           action=action, attempts=info.attempts)
-                self._log(action, request, None, t0, info.attempts, "connection error")
-            else:
-                self._log(action, request, response, t0, info.attempts, None)
-                if self.after:
-                    response.request = seen
-                    self.after(action, response, time.perf_counter() - t0)
-                status = response.status_code
-                if status < 400:
-                    if not stream:
-                        try:
-                            response.content  # read the whole body inside the retry loop
-                        except (rexc.ConnectionError, rexc.ChunkedEncodingError, rexc.Timeout) as exc:
-                            response.close()
-                            error = APIConnectionError(
-                                f"connection dropped while reading the answer: {type(exc).__name__}",
-                                action=action, attempts=info.attempts)
-                            if not self._again(info, policy, None, replayable):
-                                info.elapsed = time.perf_counter() - started
-                                raise error from None
-                            continue
-                    info.elapsed = time.perf_counter() - started
-                    return response
-                err = status_error(response, action=action, attempts=info.attempts,
-                                   request_id_header=self.request_id_header, message_path=self.message_path)
-                reason = policy.permanent_reason(status, err.body)
-                response.close()
-                if reason is not None:
-                    info.elapsed = time.perf_counter() - started
-                    raise status_error(response, action=action, attempts=info.attempts,
-                                       request_id_header=self.request_id_header,
-                                       message_path=self.message_path, reason=reason)
-                if not policy.retryable_status(status, response.headers):
-                    info.elapsed = time.perf_counter() - started
-                    raise err
-                if not self._again(info, policy, response.headers, replayable):
-                    info.elapsed = time.perf_counter() - started
-                    raise err
-                continue
-            if not self._again(info, policy, None, replayable):
+            response, failure = self._attempt(action, request, connect, read, stream, info.attempts)
+            if response is not None and response.status_code < 400:
                 info.elapsed = time.perf_counter() - started
-                raise error from None
+                return response
+            if response is not None:
+                body = _decode_error_body(response)
+                response.close()
+                reason = policy.permanent_reason(response.status_code, body)
+                if reason is None and policy.retryable_status(response.status_code, response.headers):
+                    reason = self._again(info, policy, response.headers, replayable)
+                    if reason is None:
+                        continue
+                info.elapsed = time.perf_counter() - started
+                raise status_error(response, action=action, attempts=info.attempts, body=body,
+                                   request_id_header=self.request_id_header, message_path=self.message_path,
+                                   reason=None if reason == _EXHAUSTED else reason)
+            why = self._again(info, policy, None, replayable)
+            if why is None:
+                continue
+            info.elapsed = time.perf_counter() - started
+            cls, message, extra = failure
+            if why != _EXHAUSTED:
+                message += f" (not retried: {why})"
+            raise cls(message, action=action, attempts=info.attempts, **extra) from None
+
+    def _attempt(self, action: str, request: requests.PreparedRequest, connect: float, read: float,
+                 stream: bool, attempt: int) -> tuple[requests.Response | None, Any]:
+        """One try: the response (2xx read whole unless streaming), or what went wrong."""
+        seen = self.redact(request) if (self.before or self.after) and self.redact else request
+        if self.before:
+            self.before(action, seen)
+        t0 = time.perf_counter()
+        try:
+            response = self.session.send(request, stream=True, timeout=(connect, read),
+                                         allow_redirects=True, **self.send_options)
+            if response.status_code < 400 and not stream:
+                response.content  # read the whole body inside the retry loop
+        except (rexc.ConnectTimeout, rexc.ReadTimeout, rexc.Timeout) as exc:
+            phase = "connect" if isinstance(exc, rexc.ConnectTimeout) else "read"
+            limit = connect if phase == "connect" else read
+            self._log(action, request, None, t0, attempt, f"{phase} timeout")
+            return None, (APITimeoutError, f"{phase} timeout after {limit:g}s", {"phase": phase, "timeout": limit})
+        except (rexc.ConnectionError, rexc.ChunkedEncodingError) as exc:
+            self._log(action, request, None, t0, attempt, "connection error")
+            return None, (APIConnectionError, f"connection error: {type(exc).__name__}", {})
+        self._log(action, request, response, t0, attempt, None)
+        if self.after:
+            response.request = seen
+            self.after(action, response, time.perf_counter() - t0)
+        return response, None
 
     def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None,
-               replayable: bool) -> bool:
-        """Wait before the next attempt and say True, or say False when none is due."""
+               replayable: bool) -> str | None:
+        """Wait before the next attempt and return None, or say why there is none."""
         retries_done = info.attempts - 1
-        if retries_done >= policy.max_retries or not replayable:
-            return False
+        if retries_done >= policy.max_retries:
+            return _EXHAUSTED
+        if not replayable:
+            return "the request body is a stream that cannot be sent again"
         delay = policy.server_delay(headers, self.clock()) if headers is not None else None
         if delay is not None and delay > policy.max_retry_after:
-            return False
+            return f"the server asked to wait {delay:g}s, more than the {policy.max_retry_after:g}s cap"
         if delay is None or delay <= 0:
             delay = policy.backoff(retries_done, self.rand())
         info.waits.append(delay)
         self.sleep(delay)
-        return True
+        return None
 
     def _log(self, action: str, request: requests.PreparedRequest, response: requests.Response | None,
              t0: float, attempt: int, failure: str | None) -> None:

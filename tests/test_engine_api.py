@@ -216,3 +216,23 @@ def test_authorization_is_not_forwarded_to_another_host(eng, mocked):
     mocked.get("https://files.example.invalid/blob", body=b"data")
     assert eng.run("files.content", {"file_id": "f"}) == b"data"
     assert mocked.calls[1].request.headers.get("Authorization") is None
+
+
+def test_errors_say_why_they_were_not_retried(manifest, mocked):
+    eng = engine.Engine(manifest, api_key=API_KEY, max_retries=2)
+    waits = []
+    eng.transport.sleep = waits.append
+    mocked.get(f"{BASE}/models", status=429, json={"error": {"message": "Rate limit reached"}},
+               headers={"retry-after": "120"})
+    with pytest.raises(engine.RateLimitError) as info:
+        eng.run("models.list")
+    assert "not retried: the server asked to wait 120s, more than the 60s cap" in str(info.value)
+    assert waits == [] and info.value.attempts == 1
+
+    mocked.post(f"{BASE}/chat/completions", status=429,
+                json={"error": {"message": "You exceeded your current quota", "code": "insufficient_quota",
+                                "type": "insufficient_quota"}})
+    with pytest.raises(engine.RateLimitError) as info:
+        eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    assert info.value.attempts == 1 and info.value.code == "insufficient_quota"
+    assert "not retried: the account's quota is used up" in str(info.value)

@@ -216,10 +216,12 @@ def paging_seconds(srv: BenchServer, who: str, items: int) -> float | None:
 
 
 CHILD_UPLOAD = """
-import resource, sys, time
+import sys, time
 sys.path.insert(0, {root!r})
+def hwm():  # peak RSS since exec; ru_maxrss would count the parent's pages from before the exec
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 who, url, path = {who!r}, {url!r}, {path!r}
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 t0 = time.perf_counter()
 if who == "engine":
     import engine, pathlib
@@ -235,7 +237,7 @@ elif who == "download":
     import engine
     engine.Engine(api_key="k", base_url=url).run("files.content", {{"file_id": "big-{size}"}}, output=path + ".out")
 seconds = time.perf_counter() - t0
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, base, seconds)
+print(hwm(), base, seconds)
 """
 
 
