@@ -386,12 +386,21 @@ def render(res: dict[str, Any]) -> str:
     lines.append(f"| list {res['sizes']['items']:,} assistants, 100 a page (s) | {cell(d['engine'], '{:.3f}')} | "
                  f"{cell(d['sdk'], '{:.3f}')} | {cell(d['requests'], '{:.3f}')} | | "
                  f"SDK / engine {ratio(d['sdk'], d['engine'])}, engine / requests {ratio(d['engine'], d['requests'])} |")
-    for name, v in res["transfer"].items():
-        lines.append(f"| {'download' if name.startswith('download') else 'upload'} {name.split(' ', 1)[1]} "
-                     f"({name.split()[0]}): peak RSS MB, MB/s | {v['peak_rss_mb']:.0f} MB, {v['mb_per_s']:.0f} MB/s | | | | |")
+    def moved(who: str, size: str) -> str:
+        v = res["transfer"].get(f"{who} {size}")
+        if v is None:
+            return "not run: reads the whole file" if who in ("sdk", "requests") and have_sdk() else ""
+        return f"{v['peak_rss_mb']:.0f} MB, {v['mb_per_s']:.0f} MB/s"
+
+    for size in (f"{s >> 20} MiB" for s in res["sizes"]["upload"]):
+        lines.append(f"| upload {size} multipart: peak RSS, throughput | {moved('engine', size)} | "
+                     f"{moved('sdk', size)} | {moved('requests', size)} | | |")
+        lines.append(f"| download {size} to a file: peak RSS, throughput | {moved('download', size)} | | | | |")
     c = res["concurrency_calls_s"]
     lines.append(f"| 20 ms server: calls/s at 1 / 8 / 32 threads | {c['1']:.0f} / {c['8']:.0f} / {c['32']:.0f} | | | | "
                  f"8 threads = {c['8'] / c['1']:.1f}x one |")
+    lines += ["", f"The loopback server's own cost is under the http.client column: "
+                  f"{res['server_floor_us']['median']:.0f} µs a GET, the floor every contender pays."]
     return "\n".join(lines) + "\n"
 
 
