@@ -309,6 +309,10 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
         desc["query"] = dict(parse_qsl(fixed_query, keep_blank_values=True))
     if body != "none" and not body_required:
         desc["body_optional"] = True
+    if content and not any("json" in ctype for ctype in content):
+        # A connector-wide Accept asks for JSON; an operation that answers with
+        # something else asks for what it declares, so a strict server never says 406.
+        desc["headers"] = {"Accept": ", ".join(content)}
     desc["params"] = params
     desc["response"] = response
     if op.get("deprecated"):
