@@ -1,0 +1,627 @@
+"""The offline sandbox: a `requests` transport adapter that answers every action in process.
+
+Nothing here knows an action by name. Routes are the manifest's method + path
+templates; what a route does follows from the shape of its path (a collection
+or an item, a verb after an item) and its response schema (whose `object`
+field names the type, hence the id prefix); objects are synthesized from the
+component schemas and echo the request where the schema has a field of that
+name. What cannot be derived (id prefixes the description lacks, status
+progressions, verbs, seeds, error wording) is data: `connector.sandbox`.
+
+State lives in memory, or in a JSON file reloaded per request and replaced
+atomically after each change, so processes run one after another share one
+world. A lock serializes requests from the threads of one Engine.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import http.client
+import io
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from email import policy as _email_policy
+from email.parser import BytesParser
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from .errors import Error
+
+__all__ = ["SandboxAdapter"]
+
+_HOLE = re.compile(r"^\{([^{}]*)\}$")
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+class _Reply(Exception):
+    """An error answer raised from anywhere in a handler; `send` turns it into a response."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
+
+
+class _Route:
+    """One action, compiled: its path pattern and what the sandbox does for it."""
+
+    def __init__(self, action: Any, kind: str, type_: str | None) -> None:
+        self.action, self.kind, self.type = action, kind, type_
+        segs = action.path.strip("/").split("/")
+        wire_to_name = {p.wire: p.name for p in action.params if p.location == "path"}
+        self.holes = [wire_to_name.get(_HOLE.match(s).group(1), s) for s in segs if _HOLE.match(s)]
+        self.literals = sum(1 for s in segs if not _HOLE.match(s))
+        self.regex = re.compile("^/" + "/".join("([^/]+)" if _HOLE.match(s) else re.escape(s) for s in segs) + "$")
+        self.verb = segs[-1] if kind == "verb" else None
+        self.body = {p.wire: p for p in action.params if p.location == "body"}
+
+
+class SandboxAdapter(BaseAdapter):
+    """Answers requests to the base URL from descriptors and schemas; no socket is ever opened."""
+
+    def __init__(self, manifest: Any, base_url: str, *, state_file: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        self.manifest = manifest
+        self.cfg: Mapping[str, Any] = manifest.connector.get("sandbox", {})
+        self.base_path = urlsplit(base_url).path.rstrip("/")
+        self.state_file = os.fspath(state_file) if state_file is not None else None
+        self.rid_header = manifest.connector.get("request_id_header", "x-request-id")
+        self.error_path = list(manifest.connector.get("error_body", {}).get("message", ["error", "message"]))[:-1]
+        self.status_field = self.cfg.get("status_field", "status")
+        self._validators: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._memory: dict[str, Any] | None = None
+        self._poll_headers = {c.spec["poll"]: c.spec["poll_after_header"] for c in manifest.composites.values()
+                              if "poll" in c.spec and "poll_after_header" in c.spec}
+        self._compile(list(manifest.actions.values()))
+
+    # -- routing, derived once from the descriptors ------------------------
+    def _compile(self, actions: list[Any]) -> None:
+        types = {a.name: self._type_of(a.response_schema) for a in actions}
+        self.item_types: dict[str, str] = {}
+        self.type_schemas: dict[str, Any] = {}
+        for a in actions:
+            if _HOLE.match(a.path.rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
+                self.item_types[a.path] = types[a.name]
+                self.type_schemas.setdefault(types[a.name], a.response_schema)
+        verbs = self.cfg.get("verbs", {})
+        for a in actions:  # POST /{id}/<verb> answering the item's own type acts on that item
+            prefix, last = a.path.rsplit("/", 1)
+            if a.method == "POST" and not _HOLE.match(last) and _HOLE.match(prefix.rsplit("/", 1)[-1]) and \
+                    types[a.name] and self.item_types.get(prefix, types[a.name] if last in verbs else None) == types[a.name]:
+                self.item_types[prefix] = types[a.name]
+                self.type_schemas.setdefault(types[a.name], a.response_schema)
+        listed = {}
+        for a in actions:
+            if a.pagination:
+                listed[a.name] = self._type_of(self._prop(a.response_schema, a.pagination["items"]).get("items"))
+        self.storable = set(self.item_types.values()) | {t for t in listed.values() if t}
+        self.routes: list[_Route] = []
+        for a in actions:
+            prefix, last = a.path.rsplit("/", 1)
+            if a.response_kind == "binary":
+                kind, t = "binary", None
+            elif a.pagination:
+                kind, t = "list", listed[a.name]
+            elif _HOLE.match(last):
+                kind, t = {"GET": "retrieve", "POST": "update", "DELETE": "delete"}[a.method], self.item_types.get(a.path)
+            elif self.item_types.get(prefix) and self.item_types[prefix] == types[a.name]:
+                kind, t = "verb", types[a.name]
+            elif a.method == "POST" and types[a.name] in self.storable:
+                kind, t = "create", types[a.name]
+            else:
+                kind, t = "synth", types[a.name]
+            self.routes.append(_Route(a, kind, t))
+        self.creatable = {r.type for r in self.routes if r.kind == "create"}
+        # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
+        self.routes.sort(key=lambda r: -r.literals)
+        self.parents: dict[str, dict[str, str]] = {}  # type -> {path param: parent type}
+        for path, t in self.item_types.items():
+            self.parents.setdefault(t, self._parent_types(path))
+
+    def _parent_types(self, path: str) -> dict[str, str]:
+        segs, out = path.strip("/").split("/"), {}
+        for i, seg in enumerate(segs[:-1]):
+            m = _HOLE.match(seg)
+            prefix = "/" + "/".join(segs[:i + 1])
+            if m and prefix in self.item_types:
+                out[m.group(1)] = self.item_types[prefix]
+        return out
+
+    # -- schemas -------------------------------------------------------------
+    def _resolve(self, schema: Any) -> dict[str, Any]:
+        while isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str):
+            schema = self.manifest.schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        return schema if isinstance(schema, dict) else {}
+
+    def _props(self, schema: Any) -> tuple[dict[str, Any], list[str] | None]:
+        s = self._resolve(schema)
+        props, required = dict(s.get("properties", {})), s.get("required")
+        for part in s.get("allOf", ()):
+            more, req = self._props(part)
+            props.update(more)
+            required = (required or []) + (req or []) if req is not None or required is not None else None
+        return props, required
+
+    def _prop(self, schema: Any, name: str) -> dict[str, Any]:
+        return self._resolve(self._props(schema)[0].get(name))
+
+    def _type_of(self, schema: Any) -> str | None:
+        """The `object` field's fixed value, or the component's name when it has none."""
+        if not schema:
+            return None
+        obj = self._prop(schema, "object")
+        for key in ("const", "enum", "examples"):
+            value = obj.get(key)
+            value = value[0] if isinstance(value, list) and value else value
+            if isinstance(value, str):
+                return value
+        ref = schema.get("$ref") if isinstance(schema, Mapping) else None
+        return ref.rsplit("/", 1)[-1] if isinstance(ref, str) and obj == {} and "id" in self._props(schema)[0] else None
+
+    def _valid(self, schema: Any, value: Any) -> bool:
+        return not self._errors(schema, value)
+
+    def _errors(self, schema: Any, value: Any) -> list[Any]:
+        validator = self._validators.get(id(schema))
+        if validator is None:
+            import jsonschema
+
+            # `#/schemas/X` resolves inside the same document: the component schemas ride along.
+            root = {**schema, "schemas": self.manifest.schemas} if isinstance(schema, Mapping) else schema
+            validator = self._validators[id(schema)] = jsonschema.Draft202012Validator(root)
+        return list(validator.iter_errors(value))
+
+    def _synth(self, schema: Any, name: str | None, body: Mapping[str, Any], depth: int = 0,
+               want: bool = False, given: Mapping[str, Any] | None = None) -> Any:
+        """A value the schema accepts: given or declared values where they fit, else const/enum/default/examples."""
+        s = self._resolve(schema)
+        given = given or {}
+        for values in (given, self.cfg.get("values", {})):
+            if name in values and self._valid(schema, values[name]):
+                return copy.deepcopy(values[name])
+        if "const" in s:
+            return s["const"]
+        alts = s.get("anyOf") or s.get("oneOf")
+        if alts:
+            real = [a for a in alts if self._resolve(a).get("type") != "null"]
+            if (len(real) < len(alts) and not want) or not real:
+                return None
+            prefer = self.cfg.get("prefer", ())
+            real.sort(key=lambda a: str(a.get("$ref", "")).rsplit("/", 1)[-1] not in prefer)
+            return self._synth(real[0], name, body, depth, want, given)
+        if s.get("allOf"):
+            merged: dict[str, Any] = {}
+            for part in s["allOf"]:
+                value = self._synth(part, name, body, depth, want, given)
+                if isinstance(value, dict):
+                    merged.update(value)
+            return merged
+        if "enum" in s:
+            return next((v for v in s["enum"] if v is not None), None)
+        types = s.get("type") if isinstance(s.get("type"), list) else [s.get("type")]
+        if "null" in types and not want and s.get("default") is None:
+            return None
+        for key in ("default", "examples"):
+            if s.get(key) is not None:
+                return copy.deepcopy(s[key][0] if key == "examples" and isinstance(s[key], list) else s[key])
+        kind = next((t for t in types if t not in (None, "null")), "object" if "properties" in s else None)
+        if kind in ("integer", "number"):
+            if name in self.cfg.get("timestamps", ()):
+                return int(time.time())
+            low = s.get("minimum", s.get("exclusiveMinimum", 0))
+            return int(low) + (1 if "exclusiveMinimum" in s else 0) if kind == "integer" else float(low)
+        if kind == "string":
+            return "x" * int(s.get("minLength", 0))
+        if kind == "boolean":
+            return False
+        if kind == "array":
+            count = self._size(name, body, int(s.get("minItems", 0)))
+            items = [self._synth(s.get("items", {}), None, body, depth + 1, given=given)
+                     for _ in range(count if depth < 8 else 0)]
+            index = self.cfg.get("item_index")
+            for i, item in enumerate(items):
+                if isinstance(item, dict) and index in self._props(s.get("items", {}))[0]:
+                    item[index] = i
+            return items
+        if kind == "object":
+            props, required = self._props(s)
+            wanted = required if required is not None else [
+                k for k, p in props.items() if {"examples", "default", "enum", "const"} & set(self._resolve(p))
+                or k in self.cfg.get("values", {})]
+            return {k: self._synth(props[k], k, body, depth + 1, given=given) for k in wanted if k in props and depth < 10}
+        return None
+
+    def _size(self, name: str | None, body: Mapping[str, Any], minimum: int) -> int:
+        """Declared arrays take their length from the request (a count, or a list's length); others are minimal."""
+        sizes = self.cfg.get("sizes", {})
+        if name not in sizes:
+            return minimum
+        for field in sizes[name]:
+            value = body.get(field)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(value, minimum)
+            if value is not None:
+                return max(len(value) if isinstance(value, list) else 1, minimum)
+        return max(1, minimum)
+
+    # -- state ---------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        if self.state_file is None:
+            if self._memory is None:
+                self._memory = self._fresh()
+            return self._memory
+        try:
+            with open(self.state_file, encoding="utf-8") as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return self._fresh()
+        except (OSError, ValueError) as exc:
+            raise Error(f"sandbox state {self.state_file} cannot be read: {exc}") from None
+
+    def _save(self, state: dict[str, Any]) -> None:
+        if self.state_file is None:
+            return
+        folder = os.path.dirname(os.path.abspath(self.state_file))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sandbox-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(state, fh, separators=(",", ":"))
+            os.replace(tmp, self.state_file)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _fresh(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"seq": 0, "objects": {}}
+        for type_, items in self.cfg.get("seed", {}).items():
+            for fields in items:
+                self._store(state, type_, self._object(type_, self.type_schemas.get(type_), fields, {}), {})
+        return state
+
+    def _store(self, state: dict[str, Any], type_: str, data: dict[str, Any], scope: Mapping[str, str],
+               content: bytes | None = None) -> dict[str, Any]:
+        state["seq"] += 1
+        record = {"data": data, "scope": dict(scope), "seq": state["seq"]}
+        if content is not None:
+            record["content"] = base64.b64encode(content).decode("ascii")
+        state["objects"].setdefault(type_, {})[data["id"]] = record
+        return record
+
+    def _new_id(self, type_: str | None) -> str:
+        prefix = self.cfg.get("id_prefixes", {}).get(type_ or "", "")
+        return prefix + "".join(secrets.choice(_ALNUM) for _ in range(24))
+
+    def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
+                body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A new object: the schema's required fields, then the given fields where the schema takes them."""
+        data = self._synth(schema, None, body or fields, want=True) if schema else {}
+        data = data if isinstance(data, dict) else {}
+        props = self._props(schema)[0] if schema else {}
+        self._echo(data, props, {**scope, **fields})
+        leaf = self.cfg.get("text_leaf")
+        for key, value in fields.items():  # text given where the object holds structure: it goes in the text leaf
+            if leaf and isinstance(value, str) and key in props and data.get(key) != value:
+                shaped = self._synth(props[key], key, {key: value}, want=True, given={leaf: value})
+                if self._valid(props[key], shaped):
+                    data[key] = shaped
+        if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
+            data["id"] = self._new_id(type_)
+        if type_ in self.cfg.get("progress", {}) and self.status_field in props:
+            data[self.status_field] = self.cfg["progress"][type_][0]
+        return data
+
+    def _echo(self, data: dict[str, Any], props: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+        for key, value in fields.items():
+            if key in props and self._valid(props[key], value):
+                data[key] = copy.deepcopy(value)
+
+    def _find(self, state: dict[str, Any], type_: str, ident: str, scope: Mapping[str, str]) -> dict[str, Any]:
+        record = state["objects"].get(type_, {}).get(ident)
+        if record is None or any(record["scope"].get(k, v) != v for k, v in scope.items()):
+            raise self._error(404, "not_found", noun=type_.rsplit(".", 1)[-1].replace("_", " "), id=ident)
+        return record
+
+    # -- answers ---------------------------------------------------------------
+    def _error(self, status: int, which: str, param: str | None = None, **fill: Any) -> _Reply:
+        errors = self.cfg.get("errors", {})
+        message = errors.get(which, which).format(param=param, **fill)
+        body: Any = {"message": message, "type": errors.get("type"), "param": param,
+                     "code": {"missing": "missing_required_parameter", "unknown": "unknown_parameter",
+                              "invalid": "invalid_value"}.get(which)}
+        for key in reversed(self.error_path):
+            body = {key: body}
+        return _Reply(status, body)
+
+    def _response(self, request: requests.PreparedRequest, status: int, payload: bytes, content_type: str,
+                  headers: Mapping[str, str] = ()) -> requests.Response:  # type: ignore[assignment]
+        resp = requests.Response()
+        resp.status_code = status
+        resp.reason = http.client.responses.get(status, "")
+        resp.headers = CaseInsensitiveDict({"Content-Type": content_type, "Content-Length": str(len(payload)),
+                                            self.rid_header: secrets.token_hex(12), **dict(headers)})
+        resp.raw = io.BytesIO(payload)
+        resp.url = request.url or ""
+        resp.request = request
+        resp.encoding = "utf-8"
+        resp.connection = self
+        return resp
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        """Answer one request as the API would, from the descriptors and the state."""
+        parts = urlsplit(request.url or "")
+        path = parts.path[len(self.base_path):] if parts.path.startswith(self.base_path) else parts.path
+        query: dict[str, list[str]] = {}
+        for k, v in parse_qsl(parts.query, keep_blank_values=True):
+            query.setdefault(k, []).append(v)
+        with self._lock:
+            try:
+                for route in self.routes:
+                    m = route.regex.match(path)
+                    if m and route.action.method == request.method:
+                        break
+                else:
+                    raise self._error(404, "no_route", method=request.method, path=parts.path)
+                params = dict(zip(route.holes, (unquote(g) for g in m.groups())))
+                state = self._load()
+                answer = self._handle(route, state, params, query, request)
+            except _Reply as reply:
+                return self._response(request, reply.status, json.dumps(reply.body).encode(), "application/json")
+        status, payload, ctype, headers = answer
+        return self._response(request, status, payload, ctype, headers)
+
+    def _handle(self, route: _Route, state: dict[str, Any], params: dict[str, str],
+                query: dict[str, list[str]], request: requests.PreparedRequest) -> tuple[int, bytes, str, dict]:
+        body, files = self._body(route, request)
+        stream_param = route.action.stream_param
+        streaming = bool(stream_param and body.get(stream_param) is True)
+        target = params.pop(route.holes[-1]) if route.kind in ("retrieve", "update", "delete", "verb") else None
+        for name, value in params.items():  # every enclosing object must exist
+            parent = self.parents.get(route.type or "", {}).get(name) or self._parent_types(route.action.path).get(name)
+            if parent:
+                self._find(state, parent, value, {})
+        schema = route.action.response_schema
+        headers: dict[str, str] = {}
+        if route.kind == "list":
+            return 200, json.dumps(self._list(route, state, params, query)).encode(), "application/json", headers
+        if route.kind == "binary":
+            record = next((self._find(state, t, v, {}) for n, v in params.items()
+                           for t in [self._parent_types(route.action.path).get(n)] if t), None)
+            data = base64.b64decode(record["content"]) if record and "content" in record else \
+                b"sandbox:" + json.dumps(body, sort_keys=True, default=str).encode()
+            return 200, data, self.cfg.get("binary_content_type", "application/octet-stream"), headers
+        events: list[tuple[str | None, Any]] = []
+        if route.kind == "create":
+            scope = dict(params)
+            for name, ptype in self.parents.get(route.type, {}).items():
+                if name not in scope:  # an enclosing object the call creates along the way
+                    parent = self._object(ptype, self.type_schemas.get(ptype), {}, {})
+                    self._store(state, ptype, parent, {})
+                    scope[name] = parent["id"]
+                    events.append((f"{ptype}.created", parent))
+            fields = {**body, **self._file_fields(files)}
+            obj = self._object(route.type, schema, fields, scope, body)
+            key = self.cfg.get("id_from", {}).get(route.type)
+            if key and isinstance(body.get(key), str):
+                obj["id"] = body[key]
+            content = next(iter(files.values()))[1] if files else None
+            record = self._store(state, route.type, obj, scope, content)
+            self._save(state)
+        elif route.kind == "synth":
+            obj = self._object(route.type, schema, {**body, **params}, {}, body)
+            record = None
+        else:
+            record = self._find(state, route.type, target, params)
+            obj = record["data"]
+            if route.kind == "delete":
+                del state["objects"][route.type][target]
+                self._save(state)
+                out = self._synth(schema, None, body, want=True) if schema else {}
+                out = out if isinstance(out, dict) else {}
+                out.update(id=target, deleted=True)
+                if not schema or not self._valid(self._prop(schema, "object"), out.get("object")) or \
+                        out.get("object") in (None, ""):
+                    out["object"] = route.type + self.cfg.get("deleted_suffix", "")
+                return 200, json.dumps(out).encode(), "application/json", headers
+            if route.kind == "retrieve":
+                self._advance(route.type, obj)
+            else:
+                self._echo(obj, self._props(schema)[0], body)
+                verb = self.cfg.get("verbs", {}).get(route.verb or "", {})
+                if "status" in verb:
+                    obj[self.status_field] = verb["status"]
+                for name in verb.get("fill", ()):
+                    self._fill(state, obj, schema, name, body)
+            self._save(state)
+        if route.action.name in self._poll_headers and self.cfg.get("poll_after_ms") is not None:
+            headers[self._poll_headers[route.action.name]] = str(self.cfg["poll_after_ms"])
+        if streaming:
+            return 200, self._stream(route, state, record, obj, body, events), "text/event-stream", headers
+        return 200, json.dumps(obj).encode(), "application/json", headers
+
+    def _fill(self, state: dict[str, Any], obj: dict[str, Any], schema: Any, name: str,
+              body: Mapping[str, Any]) -> None:
+        """Give a field left null its value; an object of a type the sandbox holds is stored too."""
+        prop = self._props(schema)[0].get(name)
+        if prop is None or obj.get(name) is not None:
+            return
+        value = self._synth(prop, name, body, want=True)
+        type_ = self._type_of(self._resolve(prop)) or self._type_of(next(
+            (a for a in self._resolve(prop).get("anyOf", ()) if self._resolve(a).get("type") != "null"), None))
+        if isinstance(value, dict) and type_:
+            value = {**value, "id": self._new_id(type_)}
+            if type_ in self.storable:
+                self._store(state, type_, value, {})
+        obj[name] = value
+
+    def _advance(self, type_: str, obj: dict[str, Any]) -> None:
+        steps = self.cfg.get("progress", {}).get(type_)
+        status = obj.get(self.status_field)
+        if steps and status in steps and status != steps[-1]:
+            obj[self.status_field] = steps[steps.index(status) + 1]
+
+    def _file_fields(self, files: Mapping[str, tuple[str, bytes]]) -> dict[str, Any]:
+        if not files:
+            return {}
+        filename, content = next(iter(files.values()))
+        info = {"filename": filename, "size": len(content)}
+        return {field: info[source] for field, source in self.cfg.get("file_fields", {}).items() if source in info}
+
+    def _stream(self, route: _Route, state: dict[str, Any], record: Any, obj: dict[str, Any],
+                body: Mapping[str, Any], events: list[tuple[str | None, Any]]) -> bytes:
+        done = (route.action.stream_style or {}).get("done")
+        chunk_schema = self.cfg.get("stream_schemas", {}).get(route.action.name)
+        if chunk_schema:
+            # Chunks of the declared schema: the content first, then one that only says why it ended.
+            ref = {"$ref": "#/schemas/" + chunk_schema}
+            first = self._object(self._type_of(ref), ref, {**body, "id": obj.get("id")}, {}, body)
+            last = copy.deepcopy(first)
+            final = self.cfg.get("stream_final", ())
+            choice_props = self._props(self._prop(ref, "choices").get("items"))[0]
+            for head, tail in zip(first.get("choices") or (), last.get("choices") or ()):
+                for key, prop in choice_props.items():
+                    if key in final and self._valid(prop, None):
+                        head[key], tail[key] = None, self._synth(prop, key, body, want=True)
+                    elif isinstance(tail.get(key), dict):
+                        tail[key] = {}
+            events = [(None, first), (None, last)]
+        else:
+            events = events + [(f"{route.type}.created", copy.deepcopy(obj))]
+            steps = self.cfg.get("progress", {}).get(route.type or "", [])
+            for status in steps[steps.index(obj.get(self.status_field)) if obj.get(self.status_field) in steps else 0:]:
+                obj[self.status_field] = status
+                events.append((f"{route.type}.{status}", copy.deepcopy(obj)))
+            self._save(state)
+        out = io.StringIO()
+        for name, data in events:
+            out.write((f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n")
+        if done is not None:
+            name = self.cfg.get("done_event") if not chunk_schema else None
+            out.write((f"event: {name}\n" if name else "") + f"data: {done}\n\n")
+        return out.getvalue().encode()
+
+    # -- lists ---------------------------------------------------------------
+    def _list(self, route: _Route, state: dict[str, Any], scope: Mapping[str, str],
+              query: Mapping[str, list[str]]) -> dict[str, Any]:
+        action, spec = route.action, route.action.pagination
+        q = {name: self._query_value(action, name, values) for name, values in query.items()}
+        items_schema = self._prop(action.response_schema, spec["items"]).get("items")
+        limit_param = action.by_name.get("limit")
+        limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
+        out = self._synth(action.response_schema, None, q, want=True)
+        if spec["type"] == "page_token":
+            out[spec["items"]] = [self._object(route.type, items_schema, q, {}) for _ in range(limit)]
+            return out
+        records = [r for r in state["objects"].get(route.type or "", {}).values()
+                   if all(r["scope"].get(k) == v for k, v in scope.items())]
+        if not records and route.type not in self.creatable and route.type not in self.cfg.get("seed", {}):
+            # Objects nothing can create (events, steps, checkpoints...) appear when first listed.
+            records = [self._store(state, route.type, self._object(route.type, items_schema, {}, scope), scope)]
+            self._save(state)
+        props = self._props(items_schema)[0]
+        filters = {k: v for k, v in q.items() if k in props and not isinstance(v, (list, dict))}
+        records = [r for r in records if all(r["data"].get(k) == v for k, v in filters.items())]
+        order_param = action.by_name.get("order")
+        order = q.get("order") or (order_param.schema.get("default") if order_param else "asc")
+        records.sort(key=lambda r: r["seq"], reverse=order == "desc")
+        ids = [r["data"]["id"] for r in records]
+        page, more = records, False
+        if spec["type"] == "cursor":
+            after, before = q.get(spec["cursor_param"]), q.get(spec.get("reverse_param", ""))
+            if after is not None:
+                start = ids.index(after) + 1 if after in ids else len(ids)
+                page, more = records[start:start + limit], start + limit < len(records)
+            elif before is not None:
+                end = ids.index(before) if before in ids else 0
+                page, more = records[max(0, end - limit):end], end - limit > 0
+            else:
+                page, more = records[:limit], limit < len(records)
+        data = [r["data"] for r in page]
+        out[spec["items"]] = data
+        fields = self._props(action.response_schema)[0]
+        for key, value in ((spec.get("has_more"), more), (spec.get("prev_cursor"), data[0]["id"] if data else None),
+                           (spec.get("next_cursor"), data[-1]["id"] if data else None)):
+            if key and key in fields and (value is not None or self._valid(fields[key], None)):
+                out[key] = value
+        return out
+
+    def _query_value(self, action: Any, name: str, values: list[str]) -> Any:
+        param = next((p for p in action.params if p.wire == name and p.location == "query"), None)
+        kind = (param.schema or {}).get("type") if param else None
+        if kind == "array":
+            return values
+        if kind == "integer":
+            try:
+                return int(values[-1])
+            except ValueError:
+                raise self._error(400, "invalid", param=name, detail=f"{values[-1]!r} is not an integer") from None
+        return values[-1]
+
+    # -- request bodies --------------------------------------------------------
+    def _body(self, route: _Route, request: requests.PreparedRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The body's fields (and file parts as (filename, bytes)), checked like the API checks them."""
+        raw = request.body
+        if raw is None:
+            return {}, {}
+        data = raw.encode() if isinstance(raw, str) else bytes(raw) if isinstance(raw, (bytes, bytearray)) \
+            else b"".join(bytes(chunk) for chunk in raw)
+        ctype = request.headers.get("Content-Type", "")
+        fields: dict[str, Any] = {}
+        files: dict[str, Any] = {}
+        if ctype.startswith("multipart/"):
+            message = BytesParser(policy=_email_policy.HTTP).parsebytes(
+                b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + data)
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True) or b""
+                if part.get_filename() is not None:
+                    files[name] = (part.get_filename(), payload)
+                else:
+                    fields.setdefault(name, []).append(payload.decode("utf-8"))
+            fields = {k: self._form_value(route, k, v) for k, v in fields.items()}
+        elif data:
+            try:
+                fields = json.loads(data)
+            except ValueError:
+                raise self._error(400, "bad_json") from None
+            if not isinstance(fields, dict):
+                raise self._error(400, "bad_json")
+        for name in fields.keys() | files.keys():
+            if name not in route.body:
+                raise self._error(400, "unknown", param=name)
+        for name, param in route.body.items():
+            present = name in (files if param.file is not None else fields)
+            if param.required and not present:
+                raise self._error(400, "missing", param=name)
+            if present and param.file is None:
+                errors = self._errors(param.schema, fields[name])
+                if errors:
+                    import jsonschema
+
+                    detail = jsonschema.exceptions.best_match(errors).message
+                    raise self._error(400, "invalid", param=name, detail=detail)
+        return fields, files
+
+    def _form_value(self, route: _Route, name: str, values: list[str]) -> Any:
+        """A multipart text field as the schema takes it: text, or the JSON it spells."""
+        param = route.body.get(name)
+        value: Any = values if param is not None and (param.schema or {}).get("type") == "array" else values[-1]
+        if param is None or param.schema is None or self._valid(param.schema, value):
+            return value
+        try:
+            return json.loads(value) if isinstance(value, str) else [json.loads(v) for v in value]
+        except ValueError:
+            return value
+
+    def close(self) -> None:
+        """Nothing to release: no connection was ever opened."""
