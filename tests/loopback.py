@@ -12,6 +12,7 @@ wait do so with bounded timeouts.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import struct
@@ -40,7 +41,7 @@ class Request:
         self.path, _, self.query = handler.path.partition("?")
         self.headers = {k.lower(): v for k, v in handler.headers.items()}
         self.body = body
-        self.connection = id(handler.connection)
+        self.connection: int = handler.serial
         self._handler = handler
 
     def json(self) -> Any:
@@ -57,10 +58,24 @@ class Request:
         self._handler.wfile.write(data)
         self._handler.wfile.flush()
 
+    def close(self) -> None:
+        """End the connection cleanly (FIN) after what was sent: whatever is missing stays missing."""
+        self._handler.close_connection = True
+        self._handler.wfile.flush()
+        self._handler.connection.shutdown(socket.SHUT_WR)
+
+
+_serials = itertools.count(1)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
+
+    def setup(self) -> None:
+        # A number per connection, never reused (an id() can be, once a socket is freed).
+        self.serial = next(_serials)
+        super().setup()
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -118,6 +133,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     owner: "Loopback"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is what fault tests do
+            super().handle_error(request, client_address)
+
 
 class Loopback:
     """The server; use as a context manager."""
@@ -162,6 +183,30 @@ class Loopback:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class Blackhole:
+    """A port on 127.0.0.1 that listens but never accepts, its backlog full: connecting hangs."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(0)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._fill: list[socket.socket] = []
+        for _ in range(4):  # more than the backlog holds: later SYNs are dropped, not refused
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(self._sock.getsockname())
+            self._fill.append(c)
+
+    def __enter__(self) -> "Blackhole":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for c in self._fill:
+            c.close()
+        self._sock.close()
 
 
 def stall(seconds: float, released: threading.Event | None = None) -> Callable[[Request], Reply]:
