@@ -11,14 +11,16 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import random
 import time
 from typing import Any, Callable, Mapping
 
 import requests
+import urllib3
 from requests import exceptions as rexc
 
-from .errors import APIConnectionError, APIStatusError, APITimeoutError, status_error_class
+from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, status_error_class
 
 __all__ = ["RetryPolicy", "Transport", "Attempt", "status_error", "error_message"]
 
@@ -72,17 +74,22 @@ class RetryPolicy:
             raw = headers.get(self.ms_header)
             if raw:
                 try:
-                    return float(raw) / 1000.0
+                    ms = float(raw)
                 except ValueError:
-                    pass
+                    ms = math.nan
+                if math.isfinite(ms):  # "nan" parses as a float, and sleep(nan) raises
+                    return ms / 1000.0
         raw = headers.get(self.after_header) if self.after_header else None
         if raw:
             try:
-                return float(raw)
+                seconds = float(raw)
             except ValueError:
                 parsed = email.utils.parsedate_tz(raw)
                 if parsed:
                     return email.utils.mktime_tz(parsed) - now
+            else:
+                if math.isfinite(seconds):
+                    return seconds
         return None
 
     def backoff(self, retries_done: int, rand: float) -> float:
@@ -116,7 +123,7 @@ def _decode_error_body(response: requests.Response) -> Any:
         return None
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return content[:2000].decode("utf-8", "replace")
 
 
@@ -188,9 +195,12 @@ class Transport:
                 raise status_error(response, action=action, attempts=info.attempts, body=body,
                                    request_id_header=self.request_id_header, message_path=self.message_path,
                                    reason=None if reason == _EXHAUSTED else reason)
-            why = self._again(info, policy, None, replayable)
-            if why is None:
-                continue
+            if issubclass(failure[0], APIConnectionError):
+                why = self._again(info, policy, None, replayable)
+                if why is None:
+                    continue
+            else:
+                why = "the same request would meet the same answer"
             info.elapsed = time.perf_counter() - started
             cls, message, extra = failure
             if why != _EXHAUSTED:
@@ -199,7 +209,7 @@ class Transport:
 
     def _attempt(self, action: str, request: requests.PreparedRequest, connect: float, read: float,
                  stream: bool, attempt: int) -> tuple[requests.Response | None, Any]:
-        """One try: the response (2xx read whole unless streaming), or what went wrong."""
+        """One try: the response (read whole unless a streamed 2xx), or what went wrong."""
         seen = self.redact(request) if (self.before or self.after) and self.redact else request
         if self.before:
             self.before(action, seen)
@@ -207,21 +217,34 @@ class Transport:
         try:
             response = self.session.send(request, stream=True, timeout=(connect, read),
                                          allow_redirects=True, **self.send_options)
-            if response.status_code < 400 and not stream:
-                response.content  # read the whole body inside the retry loop
+            if response.status_code >= 400 or not stream:
+                # Read the whole body inside the retry loop: a cut or stalled body, an
+                # error's included, is a failure of this attempt.
+                response.content
         except (rexc.ConnectTimeout, rexc.ReadTimeout, rexc.Timeout) as exc:
-            phase = "connect" if isinstance(exc, rexc.ConnectTimeout) else "read"
-            limit = connect if phase == "connect" else read
-            self._log(action, request, None, t0, attempt, f"{phase} timeout")
-            return None, (APITimeoutError, f"{phase} timeout after {limit:g}s", {"phase": phase, "timeout": limit})
-        except (rexc.ConnectionError, rexc.ChunkedEncodingError) as exc:
+            return self._timeout(action, request, t0, attempt, "connect" if isinstance(exc, rexc.ConnectTimeout)
+                                 else "read", connect, read)
+        except (rexc.ConnectionError, rexc.ChunkedEncodingError, rexc.ContentDecodingError) as exc:
+            if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
+                # requests reports a body that stalls past the read timeout as a ConnectionError.
+                return self._timeout(action, request, t0, attempt, "read", connect, read)
             self._log(action, request, None, t0, attempt, "connection error")
             return None, (APIConnectionError, f"connection error: {type(exc).__name__}", {})
+        except rexc.RequestException as exc:
+            # Not the network: a redirect loop, a Location no adapter can follow, a malformed URL.
+            self._log(action, request, None, t0, attempt, type(exc).__name__)
+            return None, (APIError, f"the request could not be completed: {type(exc).__name__}: {exc}", {})
         self._log(action, request, response, t0, attempt, None)
         if self.after:
             response.request = seen
             self.after(action, response, time.perf_counter() - t0)
         return response, None
+
+    def _timeout(self, action: str, request: requests.PreparedRequest, t0: float, attempt: int, phase: str,
+                 connect: float, read: float) -> tuple[None, Any]:
+        limit = connect if phase == "connect" else read
+        self._log(action, request, None, t0, attempt, f"{phase} timeout")
+        return None, (APITimeoutError, f"{phase} timeout after {limit:g}s", {"phase": phase, "timeout": limit})
 
     def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None,
                replayable: bool) -> str | None:
