@@ -241,11 +241,13 @@ class Engine:
             data: Any = EventStream(response, action=action.name, done=style.get("done"),
                                     error_events=style.get("error_events", ()),
                                     terminal_events=style.get("terminal_events", ()),
-                                    request_id=rid, attempts=info.attempts)
+                                    request_id=rid, attempts=info.attempts,
+                                    read_timeout=self.transport.timeouts(timeout)[1])
         elif binary_out:
-            data = write_to(response, output, action=action.name)
+            data = write_to(response, output, action=action.name, attempts=info.attempts, request_id=rid)
         else:
-            data = decode(response, action.response_kind, action=action.name, request_id=rid)
+            data = decode(response, action.response_kind, action=action.name, request_id=rid,
+                          attempts=info.attempts)
         if raw:
             return Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts, info.waits,
                           self.manifest.connector.get("rate_limits", {}).get("header_prefix"))

@@ -48,7 +48,8 @@ class Result:
                 f"attempts={self.attempts} elapsed={self.elapsed:.3f}s>")
 
 
-def write_to(response: requests.Response, output: str | os.PathLike | IO[bytes], *, action: str) -> int:
+def write_to(response: requests.Response, output: str | os.PathLike | IO[bytes], *, action: str,
+             attempts: int = 1, request_id: str | None = None) -> int:
     """Stream a binary answer to a path or file object in chunks; return the byte count."""
     written = 0
     tmp = f"{os.fspath(output)}.part" if isinstance(output, (str, os.PathLike)) else None
@@ -66,9 +67,10 @@ def write_to(response: requests.Response, output: str | os.PathLike | IO[bytes],
                 output.write(chunk)
                 written += len(chunk)
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.Timeout) as exc:
+            requests.exceptions.ContentDecodingError, requests.exceptions.Timeout) as exc:
         raise APIConnectionError(f"connection dropped while downloading after {written} bytes: "
-                                 f"{type(exc).__name__}", action=action) from None
+                                 f"{type(exc).__name__}", action=action, attempts=attempts,
+                                 request_id=request_id) from None
     finally:
         response.close()
         if tmp is not None and os.path.exists(tmp):
@@ -80,7 +82,15 @@ def _media_type(response: requests.Response) -> str:
     return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def decode(response: requests.Response, kind: str, *, action: str, request_id: str | None = None) -> Any:
+def _text(content: bytes, charset: str | None) -> str:
+    try:
+        return content.decode(charset or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know: UTF-8, the web's default, with replacements
+        return content.decode("utf-8", "replace")
+
+
+def decode(response: requests.Response, kind: str, *, action: str, request_id: str | None = None,
+           attempts: int = 1) -> Any:
     """The caller's value for a 2xx answer of the declared kind."""
     if kind == "binary":
         return response.content
@@ -91,14 +101,15 @@ def decode(response: requests.Response, kind: str, *, action: str, request_id: s
     if media.endswith("json") or media.endswith("+json") or (not media and kind == "json"):
         try:
             return json.loads(content)
-        except ValueError as exc:
-            raise APIResponseError(f"the answer is not valid JSON ({exc.msg} at byte {exc.pos})",
-                                   action=action, request_id=request_id) from None
+        except (ValueError, RecursionError) as exc:  # also bytes that are not UTF-8, and too deep nesting
+            why = f"{exc.msg} at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+            raise APIResponseError(f"the answer is not valid JSON ({why})",
+                                   action=action, request_id=request_id, attempts=attempts) from None
     if media.startswith("text/") or kind == "text":
-        return content.decode(response.encoding or "utf-8", "replace")
+        return _text(content, response.encoding)
     if kind == "json":
         # Declared JSON but something else came (e.g. an HTML error page from a proxy).
         raise APIResponseError(f"expected JSON, got content type {media or 'none'!r}",
-                               action=action, request_id=request_id)
+                               action=action, request_id=request_id, attempts=attempts)
     return content
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 import requests
 import urllib3
 
-from .errors import APIConnectionError, APIError
+from .errors import APIConnectionError, APIError, APITimeoutError
 
 __all__ = ["ServerSentEvent", "iter_sse", "EventStream"]
 
@@ -42,7 +42,7 @@ class ServerSentEvent:
         self.retry = retry
         try:
             self.data: Any = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             self.data = raw
 
     def __repr__(self) -> str:
@@ -108,12 +108,19 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
     # An event without its closing blank line is discarded, as the spec says.
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """A read that waited past the timeout (requests and urllib3 each wrap it their own way)."""
+    inner = exc.args[0] if exc.args else None
+    return any(isinstance(e, (TimeoutError, urllib3.exceptions.TimeoutError, requests.exceptions.Timeout))
+               for e in (exc, inner))
+
+
 class EventStream:
     """Iterate the events of a streamed answer; close it to release the connection early."""
 
     def __init__(self, response: requests.Response, *, action: str, done: str | None = "[DONE]",
                  error_events: Iterable[str] = ("error",), terminal_events: Iterable[str] = (),
-                 request_id: str | None = None, attempts: int = 1) -> None:
+                 request_id: str | None = None, attempts: int = 1, read_timeout: float | None = None) -> None:
         self.response = response
         self.action = action
         self.done = done
@@ -121,6 +128,7 @@ class EventStream:
         self.terminal_events = frozenset(terminal_events)
         self.request_id = request_id
         self.attempts = attempts
+        self.read_timeout = read_timeout
         self.count = 0
         self._closed = False
         self._last: str | None = None
@@ -159,6 +167,11 @@ class EventStream:
             raise
         except _DROPS as exc:
             self.close()
+            if _timed_out(exc):
+                after = f" after {self.read_timeout:g}s" if self.read_timeout is not None else ""
+                raise APITimeoutError(f"read timeout{after}, {self.count} events in",
+                                      phase="read", timeout=self.read_timeout, action=self.action,
+                                      attempts=self.attempts, request_id=self.request_id) from None
             raise APIConnectionError(
                 f"the stream was cut after {self.count} events: {type(exc).__name__}",
                 action=self.action, attempts=self.attempts, request_id=self.request_id) from None

@@ -1,0 +1,326 @@
+"""Faults on real sockets: resets, stalls, cut and malformed answers, and a page walk that survives them.
+
+Every test counts the requests the server saw, so "retried" and "not
+retried" are facts, not guesses. Read timeouts are 0.2 s; stalled handlers
+are released when the test ends.
+"""
+from __future__ import annotations
+
+import gzip
+import threading
+from urllib.parse import parse_qs
+
+import pytest
+
+import engine
+from conftest import API_KEY
+from loopback import Blackhole, Loopback, Reply
+
+READ = 0.2
+OK = Reply(200, {"object": "list", "data": [{"id": "m"}]}, {"x-request-id": "req_ok"})
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def released():
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+@pytest.fixture
+def srv(released):
+    with Loopback() as s:
+        yield s
+        released.set()
+
+
+@pytest.fixture
+def leng(srv, manifest):
+    e = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", timeout=(2.0, READ))
+    e.waits = []
+    e.transport.sleep = e.waits.append
+    e.transport.rand = lambda: 0.0
+    yield e
+    e.close()
+
+
+def hits(srv, path="/v1/models"):
+    return sum(r.path == path for r in srv.requests)
+
+
+def head(status=200, length=100, extra=b""):
+    return (b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
+            % (status, length, extra))
+
+
+def reset(req):
+    req.reset()
+
+
+# --- the connection fails -------------------------------------------------------------
+
+def test_reset_before_the_answer_twice_then_success(srv, leng):
+    srv.script("GET", "/v1/models", reset, reset, OK)
+    res = leng.run("models.list", raw=True)
+    assert res.attempts == 3 and hits(srv) == 3 and leng.waits == [0.5, 1.0]
+    assert res.data["data"] == [{"id": "m"}]
+
+
+def test_reset_every_time_is_a_connection_error_after_every_attempt(srv, leng):
+    srv.route("GET", "/v1/models", reset)
+    with pytest.raises(engine.APIConnectionError) as info:
+        leng.run("models.list")
+    assert not isinstance(info.value, engine.APITimeoutError)
+    assert info.value.attempts == 3 and hits(srv) == 3 and info.value.action == "models.list"
+
+
+@pytest.mark.parametrize("partial", [
+    b"HTTP/1.1 200 OK\r\nContent-Ty",                       # inside the headers
+    head(200, 100) + b'{"object": "list", "da',             # inside the body
+])
+def test_reset_during_the_answer_is_retried(srv, leng, partial):
+    def cut(req):
+        req.send_raw(partial)
+        req.reset()
+
+    srv.script("GET", "/v1/models", cut, OK)
+    assert leng.run("models.list", raw=True).attempts == 2 and hits(srv) == 2
+
+
+def test_a_body_shorter_than_its_length_is_retried(srv, leng):
+    def short(req):
+        req.send_raw(head(200, 100) + b'{"object": "list"}')
+        req.close()
+
+    srv.script("GET", "/v1/models", short, OK)
+    assert leng.run("models.list", raw=True).attempts == 2 and hits(srv) == 2
+
+
+def test_an_error_answer_cut_mid_body_is_a_connection_error_and_retried(srv, leng):
+    def cut(req):
+        req.send_raw(head(500, 100) + b'{"error": {"mess')
+        req.reset()
+
+    srv.script("GET", "/v1/models", cut, OK)
+    assert leng.run("models.list", raw=True).attempts == 2 and hits(srv) == 2
+    srv.route("GET", "/v1/models", cut)
+    with pytest.raises(engine.APIConnectionError) as info:
+        leng.run("models.list", max_retries=1)
+    assert info.value.attempts == 2
+
+
+def test_garbage_instead_of_http_is_a_connection_error(srv, leng):
+    srv.script("GET", "/v1/models", lambda req: req.send_raw(b"\x00\x01 not http\r\n\r\n") or req.close(), OK)
+    assert leng.run("models.list", raw=True).attempts == 2
+
+
+def test_a_corrupt_compressed_body_is_retried_then_reported(srv, leng):
+    bad = Reply(200, b"this is not gzip", {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    good = Reply(200, gzip.compress(b'{"object": "list", "data": []}'),
+                 {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    srv.script("GET", "/v1/models", bad, good)
+    assert leng.run("models.list", raw=True).data == {"object": "list", "data": []}
+    srv.route("GET", "/v1/models", lambda req: bad)
+    with pytest.raises(engine.APIConnectionError) as info:
+        leng.run("models.list", max_retries=0)
+    assert info.value.attempts == 1
+
+
+# --- timeouts -------------------------------------------------------------------------
+
+def test_a_stalled_server_is_a_read_timeout_on_every_attempt(srv, leng, released):
+    srv.route("GET", "/v1/models", lambda req: released.wait(10) and None)
+    with pytest.raises(engine.APITimeoutError) as info:
+        leng.run("models.list")
+    err = info.value
+    assert (err.phase, err.timeout, err.attempts) == ("read", READ, 3)
+    assert f"read timeout after {READ:g}s" in str(err) and hits(srv) == 3 and leng.waits == [0.5, 1.0]
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_body_that_stalls_midway_is_a_read_timeout(srv, leng, released, status):
+    def trickle(req):
+        req.send_raw(head(status, 100) + b'{"data": [')
+        released.wait(10)
+
+    srv.script("GET", "/v1/models", trickle, OK)
+    assert leng.run("models.list", raw=True).attempts == 2
+    srv.route("GET", "/v1/models", trickle)
+    with pytest.raises(engine.APITimeoutError) as info:
+        leng.run("models.list", max_retries=0)
+    assert (info.value.phase, info.value.timeout) == ("read", READ)
+
+
+def test_a_per_call_timeout_overrides_the_engines(srv, manifest, released):
+    eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", timeout=(5, 30), max_retries=0)
+    srv.route("GET", "/v1/models", lambda req: released.wait(10) and None)
+    with pytest.raises(engine.APITimeoutError) as info:
+        eng.run("models.list", timeout=0.15)
+    assert (info.value.phase, info.value.timeout) == ("read", 0.15)
+    with pytest.raises(engine.APITimeoutError) as info:
+        eng.run("models.list", timeout=(1, 0.1))
+    assert (info.value.phase, info.value.timeout) == ("read", 0.1)
+
+
+def test_connect_timeout_says_so(manifest):
+    with Blackhole() as hole:
+        eng = engine.Engine(manifest, api_key=API_KEY, base_url=hole.url + "/v1", timeout=(0.2, 30),
+                            max_retries=1)
+        waits = []
+        eng.transport.sleep = waits.append
+        with pytest.raises(engine.APITimeoutError) as info:
+            eng.run("models.list")
+    err = info.value
+    assert (err.phase, err.timeout, err.attempts) == ("connect", 0.2, 2)
+    assert "connect timeout after 0.2s" in str(err) and len(waits) == 1
+
+
+# --- answers that cannot be decoded ---------------------------------------------------
+
+@pytest.mark.parametrize("body,ctype,match", [
+    (b'{"object": "list", "data": [', "application/json", "not valid JSON"),
+    (b"\xff\xfe\x00garbage", "application/json", "not valid JSON"),
+    (b"[" * 100_000, "application/json", "not valid JSON"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "expected JSON, got content type 'image/png'"),
+], ids=["truncated", "not-utf8", "nested-too-deep", "png"])
+def test_a_2xx_that_is_not_what_was_declared(srv, leng, body, ctype, match):
+    srv.script("GET", "/v1/models", Reply(503, {"error": {"message": "busy"}}),
+               Reply(200, body, {"Content-Type": ctype, "x-request-id": "req_bad"}))
+    with pytest.raises(engine.APIResponseError, match=match) as info:
+        leng.run("models.list")
+    err = info.value
+    assert (err.action, err.attempts, err.request_id) == ("models.list", 2, "req_bad")
+    assert hits(srv) == 2  # decoding failures are not retried: the server did answer
+
+
+def test_an_unknown_charset_still_gives_text(srv, leng):
+    srv.route("POST", "/v1/audio/transcriptions",
+              lambda req: Reply(200, "hello wörld".encode(), {"Content-Type": "text/plain; charset=no-such-codec"}))
+    out = leng.run("audio.transcriptions.create", {"file": b"ID3", "model": "whisper-1", "response_format": "text"})
+    assert out == "hello wörld"
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b"\xff\xfe{", b""], ids=["nested-too-deep", "not-utf8", "empty"])
+def test_an_undecodable_error_body_keeps_the_status_error(srv, leng, body):
+    srv.route("GET", "/v1/models", lambda req: Reply(400, body, JSON))
+    with pytest.raises(engine.BadRequestError) as info:
+        leng.run("models.list")
+    assert info.value.status_code == 400 and info.value.attempts == 1
+
+
+def test_a_redirect_loop_is_a_typed_error_and_not_retried(srv, leng):
+    srv.route("GET", "/v1/models", lambda req: Reply(302, b"", {"Location": "/v1/models"}))
+    with pytest.raises(engine.APIError, match="redirect") as info:
+        leng.run("models.list")
+    assert info.value.attempts == 1 and leng.waits == []
+
+
+def test_a_redirect_to_a_scheme_nobody_speaks_is_a_typed_error(srv, leng):
+    srv.route("GET", "/v1/models", lambda req: Reply(302, b"", {"Location": "gopher://127.0.0.1/x"}))
+    with pytest.raises(engine.APIError) as info:
+        leng.run("models.list")
+    assert info.value.attempts == 1 and hits(srv) == 1
+
+
+# --- streams --------------------------------------------------------------------------
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+SSE = {"Content-Type": "text/event-stream"}
+EVENT = b'data: {"choices": [{"delta": {"content": "x"}}]}\n\n'
+
+
+def test_a_stream_reset_before_its_answer_is_retried(srv, leng):
+    srv.script("POST", "/v1/chat/completions", reset, reset, Reply(200, chunks=[EVENT, b"data: [DONE]\n\n"], headers=SSE))
+    res = leng.run("chat.completions.create", CHAT, raw=True)
+    assert res.attempts == 3 and len(list(res.data)) == 1
+    assert hits(srv, "/v1/chat/completions") == 3
+
+
+def test_a_stream_that_stalls_midway_is_a_read_timeout_not_retried(srv, leng, released):
+    def chunks():
+        yield EVENT
+        released.wait(10)
+        yield b"data: [DONE]\n\n"
+
+    srv.route("POST", "/v1/chat/completions", lambda req: Reply(200, chunks=chunks(), headers=SSE))
+    stream = leng.run("chat.completions.create", CHAT)
+    assert next(stream).data["choices"][0]["delta"]["content"] == "x"
+    with pytest.raises(engine.APITimeoutError) as info:
+        next(stream)
+    assert (info.value.phase, info.value.timeout, info.value.attempts) == ("read", READ, 1)
+    assert hits(srv, "/v1/chat/completions") == 1 and stream.closed
+
+
+def test_a_stream_cut_before_its_first_event_is_an_error(srv, leng):
+    srv.route("POST", "/v1/chat/completions", lambda req: Reply(200, chunks=[b": keep-alive\n\n", None], headers=SSE))
+    with pytest.raises(engine.APIConnectionError, match="after 0 events"):
+        list(leng.run("chat.completions.create", CHAT))
+
+
+# --- a page walk interrupted by a failure resumes from its checkpoint ------------------
+
+def flaky_list(srv, path, total, fail_on):
+    """A cursor list of ids obj_000..; the pages in `fail_on` (by number) answer 500 once."""
+    ids = [f"obj_{i:03d}" for i in range(total)]
+    failed = set()
+
+    def handler(req):
+        q = {k: v[0] for k, v in parse_qs(req.query).items()}
+        limit = int(q.get("limit", 20))
+        start = ids.index(q["after"]) + 1 if "after" in q else 0
+        page_no = start // limit
+        if page_no in fail_on and page_no not in failed:
+            failed.add(page_no)
+            return Reply(500, {"error": {"message": "The server had an error", "type": "server_error"}})
+        page = ids[start:start + limit]
+        return Reply(200, {"object": "list", "data": [{"id": i} for i in page],
+                           "first_id": page[0], "last_id": page[-1], "has_more": start + limit < total})
+
+    srv.route("GET", path, handler)
+    return ids
+
+
+def test_an_interrupted_walk_resumes_from_its_checkpoint_without_loss_or_repeats(srv, manifest):
+    ids = flaky_list(srv, "/v1/assistants", 95, fail_on={3, 7})
+    eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=0)
+    got, resume, failures = [], None, 0
+    while True:
+        walk = eng.paginate("assistants.list", {"limit": 10, "order": "asc"}, resume=resume)
+        try:
+            for item in walk:
+                got.append(item["id"])
+            break
+        except engine.InternalServerError:
+            failures += 1
+            resume = walk.checkpoint
+    assert failures == 2
+    assert got == ids  # every item exactly once, in order
+    assert hits(srv, "/v1/assistants") == 10 + 2
+
+
+def test_a_walk_cut_by_a_reset_mid_page_resumes_too(srv, manifest):
+    ids = [f"obj_{i:03d}" for i in range(30)]
+    cut_once = threading.Event()
+
+    def handler(req):
+        q = {k: v[0] for k, v in parse_qs(req.query).items()}
+        start = ids.index(q["after"]) + 1 if "after" in q else 0
+        if start == 10 and not cut_once.is_set():
+            cut_once.set()
+            req.send_raw(head(200, 500) + b'{"object": "list", "data": [{"id": "obj_010"}')
+            req.reset()
+            return None
+        page = ids[start:start + 10]
+        return Reply(200, {"object": "list", "data": [{"id": i} for i in page], "last_id": page[-1],
+                           "has_more": start + 10 < len(ids)})
+
+    srv.route("GET", "/v1/batches", handler)
+    eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=0)
+    walk = eng.paginate("batches.list", {"limit": 10})
+    got = []
+    with pytest.raises(engine.APIConnectionError):
+        for item in walk:
+            got.append(item["id"])
+    got += [item["id"] for item in eng.paginate("batches.list", resume=walk.checkpoint)]
+    assert got == ids
