@@ -1,16 +1,17 @@
 """The offline sandbox: a `requests` transport adapter that answers every action in process.
 
 Nothing here knows an action by name. Routes are the manifest's method + path
-templates; what a route does follows from the shape of its path (a collection
-or an item, a verb after an item) and its response schema (whose `object`
-field names the type, hence the id prefix); objects are synthesized from the
-component schemas and echo the request where the schema has a field of that
-name. What cannot be derived (id prefixes the description lacks, status
-progressions, verbs, seeds, error wording) is data: `connector.sandbox`.
+templates; what a route does follows from the shape of its path (a
+collection, an item, a verb after an item) and its response schema, whose
+`object` field names the type and so the id prefix. Objects are synthesized
+from the component schemas and echo the request where the schema has a field
+of that name. What cannot be derived (id prefixes the description lacks,
+status progressions, verbs, seeds, the API's error wording) is data in the
+manifest's `connector.sandbox`.
 
-State lives in memory, or in a JSON file reloaded per request and replaced
-atomically after each change, so processes run one after another share one
-world. A lock serializes requests from the threads of one Engine.
+State lives in memory, or in a JSON file read on each request and replaced
+atomically when a request changed it, so processes run one after another
+share one world. A lock serializes the requests of one Engine's threads.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ __all__ = ["SandboxAdapter"]
 
 _HOLE = re.compile(r"^\{([^{}]*)\}$")
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_ITEM_KINDS = ("retrieve", "update", "delete", "verb")
 
 
 class _Reply(Exception):
@@ -51,13 +53,13 @@ class _Reply(Exception):
 
 
 class _Route:
-    """One action, compiled: its path pattern and what the sandbox does for it."""
+    """One action, compiled once: its path pattern and what the sandbox does for it."""
 
-    def __init__(self, action: Any, kind: str, type_: str | None) -> None:
-        self.action, self.kind, self.type = action, kind, type_
+    def __init__(self, action: Any, kind: str, type_: str | None, parents: dict[str, str]) -> None:
+        self.action, self.kind, self.type, self.parents = action, kind, type_, parents
         segs = action.path.strip("/").split("/")
         wire_to_name = {p.wire: p.name for p in action.params if p.location == "path"}
-        self.holes = [wire_to_name.get(_HOLE.match(s).group(1), s) for s in segs if _HOLE.match(s)]
+        self.holes = [wire_to_name.get(m.group(1), m.group(1)) for m in map(_HOLE.match, segs) if m]
         self.literals = sum(1 for s in segs if not _HOLE.match(s))
         self.regex = re.compile("^/" + "/".join("([^/]+)" if _HOLE.match(s) else re.escape(s) for s in segs) + "$")
         self.verb = segs[-1] if kind == "verb" else None
@@ -65,7 +67,7 @@ class _Route:
 
 
 class SandboxAdapter(BaseAdapter):
-    """Answers requests to the base URL from descriptors and schemas; no socket is ever opened."""
+    """Answers requests under the base URL from descriptors, schemas and state; opens no socket."""
 
     def __init__(self, manifest: Any, base_url: str, *, state_file: str | os.PathLike | None = None) -> None:
         super().__init__()
@@ -79,64 +81,61 @@ class SandboxAdapter(BaseAdapter):
         self._validators: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._memory: dict[str, Any] | None = None
+        # The server's poll-after hint, sent with the answers that polling composites read.
         self._poll_headers = {c.spec["poll"]: c.spec["poll_after_header"] for c in manifest.composites.values()
                               if "poll" in c.spec and "poll_after_header" in c.spec}
         self._compile(list(manifest.actions.values()))
 
-    # -- routing, derived once from the descriptors ------------------------
+    # -- routing, derived once from the descriptors ----------------------------
     def _compile(self, actions: list[Any]) -> None:
         types = {a.name: self._type_of(a.response_schema) for a in actions}
-        self.item_types: dict[str, str] = {}
+        self.item_types: dict[str, str] = {}  # item path template -> type of the object there
         self.type_schemas: dict[str, Any] = {}
         for a in actions:
             if _HOLE.match(a.path.rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
                 self.item_types[a.path] = types[a.name]
                 self.type_schemas.setdefault(types[a.name], a.response_schema)
         verbs = self.cfg.get("verbs", {})
-        for a in actions:  # POST /{id}/<verb> answering the item's own type acts on that item
+        for a in actions:  # POST /{id}/<verb> answering with the item's own type acts on that item
             prefix, last = a.path.rsplit("/", 1)
-            if a.method == "POST" and not _HOLE.match(last) and _HOLE.match(prefix.rsplit("/", 1)[-1]) and \
-                    types[a.name] and self.item_types.get(prefix, types[a.name] if last in verbs else None) == types[a.name]:
-                self.item_types[prefix] = types[a.name]
-                self.type_schemas.setdefault(types[a.name], a.response_schema)
-        listed = {}
-        for a in actions:
-            if a.pagination:
-                listed[a.name] = self._type_of(self._prop(a.response_schema, a.pagination["items"]).get("items"))
+            t = types[a.name]
+            if a.method == "POST" and t and not _HOLE.match(last) and _HOLE.match(prefix.rsplit("/", 1)[-1]) \
+                    and self.item_types.get(prefix, t if last in verbs else None) == t:
+                self.item_types[prefix] = t
+                self.type_schemas.setdefault(t, a.response_schema)
+        listed = {a.name: self._type_of(self._prop(a.response_schema, a.pagination["items"]).get("items"))
+                  for a in actions if a.pagination}
         self.storable = set(self.item_types.values()) | {t for t in listed.values() if t}
         self.routes: list[_Route] = []
         for a in actions:
             prefix, last = a.path.rsplit("/", 1)
+            t = types[a.name]
             if a.response_kind == "binary":
                 kind, t = "binary", None
             elif a.pagination:
                 kind, t = "list", listed[a.name]
             elif _HOLE.match(last):
-                kind, t = {"GET": "retrieve", "POST": "update", "DELETE": "delete"}[a.method], self.item_types.get(a.path)
-            elif self.item_types.get(prefix) and self.item_types[prefix] == types[a.name]:
-                kind, t = "verb", types[a.name]
-            elif a.method == "POST" and types[a.name] in self.storable:
-                kind, t = "create", types[a.name]
+                kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types.get(a.path)
+            elif t is not None and self.item_types.get(prefix) == t:
+                kind = "verb"
             else:
-                kind, t = "synth", types[a.name]
-            self.routes.append(_Route(a, kind, t))
+                kind = "create" if a.method == "POST" and t in self.storable else "synth"
+            self.routes.append(_Route(a, kind, t, self._parent_types(a.path, kind in _ITEM_KINDS)))
         self.creatable = {r.type for r in self.routes if r.kind == "create"}
         # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
         self.routes.sort(key=lambda r: -r.literals)
-        self.parents: dict[str, dict[str, str]] = {}  # type -> {path param: parent type}
-        for path, t in self.item_types.items():
-            self.parents.setdefault(t, self._parent_types(path))
+        self.parents = {t: self._parent_types(path, True) for path, t in self.item_types.items()}
 
-    def _parent_types(self, path: str) -> dict[str, str]:
+    def _parent_types(self, path: str, item: bool) -> dict[str, str]:
+        """Path parameter -> type of the enclosing object it names (the item's own id excluded)."""
         segs, out = path.strip("/").split("/"), {}
-        for i, seg in enumerate(segs[:-1]):
+        for i, seg in enumerate(segs[:-1] if item else segs):
             m = _HOLE.match(seg)
-            prefix = "/" + "/".join(segs[:i + 1])
-            if m and prefix in self.item_types:
-                out[m.group(1)] = self.item_types[prefix]
+            if m and "/" + "/".join(segs[:i + 1]) in self.item_types:
+                out[m.group(1)] = self.item_types["/" + "/".join(segs[:i + 1])]
         return out
 
-    # -- schemas -------------------------------------------------------------
+    # -- schemas ----------------------------------------------------------------
     def _resolve(self, schema: Any) -> dict[str, Any]:
         while isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str):
             schema = self.manifest.schemas[schema["$ref"].rsplit("/", 1)[-1]]
@@ -148,14 +147,14 @@ class SandboxAdapter(BaseAdapter):
         for part in s.get("allOf", ()):
             more, req = self._props(part)
             props.update(more)
-            required = (required or []) + (req or []) if req is not None or required is not None else None
+            required = None if required is None and req is None else (required or []) + (req or [])
         return props, required
 
     def _prop(self, schema: Any, name: str) -> dict[str, Any]:
         return self._resolve(self._props(schema)[0].get(name))
 
     def _type_of(self, schema: Any) -> str | None:
-        """The `object` field's fixed value, or the component's name when it has none."""
+        """The `object` field's fixed value; for an object with an id but no such field, its component name."""
         if not schema:
             return None
         obj = self._prop(schema, "object")
@@ -165,10 +164,7 @@ class SandboxAdapter(BaseAdapter):
             if isinstance(value, str):
                 return value
         ref = schema.get("$ref") if isinstance(schema, Mapping) else None
-        return ref.rsplit("/", 1)[-1] if isinstance(ref, str) and obj == {} and "id" in self._props(schema)[0] else None
-
-    def _valid(self, schema: Any, value: Any) -> bool:
-        return not self._errors(schema, value)
+        return ref.rsplit("/", 1)[-1] if ref and not obj and "id" in self._props(schema)[0] else None
 
     def _errors(self, schema: Any, value: Any) -> list[Any]:
         validator = self._validators.get(id(schema))
@@ -180,9 +176,16 @@ class SandboxAdapter(BaseAdapter):
             validator = self._validators[id(schema)] = jsonschema.Draft202012Validator(root)
         return list(validator.iter_errors(value))
 
+    def _valid(self, schema: Any, value: Any) -> bool:
+        return not self._errors(schema, value)
+
     def _synth(self, schema: Any, name: str | None, body: Mapping[str, Any], depth: int = 0,
                want: bool = False, given: Mapping[str, Any] | None = None) -> Any:
-        """A value the schema accepts: given or declared values where they fit, else const/enum/default/examples."""
+        """A value the schema accepts: given or declared values where they fit, else const/enum/default/examples.
+
+        Optional-by-null fields stay null unless `want`; objects get their
+        required fields; arrays get their minimum, or what `sizes` declares.
+        """
         s = self._resolve(schema)
         given = given or {}
         for values in (given, self.cfg.get("values", {})):
@@ -199,12 +202,8 @@ class SandboxAdapter(BaseAdapter):
             real.sort(key=lambda a: str(a.get("$ref", "")).rsplit("/", 1)[-1] not in prefer)
             return self._synth(real[0], name, body, depth, want, given)
         if s.get("allOf"):
-            merged: dict[str, Any] = {}
-            for part in s["allOf"]:
-                value = self._synth(part, name, body, depth, want, given)
-                if isinstance(value, dict):
-                    merged.update(value)
-            return merged
+            parts = [self._synth(p, name, body, depth, want, given) for p in s["allOf"]]
+            return {k: v for part in parts if isinstance(part, dict) for k, v in part.items()}
         if "enum" in s:
             return next((v for v in s["enum"] if v is not None), None)
         types = s.get("type") if isinstance(s.get("type"), list) else [s.get("type")]
@@ -224,24 +223,23 @@ class SandboxAdapter(BaseAdapter):
         if kind == "boolean":
             return False
         if kind == "array":
-            count = self._size(name, body, int(s.get("minItems", 0)))
-            items = [self._synth(s.get("items", {}), None, body, depth + 1, given=given)
-                     for _ in range(count if depth < 8 else 0)]
+            count = self._size(name, body, int(s.get("minItems", 0))) if depth < 8 else 0
+            items = [self._synth(s.get("items", {}), None, body, depth + 1, given=given) for _ in range(count)]
             index = self.cfg.get("item_index")
-            for i, item in enumerate(items):
-                if isinstance(item, dict) and index in self._props(s.get("items", {}))[0]:
+            if index in self._props(s.get("items", {}))[0]:
+                for i, item in enumerate(items):
                     item[index] = i
             return items
-        if kind == "object":
+        if kind == "object" and depth < 10:
             props, required = self._props(s)
             wanted = required if required is not None else [
-                k for k, p in props.items() if {"examples", "default", "enum", "const"} & set(self._resolve(p))
-                or k in self.cfg.get("values", {})]
-            return {k: self._synth(props[k], k, body, depth + 1, given=given) for k in wanted if k in props and depth < 10}
-        return None
+                k for k, p in props.items()
+                if {"examples", "default", "enum", "const"} & set(self._resolve(p)) or k in self.cfg.get("values", {})]
+            return {k: self._synth(props[k], k, body, depth + 1, given=given) for k in wanted if k in props}
+        return {} if kind == "object" else None
 
     def _size(self, name: str | None, body: Mapping[str, Any], minimum: int) -> int:
-        """Declared arrays take their length from the request (a count, or a list's length); others are minimal."""
+        """Declared arrays are as long as the request says (a count, or a list's length), else one."""
         sizes = self.cfg.get("sizes", {})
         if name not in sizes:
             return minimum
@@ -253,33 +251,37 @@ class SandboxAdapter(BaseAdapter):
                 return max(len(value) if isinstance(value, list) else 1, minimum)
         return max(1, minimum)
 
-    # -- state ---------------------------------------------------------------
-    def _load(self) -> dict[str, Any]:
+    # -- state ------------------------------------------------------------------
+    def _load(self) -> tuple[dict[str, Any], str | None]:
+        """The state, and its text as read (to tell whether the request changed it)."""
         if self.state_file is None:
             if self._memory is None:
                 self._memory = self._fresh()
-            return self._memory
+            return self._memory, None
         try:
             with open(self.state_file, encoding="utf-8") as fh:
-                return json.load(fh)
+                text = fh.read()
+            return json.loads(text), text
         except FileNotFoundError:
-            return self._fresh()
+            return self._fresh(), ""
         except (OSError, ValueError) as exc:
             raise Error(f"sandbox state {self.state_file} cannot be read: {exc}") from None
 
-    def _save(self, state: dict[str, Any]) -> None:
+    def _save(self, state: dict[str, Any], before: str | None) -> None:
+        """Write the state beside the file and rename it over, so a reader never sees half of it."""
         if self.state_file is None:
             return
-        folder = os.path.dirname(os.path.abspath(self.state_file))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sandbox-", suffix=".tmp")
+        text = json.dumps(state, separators=(",", ":"))
+        if text == before:
+            return
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(self.state_file)), prefix=".sandbox-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(state, fh, separators=(",", ":"))
+                fh.write(text)
             os.replace(tmp, self.state_file)
-        except BaseException:
+        finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
 
     def _fresh(self) -> dict[str, Any]:
         state: dict[str, Any] = {"seq": 0, "objects": {}}
@@ -297,10 +299,6 @@ class SandboxAdapter(BaseAdapter):
         state["objects"].setdefault(type_, {})[data["id"]] = record
         return record
 
-    def _new_id(self, type_: str | None) -> str:
-        prefix = self.cfg.get("id_prefixes", {}).get(type_ or "", "")
-        return prefix + "".join(secrets.choice(_ALNUM) for _ in range(24))
-
     def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
                 body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A new object: the schema's required fields, then the given fields where the schema takes them."""
@@ -309,13 +307,14 @@ class SandboxAdapter(BaseAdapter):
         props = self._props(schema)[0] if schema else {}
         self._echo(data, props, {**scope, **fields})
         leaf = self.cfg.get("text_leaf")
-        for key, value in fields.items():  # text given where the object holds structure: it goes in the text leaf
+        for key, value in fields.items():  # text given where the object holds structure goes in its text leaf
             if leaf and isinstance(value, str) and key in props and data.get(key) != value:
                 shaped = self._synth(props[key], key, {key: value}, want=True, given={leaf: value})
                 if self._valid(props[key], shaped):
                     data[key] = shaped
         if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
-            data["id"] = self._new_id(type_)
+            prefix = self.cfg.get("id_prefixes", {}).get(type_ or "", "")
+            data["id"] = prefix + "".join(secrets.choice(_ALNUM) for _ in range(24))
         if type_ in self.cfg.get("progress", {}) and self.status_field in props:
             data[self.status_field] = self.cfg["progress"][type_][0]
         return data
@@ -331,28 +330,36 @@ class SandboxAdapter(BaseAdapter):
             raise self._error(404, "not_found", noun=type_.rsplit(".", 1)[-1].replace("_", " "), id=ident)
         return record
 
-    # -- answers ---------------------------------------------------------------
+    def _set_status(self, state: dict[str, Any], type_: str, record: dict[str, Any], status: str,
+                    events: list[tuple[str | None, Any]]) -> None:
+        """Move an object to a status; a declared `on_status` leaves a new object beside it."""
+        obj = record["data"]
+        obj[self.status_field] = status
+        then = self.cfg.get("on_status", {}).get(type_, {}).get(status)
+        if then:
+            fields = {**then.get("fields", {}), **{k: obj.get(src) for k, src in then.get("link", {}).items()}}
+            new = self._object(then["create"], self.type_schemas.get(then["create"]), fields, record["scope"])
+            self._store(state, then["create"], new, record["scope"])
+            events.append((f"{then['create']}.created", new))
+        events.append((f"{type_}.{status}", copy.deepcopy(obj)))
+
+    # -- answers ----------------------------------------------------------------
     def _error(self, status: int, which: str, param: str | None = None, **fill: Any) -> _Reply:
         errors = self.cfg.get("errors", {})
-        message = errors.get(which, which).format(param=param, **fill)
-        body: Any = {"message": message, "type": errors.get("type"), "param": param,
-                     "code": {"missing": "missing_required_parameter", "unknown": "unknown_parameter",
-                              "invalid": "invalid_value"}.get(which)}
+        spec = errors.get(which, {"message": which})
+        body: Any = {"message": spec["message"].format(param=param, **fill), "type": errors.get("type"),
+                     "param": param, "code": spec.get("code")}
         for key in reversed(self.error_path):
             body = {key: body}
         return _Reply(status, body)
 
     def _response(self, request: requests.PreparedRequest, status: int, payload: bytes, content_type: str,
-                  headers: Mapping[str, str] = ()) -> requests.Response:  # type: ignore[assignment]
+                  headers: Mapping[str, str] | None = None) -> requests.Response:
         resp = requests.Response()
-        resp.status_code = status
-        resp.reason = http.client.responses.get(status, "")
+        resp.status_code, resp.reason = status, http.client.responses.get(status, "")
         resp.headers = CaseInsensitiveDict({"Content-Type": content_type, "Content-Length": str(len(payload)),
-                                            self.rid_header: secrets.token_hex(12), **dict(headers)})
-        resp.raw = io.BytesIO(payload)
-        resp.url = request.url or ""
-        resp.request = request
-        resp.encoding = "utf-8"
+                                            self.rid_header: secrets.token_hex(12), **(headers or {})})
+        resp.raw, resp.url, resp.request, resp.encoding = io.BytesIO(payload), request.url or "", request, "utf-8"
         resp.connection = self
         return resp
 
@@ -366,109 +373,90 @@ class SandboxAdapter(BaseAdapter):
             query.setdefault(k, []).append(v)
         with self._lock:
             try:
-                for route in self.routes:
-                    m = route.regex.match(path)
-                    if m and route.action.method == request.method:
-                        break
-                else:
+                route, match = next(((r, m) for r in self.routes if r.action.method == request.method
+                                     for m in [r.regex.match(path)] if m), (None, None))
+                if route is None or match is None:
                     raise self._error(404, "no_route", method=request.method, path=parts.path)
-                params = dict(zip(route.holes, (unquote(g) for g in m.groups())))
-                state = self._load()
-                answer = self._handle(route, state, params, query, request)
+                params = dict(zip(route.holes, (unquote(g) for g in match.groups())))
+                state, before = self._load()
+                payload, ctype = self._handle(route, state, params, query, request)
+                self._save(state, before)
             except _Reply as reply:
                 return self._response(request, reply.status, json.dumps(reply.body).encode(), "application/json")
-        status, payload, ctype, headers = answer
-        return self._response(request, status, payload, ctype, headers)
+        headers = {}
+        if route.action.name in self._poll_headers and self.cfg.get("poll_after_ms") is not None:
+            headers[self._poll_headers[route.action.name]] = str(self.cfg["poll_after_ms"])
+        return self._response(request, 200, payload, ctype, headers)
 
     def _handle(self, route: _Route, state: dict[str, Any], params: dict[str, str],
-                query: dict[str, list[str]], request: requests.PreparedRequest) -> tuple[int, bytes, str, dict]:
+                query: dict[str, list[str]], request: requests.PreparedRequest) -> tuple[bytes, str]:
         body, files = self._body(route, request)
-        stream_param = route.action.stream_param
-        streaming = bool(stream_param and body.get(stream_param) is True)
-        target = params.pop(route.holes[-1]) if route.kind in ("retrieve", "update", "delete", "verb") else None
-        for name, value in params.items():  # every enclosing object must exist
-            parent = self.parents.get(route.type or "", {}).get(name) or self._parent_types(route.action.path).get(name)
-            if parent:
-                self._find(state, parent, value, {})
+        target = params.pop(route.holes[-1]) if route.kind in _ITEM_KINDS else None
+        found = [self._find(state, route.parents[n], v, {}) for n, v in params.items() if n in route.parents]
         schema = route.action.response_schema
-        headers: dict[str, str] = {}
         if route.kind == "list":
-            return 200, json.dumps(self._list(route, state, params, query)).encode(), "application/json", headers
-        if route.kind == "binary":
-            record = next((self._find(state, t, v, {}) for n, v in params.items()
-                           for t in [self._parent_types(route.action.path).get(n)] if t), None)
-            data = base64.b64decode(record["content"]) if record and "content" in record else \
-                b"sandbox:" + json.dumps(body, sort_keys=True, default=str).encode()
-            return 200, data, self.cfg.get("binary_content_type", "application/octet-stream"), headers
+            return json.dumps(self._list(route, state, params, query)).encode(), "application/json"
+        if route.kind == "binary":  # the bytes of the object named in the path, else made up from the request
+            content = found[-1].get("content") if found else None
+            data = base64.b64decode(content) if content else json.dumps(body, sort_keys=True, default=str).encode()
+            return data, self.cfg.get("binary_content_type", "application/octet-stream")
         events: list[tuple[str | None, Any]] = []
         if route.kind == "create":
             scope = dict(params)
             for name, ptype in self.parents.get(route.type, {}).items():
                 if name not in scope:  # an enclosing object the call creates along the way
                     parent = self._object(ptype, self.type_schemas.get(ptype), {}, {})
-                    self._store(state, ptype, parent, {})
-                    scope[name] = parent["id"]
+                    scope[name] = self._store(state, ptype, parent, {})["data"]["id"]
                     events.append((f"{ptype}.created", parent))
-            fields = {**body, **self._file_fields(files)}
-            obj = self._object(route.type, schema, fields, scope, body)
+            obj = self._object(route.type, schema, {**body, **self._file_fields(files)}, scope, body)
             key = self.cfg.get("id_from", {}).get(route.type)
             if key and isinstance(body.get(key), str):
                 obj["id"] = body[key]
-            content = next(iter(files.values()))[1] if files else None
-            record = self._store(state, route.type, obj, scope, content)
-            self._save(state)
+            record = self._store(state, route.type, obj, scope, next(iter(files.values()))[1] if files else None)
         elif route.kind == "synth":
-            obj = self._object(route.type, schema, {**body, **params}, {}, body)
-            record = None
+            record = {"data": self._object(route.type, schema, {**body, **params}, {}, body), "scope": {}}
         else:
             record = self._find(state, route.type, target, params)
-            obj = record["data"]
             if route.kind == "delete":
                 del state["objects"][route.type][target]
-                self._save(state)
-                out = self._synth(schema, None, body, want=True) if schema else {}
-                out = out if isinstance(out, dict) else {}
-                out.update(id=target, deleted=True)
-                if not schema or not self._valid(self._prop(schema, "object"), out.get("object")) or \
-                        out.get("object") in (None, ""):
-                    out["object"] = route.type + self.cfg.get("deleted_suffix", "")
-                return 200, json.dumps(out).encode(), "application/json", headers
-            if route.kind == "retrieve":
-                self._advance(route.type, obj)
-            else:
-                self._echo(obj, self._props(schema)[0], body)
+                return json.dumps(self._deleted(route, schema, target, body)).encode(), "application/json"
+            steps = self.cfg.get("progress", {}).get(route.type, [])
+            status = record["data"].get(self.status_field)
+            if route.kind == "retrieve" and status in steps[:-1]:  # one step further on every poll
+                self._set_status(state, route.type, record, steps[steps.index(status) + 1], [])
+            elif route.kind != "retrieve":
+                self._echo(record["data"], self._props(schema)[0], body)
                 verb = self.cfg.get("verbs", {}).get(route.verb or "", {})
                 if "status" in verb:
-                    obj[self.status_field] = verb["status"]
+                    self._set_status(state, route.type, record, verb["status"], [])
                 for name in verb.get("fill", ()):
-                    self._fill(state, obj, schema, name, body)
-            self._save(state)
-        if route.action.name in self._poll_headers and self.cfg.get("poll_after_ms") is not None:
-            headers[self._poll_headers[route.action.name]] = str(self.cfg["poll_after_ms"])
-        if streaming:
-            return 200, self._stream(route, state, record, obj, body, events), "text/event-stream", headers
-        return 200, json.dumps(obj).encode(), "application/json", headers
+                    self._fill(state, record["data"], schema, name, body)
+        if route.action.stream_param and body.get(route.action.stream_param) is True:
+            return self._stream(route, state, record, body, events), "text/event-stream"
+        return json.dumps(record["data"]).encode(), "application/json"
+
+    def _deleted(self, route: _Route, schema: Any, target: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        deleted = self.cfg.get("deleted", {})
+        out = self._synth(schema, None, body, want=True) if schema else {}
+        out = {**(out if isinstance(out, dict) else {}), "id": target}
+        if "flag" in deleted:
+            out[deleted["flag"]] = True
+        if not out.get("object"):
+            out["object"] = (route.type or "") + deleted.get("suffix", "")
+        return out
 
     def _fill(self, state: dict[str, Any], obj: dict[str, Any], schema: Any, name: str,
               body: Mapping[str, Any]) -> None:
-        """Give a field left null its value; an object of a type the sandbox holds is stored too."""
+        """Give a field left null its value; an object of a type the sandbox holds is stored as well."""
         prop = self._props(schema)[0].get(name)
         if prop is None or obj.get(name) is not None:
             return
-        value = self._synth(prop, name, body, want=True)
-        type_ = self._type_of(self._resolve(prop)) or self._type_of(next(
-            (a for a in self._resolve(prop).get("anyOf", ()) if self._resolve(a).get("type") != "null"), None))
-        if isinstance(value, dict) and type_:
-            value = {**value, "id": self._new_id(type_)}
-            if type_ in self.storable:
-                self._store(state, type_, value, {})
+        alts = [a for a in self._resolve(prop).get("anyOf", [prop]) if self._resolve(a).get("type") != "null"]
+        type_ = self._type_of(alts[0]) if alts else None
+        value = self._object(type_, alts[0], {}, {}, body) if type_ else self._synth(prop, name, body, want=True)
+        if type_ in self.storable:
+            self._store(state, type_, value, {})
         obj[name] = value
-
-    def _advance(self, type_: str, obj: dict[str, Any]) -> None:
-        steps = self.cfg.get("progress", {}).get(type_)
-        status = obj.get(self.status_field)
-        if steps and status in steps and status != steps[-1]:
-            obj[self.status_field] = steps[steps.index(status) + 1]
 
     def _file_fields(self, files: Mapping[str, tuple[str, bytes]]) -> dict[str, Any]:
         if not files:
@@ -477,40 +465,36 @@ class SandboxAdapter(BaseAdapter):
         info = {"filename": filename, "size": len(content)}
         return {field: info[source] for field, source in self.cfg.get("file_fields", {}).items() if source in info}
 
-    def _stream(self, route: _Route, state: dict[str, Any], record: Any, obj: dict[str, Any],
-                body: Mapping[str, Any], events: list[tuple[str | None, Any]]) -> bytes:
+    def _stream(self, route: _Route, state: dict[str, Any], record: dict[str, Any], body: Mapping[str, Any],
+                events: list[tuple[str | None, Any]]) -> bytes:
+        """Chunks of the declared chunk schema; else the object's lifecycle events, then the done event."""
         done = (route.action.stream_style or {}).get("done")
         chunk_schema = self.cfg.get("stream_schemas", {}).get(route.action.name)
-        if chunk_schema:
-            # Chunks of the declared schema: the content first, then one that only says why it ended.
+        if chunk_schema:  # the content first, then a chunk that only says why it ended
             ref = {"$ref": "#/schemas/" + chunk_schema}
-            first = self._object(self._type_of(ref), ref, {**body, "id": obj.get("id")}, {}, body)
+            first = self._object(self._type_of(ref), ref, {**body, "id": record["data"].get("id")}, {}, body)
             last = copy.deepcopy(first)
             final = self.cfg.get("stream_final", ())
-            choice_props = self._props(self._prop(ref, "choices").get("items"))[0]
             for head, tail in zip(first.get("choices") or (), last.get("choices") or ()):
-                for key, prop in choice_props.items():
+                for key, prop in self._props(self._prop(ref, "choices").get("items"))[0].items():
                     if key in final and self._valid(prop, None):
                         head[key], tail[key] = None, self._synth(prop, key, body, want=True)
                     elif isinstance(tail.get(key), dict):
                         tail[key] = {}
-            events = [(None, first), (None, last)]
+            events, end_event = [(None, first), (None, last)], None
         else:
-            events = events + [(f"{route.type}.created", copy.deepcopy(obj))]
+            events.append((f"{route.type}.created", copy.deepcopy(record["data"])))
             steps = self.cfg.get("progress", {}).get(route.type or "", [])
-            for status in steps[steps.index(obj.get(self.status_field)) if obj.get(self.status_field) in steps else 0:]:
-                obj[self.status_field] = status
-                events.append((f"{route.type}.{status}", copy.deepcopy(obj)))
-            self._save(state)
-        out = io.StringIO()
-        for name, data in events:
-            out.write((f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n")
+            status = record["data"].get(self.status_field)
+            for step in steps[steps.index(status) if status in steps else 0:]:
+                self._set_status(state, route.type or "", record, step, events)
+            end_event = self.cfg.get("done_event")
         if done is not None:
-            name = self.cfg.get("done_event") if not chunk_schema else None
-            out.write((f"event: {name}\n" if name else "") + f"data: {done}\n\n")
-        return out.getvalue().encode()
+            events.append((end_event, done))
+        return "".join((f"event: {name}\n" if name else "") + "data: " + (data if isinstance(data, str) else
+                       json.dumps(data)) + "\n\n" for name, data in events).encode()
 
-    # -- lists ---------------------------------------------------------------
+    # -- lists ------------------------------------------------------------------
     def _list(self, route: _Route, state: dict[str, Any], scope: Mapping[str, str],
               query: Mapping[str, list[str]]) -> dict[str, Any]:
         action, spec = route.action, route.action.pagination
@@ -519,15 +503,14 @@ class SandboxAdapter(BaseAdapter):
         limit_param = action.by_name.get("limit")
         limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
         out = self._synth(action.response_schema, None, q, want=True)
-        if spec["type"] == "page_token":
+        if spec["type"] == "page_token":  # reports nothing holds: one page of buckets shaped by the query
             out[spec["items"]] = [self._object(route.type, items_schema, q, {}) for _ in range(limit)]
             return out
         records = [r for r in state["objects"].get(route.type or "", {}).values()
                    if all(r["scope"].get(k) == v for k, v in scope.items())]
         if not records and route.type not in self.creatable and route.type not in self.cfg.get("seed", {}):
-            # Objects nothing can create (events, steps, checkpoints...) appear when first listed.
+            # Objects no action creates (events, steps, checkpoints...) appear when first listed.
             records = [self._store(state, route.type, self._object(route.type, items_schema, {}, scope), scope)]
-            self._save(state)
         props = self._props(items_schema)[0]
         filters = {k: v for k, v in q.items() if k in props and not isinstance(v, (list, dict))}
         records = [r for r in records if all(r["data"].get(k) == v for k, v in filters.items())]
@@ -567,9 +550,9 @@ class SandboxAdapter(BaseAdapter):
                 raise self._error(400, "invalid", param=name, detail=f"{values[-1]!r} is not an integer") from None
         return values[-1]
 
-    # -- request bodies --------------------------------------------------------
+    # -- request bodies ---------------------------------------------------------
     def _body(self, route: _Route, request: requests.PreparedRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The body's fields (and file parts as (filename, bytes)), checked like the API checks them."""
+        """The body's fields, and its file parts as (filename, bytes), checked as the API checks them."""
         raw = request.body
         if raw is None:
             return {}, {}
@@ -596,24 +579,23 @@ class SandboxAdapter(BaseAdapter):
                 raise self._error(400, "bad_json") from None
             if not isinstance(fields, dict):
                 raise self._error(400, "bad_json")
-        for name in fields.keys() | files.keys():
+        for name in sorted(fields.keys() | files.keys()):
             if name not in route.body:
                 raise self._error(400, "unknown", param=name)
         for name, param in route.body.items():
             present = name in (files if param.file is not None else fields)
             if param.required and not present:
                 raise self._error(400, "missing", param=name)
-            if present and param.file is None:
-                errors = self._errors(param.schema, fields[name])
-                if errors:
-                    import jsonschema
+            errors = self._errors(param.schema, fields[name]) if present and param.file is None else None
+            if errors:
+                import jsonschema
 
-                    detail = jsonschema.exceptions.best_match(errors).message
-                    raise self._error(400, "invalid", param=name, detail=detail)
+                detail = jsonschema.exceptions.best_match(errors).message
+                raise self._error(400, "invalid", param=name, detail=detail)
         return fields, files
 
     def _form_value(self, route: _Route, name: str, values: list[str]) -> Any:
-        """A multipart text field as the schema takes it: text, or the JSON it spells."""
+        """A multipart text field as the schema takes it: the text, or the JSON it spells."""
         param = route.body.get(name)
         value: Any = values if param is not None and (param.schema or {}).get("type") == "array" else values[-1]
         if param is None or param.schema is None or self._valid(param.schema, value):

@@ -249,6 +249,12 @@ def test_stateful_flow_polls_to_completion_and_pages_with_real_cursors(sbx):
     assert all(m.startswith("msg_") for m in sent)
     run = sbx.run("threads.runs.create_and_poll", {"thread_id": thread["id"], "assistant_id": asst["id"]})
     assert run["status"] == "completed" and run["thread_id"] == thread["id"] and run["assistant_id"] == asst["id"]
+    # The completed run left the assistant's reply in the thread, linked to the run.
+    reply = sbx.run("threads.messages.list", {"thread_id": thread["id"], "limit": 1})["data"][0]
+    assert (reply["role"], reply["run_id"], reply["assistant_id"]) == ("assistant", run["id"], asst["id"])
+    assert reply["content"][0]["text"]["value"]
+    sent.append(reply["id"])
+    sent = sent[1:]  # five newest: m1..m4 and the reply
     # Default order is newest first (desc); pages of 2 chain through after=last_id.
     page = sbx.run("threads.messages.list", {"thread_id": thread["id"], "limit": 2})
     assert [m["id"] for m in page["data"]] == sent[::-1][:2]
@@ -257,10 +263,10 @@ def test_stateful_flow_polls_to_completion_and_pages_with_real_cursors(sbx):
     assert [m["id"] for m in page2["data"]] == [sent[2], sent[1]] and page2["has_more"] is True
     back = sbx.run("threads.messages.list", {"thread_id": thread["id"], "limit": 2, "before": page2["first_id"]})
     assert [m["id"] for m in back["data"]] == [sent[4], sent[3]] and back["has_more"] is False
-    asc = sbx.run("threads.messages.list", {"thread_id": thread["id"], "order": "asc", "limit": 100})
-    assert [m["id"] for m in asc["data"]] == sent and asc["has_more"] is False
-    assert [m["id"] for m in sbx.paginate("threads.messages.list", {"thread_id": thread["id"], "limit": 2})] \
-        == sent[::-1]
+    asc = sbx.run("threads.messages.list", {"thread_id": thread["id"], "order": "asc", "limit": 4})
+    assert [m["id"] for m in asc["data"]][1:] == sent[:3] and asc["has_more"] is True
+    walked = [m["id"] for m in sbx.paginate("threads.messages.list", {"thread_id": thread["id"], "limit": 2})]
+    assert walked[:5] == sent[::-1] and len(walked) == 6
     # Lists are scoped to their parent: another thread's messages are not here.
     other = sbx.run("threads.create")
     assert sbx.run("threads.messages.list", {"thread_id": other["id"]})["data"] == []
@@ -367,8 +373,9 @@ def test_streaming_a_run_sends_its_lifecycle_events(sbx):
     events = list(sbx.run("threads.create_and_run", {"assistant_id": asst["id"], "stream": True}))
     names = [e.event for e in events]
     assert names == ["thread.created", "thread.run.created", "thread.run.queued", "thread.run.in_progress",
-                     "thread.run.completed"]
+                     "thread.message.created", "thread.run.completed"]
     run = events[-1].data
+    assert events[4].data["role"] == "assistant" and events[4].data["run_id"] == run["id"]
     assert run["status"] == "completed" and run["thread_id"] == events[0].data["id"]
     assert sbx.run("threads.runs.retrieve", {"thread_id": run["thread_id"], "run_id": run["id"]})["status"] \
         == "completed"
@@ -421,8 +428,10 @@ def test_state_file_across_cli_processes(tmp_path):
     cli("threads.messages.create", "-p", f"thread_id={thread['id']}", "-p", "role=user", "-p", "content=Hi")
     run = cli("threads.runs.create_and_poll", "-p", f"thread_id={thread['id']}", "-p", f"assistant_id={asst['id']}")
     assert run["status"] == "completed"
-    messages = cli("threads.messages.list", "-p", f"thread_id={thread['id']}")
+    messages = cli("threads.messages.list", "-p", f"thread_id={thread['id']}", "-p", "order=asc")
+    assert [m["role"] for m in messages["data"]] == ["user", "assistant"]
     assert messages["data"][0]["content"][0]["text"]["value"] == "Hi"
+    assert messages["data"][1]["run_id"] == run["id"]
     missing = subprocess.run([sys.executable, "-m", "engine.cli", "--sandbox-state", state, "run",
                               "assistants.retrieve", "-p", "assistant_id=asst_nope"],
                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
