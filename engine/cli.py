@@ -219,10 +219,27 @@ def _read_jsonl(path: str) -> Any:
                     raise _Usage(f"{path}:{n}: not JSON: {exc}") from None
 
 
+def _drop_from(path: str, index: int) -> None:
+    """Cut a results file before its first line for `index` or later: those come again on resume."""
+    with open(path, "r+b") as fh:
+        pos = 0
+        for line in fh:
+            try:
+                if json.loads(line)["index"] >= index:
+                    break
+            except (ValueError, KeyError, TypeError):
+                break
+            pos += len(line)
+        fh.truncate(pos)
+
+
 def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     handle_path = Path(args.handle) if args.handle else None
-    if handle_path is not None and handle_path.exists():
+    resuming = handle_path is not None and handle_path.exists()
+    if resuming:
         job = eng.batch_results(json.loads(handle_path.read_text()))
+        if Path(args.output).exists():
+            _drop_from(args.output, job.done)
     else:
         if not Path(args.input).exists():
             raise _Usage(f"--input {args.input}: no such file")
@@ -237,7 +254,7 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
     save()
     tty = err.isatty()
     done = failed = 0
-    mode = "a" if handle_path is not None and args.handle and Path(args.output).exists() else "w"
+    mode = "a" if resuming else "w"
     with open(args.output, mode, encoding="utf-8") as fh:
         for index, result in job.results():
             if isinstance(result, errors.Error):
@@ -251,7 +268,7 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
                 fh.flush()
                 save()
             if tty:
-                err.write(f"\r{done} done, {failed} failed")
+                err.write(f"\r{job.done} done, {job.failed} failed, {job.pending} batches pending")
         save()
     if tty:
         err.write("\n")

@@ -1,0 +1,516 @@
+"""Bulk work: `map` (ordered, bounded, paced by rate-limit headers) and batch jobs (split, resumable)."""
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import io
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine import cli
+from engine.bulk import BatchRequestError, parse_duration
+from conftest import API_KEY
+from loopback import Loopback, Reply
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAT = "/v1/chat/completions"
+
+
+class Clock:
+    """A fake clock advanced only by the fake sleep, shared by threads."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+
+def make_engine(srv: Loopback, *extra_manifests: Path, **kw) -> engine.Engine:
+    manifest = [engine.manifest.BUNDLED, *extra_manifests] if extra_manifests else None
+    return engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=0, **kw)
+
+
+def chat(text: str) -> dict:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+
+
+# --- map ---------------------------------------------------------------------------------
+
+def embeddings_server(srv: Loopback, delay=lambda text: 0.0, headers=lambda: {}) -> dict:
+    """Embeds "fail..." inputs with a 400, others with their length; tracks calls in flight."""
+    state = {"in_flight": 0, "peak": 0, "calls": 0}
+    lock = threading.Lock()
+
+    def handler(req):
+        text = req.json()["input"]
+        with lock:
+            state["in_flight"] += 1
+            state["calls"] += 1
+            state["peak"] = max(state["peak"], state["in_flight"])
+        time.sleep(delay(text))
+        with lock:
+            state["in_flight"] -= 1
+        if text.startswith("fail"):
+            return Reply(400, {"error": {"message": f"cannot embed {text}", "type": "invalid_request_error"}},
+                         headers())
+        return Reply(200, {"object": "list", "data": [{"object": "embedding", "index": 0,
+                                                       "embedding": [float(len(text))]}], "model": "m"}, headers())
+
+    srv.route("POST", "/v1/embeddings", handler)
+    return state
+
+
+def test_map_yields_in_input_order_with_typed_errors_and_bounded_concurrency():
+    texts = ["a" * n if n % 5 else f"fail{n}" for n in range(1, 41)]
+    inputs = [{"model": "text-embedding-3-small", "input": t} for t in texts]
+    inputs[6] = {"input": "no model"}  # invalid: never sent
+    with Loopback() as srv:
+        # Later inputs answer sooner, so completion order is not input order.
+        state = embeddings_server(srv, delay=lambda text: 0.002 * max(0, 40 - len(text)) if text[0] == "a" else 0)
+        eng = make_engine(srv)
+        out = list(eng.map("embeddings.create", inputs, concurrency=4))
+    assert len(out) == 40
+    for n, (text, result) in enumerate(zip(texts, out), 1):
+        if n == 7:
+            assert isinstance(result, engine.ValidationError) and result.problems[0].param == "model"
+        elif text.startswith("fail"):
+            assert isinstance(result, engine.BadRequestError) and result.status_code == 400
+            assert f"cannot embed {text}" in str(result)
+        else:
+            assert result["data"][0]["embedding"] == [float(n)]
+    assert state["calls"] == 39
+    assert 1 < state["peak"] <= 4
+
+
+def test_map_raw_returns_results_with_headers():
+    with Loopback() as srv:
+        embeddings_server(srv, headers=lambda: {"x-ratelimit-remaining-requests": "99",
+                                                "x-ratelimit-reset-requests": "1s"})
+        eng = make_engine(srv)
+        out = list(eng.map("embeddings.create", [{"model": "m", "input": "abc"}], raw=True))
+    assert isinstance(out[0], engine.Result) and out[0].data["data"][0]["embedding"] == [3.0]
+    assert out[0].rate_limits["x-ratelimit-remaining-requests"] == "99"
+
+
+@pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5),
+                                           ("0.5", 0.5), ("", None), ("soon", None), ("5x", None)])
+def test_reset_durations(text, seconds):
+    assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_map_waits_for_the_request_budget_to_reset_instead_of_hitting_429():
+    """The server allows 5 requests a second (on the fake clock); a 6th within the second gets a 429."""
+    clock = Clock()
+    window = {"start": clock(), "used": 0}
+    lock = threading.Lock()
+    rejected = []
+
+    def handler(req):
+        with lock:
+            now = clock()
+            if now >= window["start"] + 1.0:
+                window["start"], window["used"] = now, 0
+            reset_ms = int(round((window["start"] + 1.0 - now) * 1000))
+            if window["used"] >= 5:
+                rejected.append(req.json()["input"])
+                return Reply(429, {"error": {"message": "Rate limit reached"}},
+                             {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{reset_ms}ms"})
+            window["used"] += 1
+            remaining = 5 - window["used"]
+        return Reply(200, {"data": [{"embedding": [len(req.json()["input"])]}]},
+                     {"x-ratelimit-remaining-requests": str(remaining),
+                      "x-ratelimit-reset-requests": f"{reset_ms}ms"})
+
+    with Loopback() as srv:
+        srv.route("POST", "/v1/embeddings", handler)
+        eng = make_engine(srv)
+        eng.transport.sleep, eng.transport.clock = clock.sleep, clock
+        out = list(eng.map("embeddings.create", ({"model": "m", "input": "x" * n} for n in range(1, 21)),
+                           concurrency=3))
+    assert rejected == []
+    assert [r["data"][0]["embedding"] for r in out] == [[n] for n in range(1, 21)]
+    # 20 requests at 5 a second need at least 3 waits for a reset, none longer than the window.
+    assert len(clock.sleeps) >= 3 and all(0 < s <= 1.0 for s in clock.sleeps)
+
+
+def test_map_waits_when_the_token_budget_runs_low():
+    clock = Clock()
+    tokens = iter(["150000", "1500", "150000", "150000"])
+
+    def handler(req):
+        return Reply(200, {"data": []}, {"x-ratelimit-remaining-tokens": next(tokens),
+                                         "x-ratelimit-reset-tokens": "6m0s"})
+
+    with Loopback() as srv:
+        srv.route("POST", "/v1/embeddings", handler)
+        eng = make_engine(srv)
+        eng.transport.sleep, eng.transport.clock = clock.sleep, clock
+        out = list(eng.map("embeddings.create", [{"model": "m", "input": str(n)} for n in range(4)], concurrency=1))
+    assert out == [{"data": []}] * 4
+    # Below the declared 2000 tokens after the 2nd answer: the 3rd call waits for the reset, once.
+    assert clock.sleeps == [360.0]
+
+
+def test_map_reads_an_endless_iterable_lazily():
+    pulled = 0
+
+    def inputs():
+        nonlocal pulled
+        for n in range(10 ** 9):
+            pulled += 1
+            yield {"model": "m", "input": "a" * (n % 7 + 1)}
+
+    with Loopback() as srv:
+        embeddings_server(srv)
+        eng = make_engine(srv)
+        results = eng.map("embeddings.create", inputs(), concurrency=4)
+        got = list(itertools.islice(results, 300))
+        assert pulled <= 300 + 4 + 1
+        results.close()
+    assert [r["data"][0]["embedding"][0] for r in got] == [float(n % 7 + 1) for n in range(300)]
+
+
+def test_map_rejects_an_unknown_action_at_once():
+    eng = engine.Engine(api_key=API_KEY)
+    with pytest.raises(engine.UnknownActionError):
+        eng.map("embeddings.creat", iter(()))
+    with pytest.raises(ValueError):
+        eng.map("embeddings.create", iter(()), concurrency=0)
+
+
+# --- batch: a fake Batch API on the loopback server ------------------------------------------
+
+def parse_multipart(req) -> dict:
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + req.headers["content-type"].encode() + b"\r\n\r\n" + req.body)
+    out = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        out[name] = (part.get_filename(), part.get_payload(decode=True))
+    return out
+
+
+class BatchAPI:
+    """Files, batches and their output/error files, as the API reference describes them.
+
+    A request whose last message says "bad ..." fails with a 400 in the error file;
+    `expire[k] = n` makes the k-th batch expire after answering its first n lines,
+    listing the next one as `batch_expired` in its error file and leaving the rest out.
+    Output lines come in reverse order, as nothing promises input order.
+    """
+
+    def __init__(self, srv: Loopback, polls_before_done: int = 0) -> None:
+        self.srv = srv
+        self.files: dict[str, bytes] = {}
+        self.uploads: list[dict] = []
+        self.creates: list[dict] = []
+        self.batches: dict[str, dict] = {}
+        self.downloads: list[str] = []
+        self.cancels: list[str] = []
+        self.expire: dict[int, int] = {}
+        self.polls_before_done = polls_before_done
+        self.fail_create_at: int | None = None
+        self.lock = threading.Lock()
+        srv.route("POST", "/v1/files", self.upload)
+        srv.route("POST", "/v1/batches", self.create)
+        srv.route("GET", "/v1/batches/*", self.retrieve)
+        srv.route("POST", "/v1/batches/*", self.cancel)
+        srv.route("GET", "/v1/files/*", self.content)
+
+    def upload(self, req):
+        form = parse_multipart(req)
+        with self.lock:
+            file_id = f"file-in{len(self.files)}"
+            self.files[file_id] = form["file"][1]
+            self.uploads.append({"purpose": form["purpose"][1].decode(), "filename": form["file"][0],
+                                 "lines": [json.loads(x) for x in form["file"][1].splitlines()]})
+        return Reply(200, {"id": file_id, "object": "file", "purpose": "batch", "bytes": len(form["file"][1])})
+
+    def create(self, req):
+        body = req.json()
+        with self.lock:
+            if self.fail_create_at == len(self.creates):
+                return Reply(500, {"error": {"message": "The server had an error"}})
+            k = len(self.creates)
+            self.creates.append(body)
+            batch_id = f"batch_{k}"
+            self.batches[batch_id] = {"k": k, "polls": 0, **body}
+        return Reply(200, {"id": batch_id, "object": "batch", "status": "validating", **body})
+
+    def _finish(self, batch_id: str) -> dict:
+        batch = self.batches[batch_id]
+        lines = self.files[batch["input_file_id"]].splitlines()
+        limit = self.expire.get(batch["k"], len(lines))
+        out, err = [], []
+        for n, raw in enumerate(lines):
+            line = json.loads(raw)
+            if n == limit:
+                err.append({"id": f"batch_req_{n}", "custom_id": line["custom_id"], "response": None,
+                            "error": {"code": "batch_expired",
+                                      "message": "This request could not be executed before the completion window expired."}})
+                continue
+            if n > limit:
+                continue
+            text = line["body"]["messages"][-1]["content"]
+            if text.startswith("bad"):
+                err.append({"id": f"batch_req_{n}", "custom_id": line["custom_id"], "error": None,
+                            "response": {"status_code": 400, "request_id": f"req_{n}",
+                                         "body": {"error": {"message": f"Invalid prompt: {text}",
+                                                            "type": "invalid_request_error", "code": None}}}})
+            else:
+                out.append({"id": f"batch_req_{n}", "custom_id": line["custom_id"], "error": None,
+                            "response": {"status_code": 200, "request_id": f"req_{n}",
+                                         "body": {"object": "chat.completion",
+                                                  "choices": [{"index": 0, "message": {
+                                                      "role": "assistant", "content": text.upper()}}]}}})
+        result = {"status": "expired" if batch["k"] in self.expire else "completed"}
+        for field, items in (("output_file_id", out[::-1]), ("error_file_id", err)):
+            if items:
+                self.files[f"{batch_id}-{field}"] = b"".join(json.dumps(x).encode() + b"\n" for x in items)
+                result[field] = f"{batch_id}-{field}"
+        return result
+
+    def retrieve(self, req):
+        batch_id = req.path.rsplit("/", 1)[1]
+        with self.lock:
+            batch = self.batches[batch_id]
+            batch["polls"] += 1
+            if batch["polls"] <= self.polls_before_done:
+                return Reply(200, {"id": batch_id, "object": "batch", "status": "in_progress"},
+                             {"openai-poll-after-ms": "250"})
+            if "final" not in batch:
+                batch["final"] = self._finish(batch_id)
+            return Reply(200, {"id": batch_id, "object": "batch", "endpoint": batch["endpoint"], **batch["final"]})
+
+    def cancel(self, req):
+        batch_id = req.path.split("/")[3]
+        with self.lock:
+            self.cancels.append(batch_id)
+        return Reply(200, {"id": batch_id, "object": "batch", "status": "cancelling"})
+
+    def content(self, req):
+        file_id = req.path.split("/")[3]
+        with self.lock:
+            self.downloads.append(file_id)
+        return Reply(200, self.files[file_id], {"Content-Type": "application/octet-stream"})
+
+
+@pytest.fixture
+def small_batches(tmp_path):
+    path = tmp_path / "small-batches.yaml"
+    path.write_text("connector:\n  batch:\n    max_requests: 3\n")
+    return path
+
+
+def fast(eng: engine.Engine) -> Clock:
+    clock = Clock()
+    eng.transport.sleep = clock.sleep
+    return clock
+
+
+def test_batch_splits_by_max_requests_and_yields_in_input_order(small_batches):
+    prompts = ["one", "two", "bad three", "four", "five", "six", "seven"]
+    with Loopback() as srv:
+        api = BatchAPI(srv, polls_before_done=1)
+        eng = make_engine(srv, small_batches)
+        clock = fast(eng)
+        job = eng.batch("chat.completions.create", (chat(p) for p in prompts))
+        assert [b["count"] for b in job.handle["batches"]] == [3, 3, 1]
+        assert json.loads(json.dumps(job.handle)) == job.handle
+        results = list(job.results())
+    # The request input format of the Batch API reference: custom_id, method, url, body.
+    assert [len(u["lines"]) for u in api.uploads] == [3, 3, 1]
+    lines = [line for u in api.uploads for line in u["lines"]]
+    assert all(set(line) == {"custom_id", "method", "url", "body"} for line in lines)
+    assert all(line["method"] == "POST" and line["url"] == CHAT for line in lines)
+    assert [line["body"] for line in lines] == [chat(p) for p in prompts]
+    assert len({line["custom_id"] for line in lines}) == 7
+    assert all(u["purpose"] == "batch" and u["filename"].endswith(".jsonl") for u in api.uploads)
+    assert api.creates == [{"input_file_id": f"file-in{k}", "endpoint": CHAT, "completion_window": "24h"}
+                           for k in range(3)]
+    assert [i for i, _ in results] == list(range(7))
+    for (i, result), prompt in zip(results, prompts):
+        if prompt.startswith("bad"):
+            assert isinstance(result, engine.BadRequestError) and result.status_code == 400
+            assert "Invalid prompt: bad three" in str(result) and result.request_id == "req_2"
+        else:
+            assert result["choices"][0]["message"]["content"] == prompt.upper()
+    # One in_progress answer per batch with a 250 ms poll hint: the declared polling honours it.
+    assert clock.sleeps == [0.25, 0.25, 0.25]
+    assert sorted(api.downloads) == sorted(["batch_0-output_file_id", "batch_0-error_file_id",
+                                            "batch_1-output_file_id", "batch_2-output_file_id"])
+    assert api.cancels == []
+    assert (job.done, job.failed, job.pending) == (7, 1, 0)
+    assert not os.path.exists(job.handle["dir"])
+
+
+def test_batch_splits_by_max_bytes():
+    prompts = [f"p{n}" for n in range(5)]
+    line_size = len(json.dumps({"custom_id": "x", "method": "POST", "url": CHAT, "body": chat("p0")}))
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        eng = make_engine(srv)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(p) for p in prompts], max_bytes=2 * line_size + 60)
+        results = list(job.results())
+    assert [len(u["lines"]) for u in api.uploads] == [2, 2, 1]
+    assert all(len(api.files[f"file-in{k}"]) <= 2 * line_size + 60 for k in range(3))
+    assert [r["choices"][0]["message"]["content"] for _, r in results] == [p.upper() for p in prompts]
+
+
+def test_expired_batch_gives_typed_errors_for_unfinished_requests(small_batches):
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        api.expire = {1: 1}  # the second batch answers its first line, lists the next as expired, drops the last
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        results = list(eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(6)]).results())
+    values = [r for _, r in results]
+    assert [v["choices"][0]["message"]["content"] for v in values[:4]] == ["Q0", "Q1", "Q2", "Q3"]
+    assert isinstance(values[4], BatchRequestError) and isinstance(values[4], engine.APIError)
+    assert values[4].code == "batch_expired" and values[4].batch_status == "expired"
+    assert isinstance(values[5], BatchRequestError) and values[5].batch_status == "expired"
+    assert "batch_1" in str(values[5]) and "expired" in str(values[5])
+
+
+def test_a_bad_input_is_reported_before_anything_is_uploaded():
+    inputs = [chat("fine"), {"model": "gpt-4o-mini"}, chat("fine"), {**chat("x"), "temperature": 9}]
+    with Loopback() as srv:
+        eng = make_engine(srv)
+        with pytest.raises(engine.ValidationError) as info:
+            eng.batch("chat.completions.create", inputs)
+        assert srv.requests == []
+    problems = info.value.problems
+    assert [p.param for p in problems] == ["messages", "temperature"]
+    assert problems[0].message.startswith("input 1: ") and problems[1].message.startswith("input 3: ")
+
+
+def test_batch_refuses_what_the_batch_api_cannot_carry():
+    with Loopback() as srv:
+        eng = make_engine(srv)
+        with pytest.raises(engine.Error, match="cannot be sent as a batch"):
+            eng.batch("images.generate", [{"prompt": "a cat"}])
+        with pytest.raises(engine.ValidationError) as info:
+            eng.batch("chat.completions.create", [{**chat("hi"), "stream": True}])
+        assert info.value.problems[0].param == "stream"
+        with pytest.raises(engine.ValidationError) as info:
+            eng.batch("chat.completions.create", [chat("hi")], completion_window="1h")
+        assert info.value.problems[0].param == "completion_window"
+        assert srv.requests == []
+
+
+def test_a_failed_create_cancels_the_batches_already_created(small_batches):
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        api.fail_create_at = 1
+        eng = make_engine(srv, small_batches)
+        with pytest.raises(engine.InternalServerError):
+            eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(5)])
+    assert api.cancels == ["batch_0"]
+
+
+def test_poll_deadline_then_resume(small_batches):
+    with Loopback() as srv:
+        api = BatchAPI(srv, polls_before_done=3)
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(4)], poll_interval=1,
+                        poll_timeout=0.1)
+        with pytest.raises(engine.PollTimeoutError):
+            next(job.results())
+        again = eng.batch_results(job.handle)
+        fast(eng)
+        assert [r["choices"][0]["message"]["content"] for _, r in again.results()] == ["Q0", "Q1", "Q2", "Q3"]
+    assert api.cancels == []
+
+
+RESUME = textwrap.dedent("""
+    import json, sys
+    import engine
+    eng = engine.Engine([engine.manifest.BUNDLED, sys.argv[3]], api_key="k", base_url=sys.argv[1], max_retries=0)
+    job = eng.batch_results(json.load(open(sys.argv[2])), poll_interval=0.01)
+    for index, result in job.results():
+        print(json.dumps([index, result["choices"][0]["message"]["content"]
+                          if isinstance(result, dict) else type(result).__name__]))
+""")
+
+
+def test_resume_from_a_handle_in_a_new_process(tmp_path, small_batches):
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(8)])
+        results = job.results()
+        first = [next(results) for _ in range(4)]  # the first batch and one line of the second
+        results.close()
+        handle = tmp_path / "handle.json"
+        handle.write_text(json.dumps(job.handle))
+        downloaded = list(api.downloads)
+        proc = subprocess.run([sys.executable, "-c", RESUME, srv.url + "/v1", str(handle), str(small_batches)],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert [r["choices"][0]["message"]["content"] for _, r in first] == ["Q0", "Q1", "Q2", "Q3"]
+    rest = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rest == [[n, f"Q{n}"] for n in range(4, 8)]
+    assert downloaded == ["batch_0-output_file_id", "batch_1-output_file_id"]
+    # Nothing downloaded twice, nothing cancelled, nothing created again.
+    assert api.downloads == downloaded + ["batch_2-output_file_id"]
+    assert api.cancels == [] and len(api.creates) == 3
+    assert not os.path.exists(job.handle["dir"])
+
+
+class TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cli_batch_writes_results_shows_progress_and_resumes(tmp_path, small_batches, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    params = tmp_path / "params.jsonl"
+    params.write_text("".join(json.dumps(chat(p)) + "\n" for p in ["a", "bad b", "c", "d"]))
+    output, handle = tmp_path / "results.jsonl", tmp_path / "job.json"
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        argv = ["--manifest", "bundled", "--manifest", str(small_batches), "--base-url", srv.url + "/v1",
+                "batch", "chat.completions.create", "--input", str(params), "--output", str(output),
+                "--handle", str(handle)]
+        err = TTY()
+        assert cli.main(argv, io.StringIO(), err) == cli.EXIT_OK
+        lines = [json.loads(x) for x in output.read_text().splitlines()]
+        assert [x["index"] for x in lines] == [0, 1, 2, 3]
+        assert lines[0]["result"]["choices"][0]["message"]["content"] == "A"
+        assert lines[1]["error"]["type"] == "BadRequestError"
+        assert "4 done, 1 failed, 0 batches pending" in err.getvalue()
+        assert "1 done, 0 failed, 2 batches pending" in err.getvalue()
+        # Resuming from a handle saved mid-way rewrites only what came after it.
+        saved = json.loads(handle.read_text())
+        assert saved["next"] == 4
+        saved["next"] = 2
+        handle.write_text(json.dumps(saved))
+        with output.open("a") as fh:
+            fh.write(json.dumps({"index": 2, "result": "written before the handle was saved"}) + "\n")
+        assert cli.main(argv, io.StringIO(), io.StringIO()) == cli.EXIT_OK
+        again = [json.loads(x) for x in output.read_text().splitlines()]
+        assert again == lines
+        assert len(api.creates) == 2 and api.cancels == []
