@@ -78,7 +78,7 @@ class SandboxAdapter(BaseAdapter):
         self.rid_header = manifest.connector.get("request_id_header", "x-request-id")
         self.error_path = list(manifest.connector.get("error_body", {}).get("message", ["error", "message"]))[:-1]
         self.status_field = self.cfg.get("status_field", "status")
-        self._validators: dict[int, Any] = {}
+        self._validators: dict[int, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
         self._memory: dict[str, Any] | None = None
         # The server's poll-after hint, sent with the answers that polling composites read.
@@ -167,14 +167,15 @@ class SandboxAdapter(BaseAdapter):
         return ref.rsplit("/", 1)[-1] if ref and not obj and "id" in self._props(schema)[0] else None
 
     def _errors(self, schema: Any, value: Any) -> list[Any]:
-        validator = self._validators.get(id(schema))
-        if validator is None:
+        cached = self._validators.get(id(schema))
+        if cached is None:
             import jsonschema
 
             # `#/schemas/X` resolves inside the same document: the component schemas ride along.
             root = {**schema, "schemas": self.manifest.schemas} if isinstance(schema, Mapping) else schema
-            validator = self._validators[id(schema)] = jsonschema.Draft202012Validator(root)
-        return list(validator.iter_errors(value))
+            # The schema is kept with its validator, so its id is never reused by another object.
+            cached = self._validators[id(schema)] = (schema, jsonschema.Draft202012Validator(root))
+        return list(cached[1].iter_errors(value))
 
     def _valid(self, schema: Any, value: Any) -> bool:
         return not self._errors(schema, value)
@@ -274,17 +275,20 @@ class SandboxAdapter(BaseAdapter):
         text = json.dumps(state, separators=(",", ":"))
         if text == before:
             return
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(self.state_file)), prefix=".sandbox-")
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(self.state_file)), prefix=".sandbox-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.replace(tmp, self.state_file)
+        except OSError as exc:
+            raise Error(f"sandbox state {self.state_file} cannot be written: {exc.strerror}") from None
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
 
     def _fresh(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"seq": 0, "objects": {}}
+        state: dict[str, Any] = {"seq": 0, "objects": {}, "listed": []}
         for type_, items in self.cfg.get("seed", {}).items():
             for fields in items:
                 self._store(state, type_, self._object(type_, self.type_schemas.get(type_), fields, {}), {})
@@ -508,9 +512,11 @@ class SandboxAdapter(BaseAdapter):
             return out
         records = [r for r in state["objects"].get(route.type or "", {}).values()
                    if all(r["scope"].get(k) == v for k, v in scope.items())]
-        if not records and route.type not in self.creatable and route.type not in self.cfg.get("seed", {}):
-            # Objects no action creates (events, steps, checkpoints...) appear when first listed.
-            records = [self._store(state, route.type, self._object(route.type, items_schema, {}, scope), scope)]
+        where, listed = json.dumps([route.type, scope], sort_keys=True), state.setdefault("listed", [])
+        if route.type not in self.creatable | set(self.cfg.get("seed", {})) and where not in listed:
+            # Objects no action creates (events, steps, checkpoints...) appear when first listed, once.
+            listed.append(where)
+            records.append(self._store(state, route.type, self._object(route.type, items_schema, {}, scope), scope))
         props = self._props(items_schema)[0]
         filters = {k: v for k, v in q.items() if k in props and not isinstance(v, (list, dict))}
         records = [r for r in records if all(r["data"].get(k) == v for k, v in filters.items())]

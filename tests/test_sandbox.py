@@ -438,6 +438,28 @@ def test_state_file_across_cli_processes(tmp_path):
     assert missing.returncode == 4 and "No assistant found with id 'asst_nope'." in missing.stderr
 
 
+def test_objects_no_action_creates_appear_once_when_listed(sbx):
+    users = sbx.run("organization.users.list")["data"]
+    assert len(users) == 1 and users[0]["object"] == "organization.user"
+    assert sbx.run("organization.users.list")["data"] == users  # the same user, not a new one
+    assert sbx.run("organization.users.retrieve", {"user_id": users[0]["id"]}) == users[0]
+    sbx.run("organization.users.delete", {"user_id": users[0]["id"]})
+    assert sbx.run("organization.users.list")["data"] == []
+    job = sbx.run("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": "file-abc"})
+    events = sbx.run("fine_tuning.jobs.list_events", {"fine_tuning_job_id": job["id"]})["data"]
+    assert [e["object"] for e in events] == ["fine_tuning.job.event"]
+
+
+def test_an_unwritable_state_file_is_an_engine_error(manifest, tmp_path):
+    with engine.Engine(manifest, sandbox_state=tmp_path / "no" / "such" / "dir" / "s.json") as eng:
+        with pytest.raises(engine.Error, match="cannot be written"):
+            eng.run("threads.create")
+    (tmp_path / "bad.json").write_text("{not json")
+    with engine.Engine(manifest, sandbox_state=tmp_path / "bad.json") as eng:
+        with pytest.raises(engine.Error, match="cannot be read"):
+            eng.run("threads.create")
+
+
 def test_threads_share_one_sandbox(sbx):
     from concurrent.futures import ThreadPoolExecutor
 
