@@ -125,6 +125,8 @@ class SandboxAdapter(BaseAdapter):
         # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
         self.routes.sort(key=lambda r: -r.literals)
         self.parents = {t: self._parent_types(path, True) for path, t in self.item_types.items()}
+        # A field named like an item's path parameter names an object of that item's type.
+        self.refs = {_HOLE.match(path.rsplit("/", 1)[-1]).group(1): t for path, t in self.item_types.items()}
 
     def _parent_types(self, path: str, item: bool) -> dict[str, str]:
         """Path parameter -> type of the enclosing object it names (the item's own id excluded)."""
@@ -339,6 +341,10 @@ class SandboxAdapter(BaseAdapter):
         """Move an object to a status; a declared `on_status` leaves a new object beside it."""
         obj = record["data"]
         obj[self.status_field] = status
+        props = self._props(self.type_schemas.get(type_))[0]
+        for field in self.cfg.get("status_times", {}).get(status, ()):
+            if field in props:
+                obj[field] = int(time.time())
         then = self.cfg.get("on_status", {}).get(type_, {}).get(status)
         if then:
             fields = {**then.get("fields", {}), **{k: obj.get(src) for k, src in then.get("link", {}).items()}}
@@ -406,13 +412,14 @@ class SandboxAdapter(BaseAdapter):
             return data, self.cfg.get("binary_content_type", "application/octet-stream")
         events: list[tuple[str | None, Any]] = []
         if route.kind == "create":
-            scope = dict(params)
+            scope, inherited = dict(params), self._inherited(state, route.type, body)
             for name, ptype in self.parents.get(route.type, {}).items():
                 if name not in scope:  # an enclosing object the call creates along the way
                     parent = self._object(ptype, self.type_schemas.get(ptype), {}, {})
                     scope[name] = self._store(state, ptype, parent, {})["data"]["id"]
                     events.append((f"{ptype}.created", parent))
-            obj = self._object(route.type, schema, {**body, **self._file_fields(files)}, scope, body)
+            fields = {**inherited, **body, **self._file_fields(files)}
+            obj = self._object(route.type, schema, fields, scope, body)
             key = self.cfg.get("id_from", {}).get(route.type)
             if key and isinstance(body.get(key), str):
                 obj["id"] = body[key]
@@ -438,6 +445,15 @@ class SandboxAdapter(BaseAdapter):
         if route.action.stream_param and body.get(route.action.stream_param) is True:
             return self._stream(route, state, record, body, events), "text/event-stream"
         return json.dumps(record["data"]).encode(), "application/json"
+
+    def _inherited(self, state: dict[str, Any], type_: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Fields a new object takes from an object it names (which must exist), as `inherit` declares."""
+        out: dict[str, Any] = {}
+        for ref, fields in self.cfg.get("inherit", {}).get(type_, {}).items():
+            if isinstance(body.get(ref), str) and ref in self.refs:
+                source = self._find(state, self.refs[ref], body[ref], {})["data"]
+                out.update({f: source[f] for f in fields if source.get(f) is not None})
+        return out
 
     def _deleted(self, route: _Route, schema: Any, target: str, body: Mapping[str, Any]) -> dict[str, Any]:
         deleted = self.cfg.get("deleted", {})

@@ -279,15 +279,35 @@ def test_runs_move_from_queued_to_completed_over_polls(sbx):
     seen = [run["status"]] + [sbx.run("threads.runs.retrieve", {"thread_id": thread["id"], "run_id": run["id"]})
                               ["status"] for _ in range(3)]
     assert seen == ["queued", "in_progress", "completed", "completed"]
+    done = sbx.run("threads.runs.retrieve", {"thread_id": thread["id"], "run_id": run["id"]})
+    assert isinstance(done["started_at"], int) and isinstance(done["completed_at"], int)
+    assert done["cancelled_at"] is None and done["failed_at"] is None
     job = sbx.run("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": "file-abc"})
     done = sbx.run("fine_tuning.jobs.wait", {"fine_tuning_job_id": job["id"]})
     assert done["status"] == "succeeded"
 
 
+def test_a_run_takes_model_and_instructions_from_its_assistant(sbx):
+    asst = sbx.run("assistants.create", {"model": "gpt-4o", "instructions": "Be brief.",
+                                         "tools": [{"type": "code_interpreter"}]})
+    thread = sbx.run("threads.create")
+    run = sbx.run("threads.runs.create", {"thread_id": thread["id"], "assistant_id": asst["id"]})
+    assert (run["model"], run["instructions"], run["tools"]) == ("gpt-4o", "Be brief.", [{"type": "code_interpreter"}])
+    own = sbx.run("threads.runs.create", {"thread_id": thread["id"], "assistant_id": asst["id"],
+                                          "model": "gpt-4o-mini"})
+    assert own["model"] == "gpt-4o-mini"  # what the request says wins
+    with pytest.raises(engine.NotFoundError) as info:
+        sbx.run("threads.runs.create", {"thread_id": thread["id"], "assistant_id": "asst_missing"})
+    assert info.value.body["error"]["message"] == "No assistant found with id 'asst_missing'."
+
+
 def test_verbs_set_the_declared_status(sbx):
     thread = sbx.run("threads.create")
-    run = sbx.run("threads.runs.create", {"thread_id": thread["id"], "assistant_id": "asst_x"})
-    assert sbx.run("threads.runs.cancel", {"thread_id": thread["id"], "run_id": run["id"]})["status"] == "cancelled"
+    asst = sbx.run("assistants.create", {"model": "gpt-4o-mini"})
+    run = sbx.run("threads.runs.create", {"thread_id": thread["id"], "assistant_id": asst["id"]})
+    cancelled = sbx.run("threads.runs.cancel", {"thread_id": thread["id"], "run_id": run["id"]})
+    assert cancelled["status"] == "cancelled" and isinstance(cancelled["cancelled_at"], int)
+    assert cancelled["completed_at"] is None
     proj = sbx.run("organization.projects.create", {"name": "p"})
     assert sbx.run("organization.projects.archive", {"project_id": proj["id"]})["status"] == "archived"
     assert sbx.run("organization.projects.retrieve", {"project_id": proj["id"]})["status"] == "archived"
