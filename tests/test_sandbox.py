@@ -14,7 +14,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import requests
 
 import engine
 
@@ -40,10 +39,6 @@ def sbx(manifest):
     e.transport.sleep = lambda seconds: None  # polls wait for nothing
     yield e
     e.close()
-
-
-def _first(items):
-    return items["data"][0]["id"]
 
 
 # Every action once, in an order where each finds what it needs; `save` names the id to keep.
