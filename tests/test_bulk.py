@@ -182,9 +182,9 @@ def test_map_reads_an_endless_iterable_lazily():
     with Loopback() as srv:
         embeddings_server(srv)
         eng = make_engine(srv)
-        results = eng.map("embeddings.create", inputs(), concurrency=4)
+        results = eng.map("embeddings.create", inputs(), concurrency=8)
         got = list(itertools.islice(results, 300))
-        assert pulled <= 300 + 4 + 1
+        assert pulled <= 300 + 8 + 1
         results.close()
     assert [r["data"][0]["embedding"][0] for r in got] == [float(n % 7 + 1) for n in range(300)]
 
@@ -229,6 +229,8 @@ class BatchAPI:
         self.expire: dict[int, int] = {}
         self.polls_before_done = polls_before_done
         self.fail_create_at: int | None = None
+        self.failed: dict[int, dict] = {}  # batch number -> its `errors` object: the batch fails validation
+        self.garbled = False  # output files end with a line that is not JSON
         self.lock = threading.Lock()
         srv.route("POST", "/v1/files", self.upload)
         srv.route("POST", "/v1/batches", self.create)
@@ -258,6 +260,8 @@ class BatchAPI:
 
     def _finish(self, batch_id: str) -> dict:
         batch = self.batches[batch_id]
+        if batch["k"] in self.failed:
+            return {"status": "failed", "errors": self.failed[batch["k"]]}
         lines = self.files[batch["input_file_id"]].splitlines()
         limit = self.expire.get(batch["k"], len(lines))
         out, err = [], []
@@ -286,6 +290,8 @@ class BatchAPI:
         for field, items in (("output_file_id", out[::-1]), ("error_file_id", err)):
             if items:
                 self.files[f"{batch_id}-{field}"] = b"".join(json.dumps(x).encode() + b"\n" for x in items)
+                if self.garbled and field == "output_file_id":
+                    self.files[f"{batch_id}-{field}"] += b"<html>Bad Gateway</html>\n"
                 result[field] = f"{batch_id}-{field}"
         return result
 
@@ -390,6 +396,34 @@ def test_expired_batch_gives_typed_errors_for_unfinished_requests(small_batches)
     assert values[4].code == "batch_expired" and values[4].batch_status == "expired"
     assert isinstance(values[5], BatchRequestError) and values[5].batch_status == "expired"
     assert "batch_1" in str(values[5]) and "expired" in str(values[5])
+
+
+def test_a_failed_batch_gives_its_reason_to_each_of_its_inputs(small_batches):
+    errors = {"object": "list", "data": [{"code": "invalid_json_line", "line": 2, "param": None,
+                                          "message": "This line is not parseable as valid JSON."}]}
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        api.failed = {0: errors}
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(4)])
+        results = [r for _, r in job.results()]
+    assert all(isinstance(r, BatchRequestError) for r in results[:3])
+    assert {(r.code, r.batch_status) for r in results[:3]} == {("invalid_json_line", "failed")}
+    assert "not parseable as valid JSON" in str(results[0])
+    assert results[3]["choices"][0]["message"]["content"] == "Q3"
+    assert job.failed == 3 and api.downloads == ["batch_1-output_file_id"]
+
+
+def test_an_answer_file_that_is_not_json_lines_is_a_typed_error():
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        api.garbled = True
+        eng = make_engine(srv)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat("q")])
+        with pytest.raises(engine.APIResponseError, match="line 2 of a downloaded answer file"):
+            list(job.results())
 
 
 def test_a_bad_input_is_reported_before_anything_is_uploaded():
