@@ -155,9 +155,32 @@ def test_all_walks_pages_as_json_lines(monkeypatch):
                  json={"data": [{"id": "b1"}, {"id": "b2"}], "has_more": True, "last_id": "b2"})
         rsps.get(f"{BASE}/batches", match=[matchers.query_param_matcher({"after": "b2"})],
                  json={"data": [{"id": "b3"}], "has_more": False, "last_id": "b3"})
-        code, out, _ = call("run", "batches.list", "--all")
+        code, out, err = call("run", "batches.list", "--all")
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == ["b1", "b2", "b3"]
+    assert err == ""  # not a terminal: no progress line to clutter a log
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_all_shows_progress_on_a_terminal(monkeypatch):
+    import responses
+    from responses import matchers
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    out, err = io.StringIO(), _Terminal()
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BASE}/batches", match=[matchers.query_param_matcher({})],
+                 json={"data": [{"id": "b1"}, {"id": "b2"}], "has_more": True, "last_id": "b2"})
+        rsps.get(f"{BASE}/batches", match=[matchers.query_param_matcher({"after": "b2"})],
+                 json={"data": [{"id": "b3"}], "has_more": False, "last_id": "b3"})
+        assert cli.main(["run", "batches.list", "--all"], out, err) == 0
+    assert len(out.getvalue().splitlines()) == 3  # progress never goes to stdout
+    progress = err.getvalue()
+    assert progress.endswith("\n") and "\r3 items, 2 pages" in progress
 
 
 def test_console_script_entry_point_runs():
