@@ -548,3 +548,69 @@ def test_cli_batch_writes_results_shows_progress_and_resumes(tmp_path, small_bat
         again = [json.loads(x) for x in output.read_text().splitlines()]
         assert again == lines
         assert len(api.creates) == 2 and api.cancels == []
+
+
+FLAT = textwrap.dedent("""
+    import sys
+    import engine
+    def hwm():  # peak RSS of this program since exec, in KiB
+        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    eng = engine.Engine(api_key="k", base_url=sys.argv[1], max_retries=0)
+    eng.transport.sleep = lambda seconds: None
+    text = "x" * 4000
+    list(eng.map("chat.completions.create", [{"model": "m", "messages": [{"role": "user", "content": "warm"}]}]))
+    base = hwm()
+    inputs = ({"model": "m", "messages": [{"role": "user", "content": f"{n} {text}"}]} for n in range(int(sys.argv[2])))
+    job = eng.batch("chat.completions.create", inputs, max_bytes=40 << 20)
+    checked = 0
+    for index, result in job.results():
+        assert result["choices"][0]["message"]["content"].startswith(f"{index} "), index
+        checked += 1
+    print(checked, len(job.handle["batches"]), hwm() - base)
+""")
+
+
+def test_a_large_batch_runs_in_flat_memory():
+    """100 MB of requests up and 100 MB of answers down; the client's peak memory grows far less."""
+    count = 25_000
+    files: dict[str, list[tuple[str, str]]] = {}
+    batches: dict[str, str] = {}
+
+    def upload(req):
+        form = parse_multipart(req)
+        lines = [json.loads(x) for x in form["file"][1].splitlines()]
+        file_id = f"file-{len(files)}"
+        files[file_id] = [(x["custom_id"], x["body"]["messages"][0]["content"].split(" ", 1)[0]) for x in lines]
+        return Reply(200, {"id": file_id, "object": "file"})
+
+    def create(req):
+        batch_id = f"batch_{len(batches)}"
+        batches[batch_id] = req.json()["input_file_id"]
+        return Reply(200, {"id": batch_id, "object": "batch", "status": "validating"})
+
+    def retrieve(req):
+        batch_id = req.path.rsplit("/", 1)[1]
+        return Reply(200, {"id": batch_id, "object": "batch", "status": "completed", "output_file_id": f"out-{batch_id}"})
+
+    def content(req):
+        answers = files[batches[req.path.split("/")[3][len("out-"):]]]
+
+        def lines():
+            for custom_id, number in reversed(answers):
+                body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": f"{number} " + "y" * 4000}}]}
+                yield json.dumps({"custom_id": custom_id, "response": {"status_code": 200, "body": body},
+                                  "error": None}).encode() + b"\n"
+        return Reply(200, chunks=lines(), headers={"Content-Type": "application/octet-stream"})
+
+    with Loopback() as srv:
+        srv.route("POST", "/v1/chat/completions", lambda req: Reply(200, {"choices": []}))
+        srv.route("POST", "/v1/files", upload)
+        srv.route("POST", "/v1/batches", create)
+        srv.route("GET", "/v1/batches/*", retrieve)
+        srv.route("GET", "/v1/files/*", content)
+        proc = subprocess.run([sys.executable, "-c", FLAT, srv.url + "/v1", str(count)], capture_output=True,
+                              text=True, timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    checked, parts, grew_kib = map(int, proc.stdout.split())
+    assert checked == count and parts == 3
+    assert grew_kib < 32 * 1024, f"peak RSS grew by {grew_kib} KiB for 100 MB each way"
