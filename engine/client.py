@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import threading
 from typing import IO, Any, Iterable, Iterator, Mapping
 
@@ -15,9 +16,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import manifest as _manifest
-from .errors import Error, MissingCredentialError, Problem
+from .errors import APIError, Error, MissingCredentialError, Problem
 from .pagination import STYLES, Paginator
-from .request import Context
+from .request import Context, header_value_problem
 from .response import Result, decode, write_to
 from .transport import Attempt, RetryPolicy, Transport
 
@@ -33,6 +34,16 @@ class _Secret:
 
     def __repr__(self) -> str:
         return "<redacted>"
+
+
+def _masked(value: Any, secrets: re.Pattern[str]) -> Any:
+    if isinstance(value, str):
+        return secrets.sub("<redacted>", value)
+    if isinstance(value, Mapping):
+        return {_masked(k, secrets): _masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v, secrets) for v in value]
+    return value
 
 
 class Engine:
@@ -67,8 +78,9 @@ class Engine:
             value = values.get(name)
             if value is None and spec.get("env"):
                 value = os.environ.get(spec["env"]) or None
-            if value is not None and ("\r" in value or "\n" in value):
-                raise Error(f"credential {name!r} contains CR or LF and cannot be sent as a header")
+            problem = header_value_problem(value) if value is not None else None
+            if problem:
+                raise Error(f"credential {name!r} {problem}")
             self._secrets[name] = _Secret(value) if value else None
         self._settings: dict[str, str] = {}
         for name, spec in settings.items():
@@ -76,8 +88,9 @@ class Engine:
             if value is None and spec.get("env"):
                 value = os.environ.get(spec["env"]) or None
             if value:
-                if "\r" in value or "\n" in value:
-                    raise Error(f"setting {name!r} contains CR or LF and cannot be sent as a header")
+                problem = header_value_problem(value)
+                if problem:
+                    raise Error(f"setting {name!r} {problem}")
                 self._settings[name] = value
         env_url = os.environ.get(conn["base_url_env"]) if conn.get("base_url_env") else None
         self.base_url = (base_url or env_url or conn["base_url"]).rstrip("/")
@@ -117,7 +130,7 @@ class Engine:
         self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),
                                    message_path=error_path, send_options=send_options,
-                                   hooks=hooks, redact=self._redacted)
+                                   hooks=hooks, redact=self._redacted, scrub=self._scrub)
         headers = dict(conn.get("headers", {}))
         for name, value in self._settings.items():
             headers[settings[name]["header"]] = value
@@ -149,6 +162,16 @@ class Engine:
             if any(secret in value for secret in secrets):
                 copy.headers[name] = "<redacted>"
         return copy
+
+    def _scrub(self, value: Any) -> Any:
+        """`value` (text or JSON-like data from the server) with every credential masked.
+
+        Servers echo keys back (in error messages, in headers, sometimes lowercased);
+        those echoes must not reach an error, a log or a repr. Values under 8
+        characters are no real key and would mask pieces of ordinary words.
+        """
+        secrets = [re.escape(s.value) for s in self._secrets.values() if s is not None and len(s.value) >= 8]
+        return _masked(value, re.compile("|".join(secrets), re.IGNORECASE)) if secrets else value
 
     def __repr__(self) -> str:
         creds = ", ".join(f"{k}={'set' if v else 'unset'}" for k, v in self._secrets.items())
@@ -242,15 +265,21 @@ class Engine:
                                     error_events=style.get("error_events", ()),
                                     terminal_events=style.get("terminal_events", ()),
                                     request_id=rid, attempts=info.attempts,
-                                    read_timeout=self.transport.timeouts(timeout)[1])
-        elif binary_out:
-            data = write_to(response, output, action=action.name, attempts=info.attempts, request_id=rid)
+                                    read_timeout=self.transport.timeouts(timeout)[1], scrub=self._scrub)
         else:
-            data = decode(response, action.response_kind, action=action.name, request_id=rid,
-                          attempts=info.attempts)
+            try:
+                if binary_out:
+                    data = write_to(response, output, action=action.name, attempts=info.attempts, request_id=rid)
+                else:
+                    data = decode(response, action.response_kind, action=action.name, request_id=rid,
+                                  attempts=info.attempts)
+            except APIError as exc:
+                raise exc.redacted(self._scrub)
         if raw:
-            return Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts, info.waits,
-                          self.manifest.connector.get("rate_limits", {}).get("header_prefix"))
+            result = Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts,
+                            info.waits, self.manifest.connector.get("rate_limits", {}).get("header_prefix"))
+            result.request_id = self._scrub(result.request_id)  # its repr shows it; servers may echo a key
+            return result
         return data
 
     def paginate(self, name: str, params: Mapping[str, Any] | None = None, *, max_items: int | None = None,

@@ -5,7 +5,7 @@ server's own error fields, never from request headers or the engine's config.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 __all__ = [
     "Error", "ManifestError", "UnknownActionError", "ValidationError", "MissingCredentialError", "Problem", "APIError",
@@ -86,6 +86,14 @@ class APIError(Error):
         self.code: str | None = err.get("code")
         self.param: str | None = err.get("param")
         super().__init__(self._render())
+
+    def redacted(self, scrub: Callable[[Any], Any]) -> "APIError":
+        """This error with `scrub` applied to everything the server sent: servers echo credentials back."""
+        for name in ("message", "request_id", "body", "type", "code", "param", "headers"):
+            if hasattr(self, name):
+                setattr(self, name, scrub(getattr(self, name)))
+        self.args = (self._render(),)
+        return self
 
     def _render(self) -> str:
         bits = [f"{self.action}: " if self.action else "", self.message]

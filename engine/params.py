@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - the pure-Python validator does everyth
     jsonschema_rs = None
 
 from .errors import Problem, ValidationError
+from .request import header_value_problem
 
 if TYPE_CHECKING:
     from .manifest import Action
@@ -94,8 +95,9 @@ class ParamValidator:
                 problems.append(Problem(name, "minLength", "must not be empty (it is part of the URL path)"))
         for name in self.headers:
             value = params.get(name)
-            if isinstance(value, str) and ("\r" in value or "\n" in value):
-                problems.append(Problem(name, "header", "must not contain CR or LF (it is sent as a header)"))
+            msg = header_value_problem(value) if isinstance(value, str) else None
+            if msg:
+                problems.append(Problem(name, "header", msg))
         for name, param in self.files.items():
             if name in params:
                 msg = _file_problem(params[name])

@@ -22,9 +22,23 @@ from .errors import ValidationError, Problem
 if TYPE_CHECKING:
     from .manifest import Action
 
-__all__ = ["RequestBuilder", "Context", "encode_query_value", "QUERY_STYLES", "BODY_ENCODERS"]
+__all__ = ["RequestBuilder", "Context", "encode_query_value", "header_value_problem", "QUERY_STYLES", "BODY_ENCODERS"]
 
 _SEGMENT = re.compile(r"\{([^{}]*)\}")
+# What a header value cannot carry: CR/LF would start a new header, HTTP allows no other control
+# character but tab, and one beyond Latin-1 makes http.client fail mid-send with the whole value
+# (a key, say) in the exception's repr.
+_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as a header value, or None when it can."""
+    found = _NOT_IN_HEADER.search(value)
+    if found is None:
+        return None
+    if found.group() in "\r\n":
+        return "must not contain CR or LF (it is sent as a header)"
+    return f"must not contain the character U+{ord(found.group()):04X} (it is sent as a header)"
 
 
 def _scalar(value: Any) -> str:

@@ -103,8 +103,10 @@ def decode(response: requests.Response, kind: str, *, action: str, request_id: s
             return json.loads(content)
         except (ValueError, RecursionError) as exc:  # also bytes that are not UTF-8, and too deep nesting
             why = f"{exc.msg} at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-            raise APIResponseError(f"the answer is not valid JSON ({why})",
-                                   action=action, request_id=request_id, attempts=attempts) from None
+        # Raised outside the handler: the parser's exception would ride along as
+        # __context__, holding the whole body (`.doc`), which may echo a key.
+        raise APIResponseError(f"the answer is not valid JSON ({why})",
+                               action=action, request_id=request_id, attempts=attempts)
     if media.startswith("text/") or kind == "text":
         return _text(content, response.encoding)
     if kind == "json":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import requests
 import urllib3
@@ -120,7 +120,8 @@ class EventStream:
 
     def __init__(self, response: requests.Response, *, action: str, done: str | None = "[DONE]",
                  error_events: Iterable[str] = ("error",), terminal_events: Iterable[str] = (),
-                 request_id: str | None = None, attempts: int = 1, read_timeout: float | None = None) -> None:
+                 request_id: str | None = None, attempts: int = 1, read_timeout: float | None = None,
+                 scrub: Callable[[Any], Any] = lambda value: value) -> None:
         self.response = response
         self.action = action
         self.done = done
@@ -129,6 +130,7 @@ class EventStream:
         self.request_id = request_id
         self.attempts = attempts
         self.read_timeout = read_timeout
+        self.scrub = scrub  # takes credentials out of what the server sent back
         self.count = 0
         self._closed = False
         self._last: str | None = None
@@ -188,7 +190,7 @@ class EventStream:
             err = body.get("error")
             message = err.get("message") if isinstance(err, dict) else None
             raise APIError(message or sse.raw or "error event", action=self.action, attempts=self.attempts,
-                           request_id=self.request_id, body=body)
+                           request_id=self.request_id, body=body).redacted(self.scrub)
         self.count += 1
         self._last = sse.event
         return sse

@@ -147,6 +147,7 @@ class Transport:
                  request_id_header: str = "x-request-id", message_path: tuple[str, ...] = ("error", "message"),
                  send_options: Mapping[str, Any] | None = None, hooks: Any = None,
                  redact: Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None,
+                 scrub: Callable[[Any], Any] = lambda value: value,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
                  rand: Callable[[], float] = random.random) -> None:
         self.session = session
@@ -160,6 +161,7 @@ class Transport:
         self.after = getattr(hooks, "after_response", None) if not isinstance(hooks, Mapping) \
             else hooks.get("after_response")
         self.redact = redact
+        self.scrub = scrub  # takes credentials out of what the server sent back, for errors and logs
         self.sleep, self.clock, self.rand = sleep, clock, rand
 
     def timeouts(self, timeout: Any) -> tuple[float, float]:
@@ -194,7 +196,7 @@ class Transport:
                 info.elapsed = time.perf_counter() - started
                 raise status_error(response, action=action, attempts=info.attempts, body=body,
                                    request_id_header=self.request_id_header, message_path=self.message_path,
-                                   reason=None if reason == _EXHAUSTED else reason)
+                                   reason=None if reason == _EXHAUSTED else reason).redacted(self.scrub)
             if issubclass(failure[0], APIConnectionError):
                 why = self._again(info, policy, None, replayable)
                 if why is None:
@@ -205,7 +207,7 @@ class Transport:
             cls, message, extra = failure
             if why != _EXHAUSTED:
                 message += f" (not retried: {why})"
-            raise cls(message, action=action, attempts=info.attempts, **extra) from None
+            raise cls(message, action=action, attempts=info.attempts, **extra).redacted(self.scrub) from None
 
     def _attempt(self, action: str, request: requests.PreparedRequest, connect: float, read: float,
                  stream: bool, attempt: int) -> tuple[requests.Response | None, Any]:
@@ -237,6 +239,8 @@ class Transport:
         self._log(action, request, response, t0, attempt, None)
         if self.after:
             response.request = seen
+            for earlier in response.history:  # redirects: each carries the request that led to it
+                earlier.request = self.redact(earlier.request) if self.redact else earlier.request
             self.after(action, response, time.perf_counter() - t0)
         return response, None
 
@@ -268,9 +272,9 @@ class Transport:
         if not log.isEnabledFor(logging.DEBUG):
             return
         ms = (time.perf_counter() - t0) * 1000.0
-        url = (request.url or "").split("?", 1)[0]
+        url = self.scrub((request.url or "").split("?", 1)[0])
         if response is None:
             log.debug("%s attempt %d: %s %s -> %s after %.1f ms", action, attempt, request.method, url, failure, ms)
         else:
             log.debug("%s attempt %d: %s %s -> %d in %.1f ms request_id=%s", action, attempt, request.method,
-                      url, response.status_code, ms, response.headers.get(self.request_id_header))
+                      url, response.status_code, ms, self.scrub(response.headers.get(self.request_id_header)))
