@@ -41,6 +41,19 @@ def header_value_problem(value: str) -> str | None:
     return f"must not contain the character U+{ord(found.group()):04X} (it is sent as a header)"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
 def _scalar(value: Any) -> str:
     if value is True:
         return "true"
@@ -167,6 +180,16 @@ class RequestBuilder:
 
     def build(self, params: Mapping[str, Any], ctx: Context) -> PreparedRequest:
         """The request for already-validated params."""
+        try:
+            return self._build(params, ctx)
+        except UnicodeEncodeError:
+            # Python text may hold lone surrogates (JSON's "\ud800" decodes to one) that no
+            # encoding can send. Found here, where encoding fails, so valid calls pay nothing.
+            bad = [name for name, value in params.items() if _has_surrogate(value)] or [None]
+        raise ValidationError(self.action.name, [Problem(name, "encoding", "holds a lone surrogate (U+D800-U+DFFF), "
+                                                         "which cannot be encoded as UTF-8") for name in bad])
+
+    def _build(self, params: Mapping[str, Any], ctx: Context) -> PreparedRequest:
         headers = CaseInsensitiveDict(ctx.headers)
         cred = ctx.credential_headers.get(self.action.credential)
         if cred is not None:
