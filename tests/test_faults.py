@@ -7,6 +7,10 @@ are released when the test ends.
 from __future__ import annotations
 
 import gzip
+import os
+import re
+import socket
+import struct
 import threading
 from urllib.parse import parse_qs
 
@@ -324,3 +328,44 @@ def test_a_walk_cut_by_a_reset_mid_page_resumes_too(srv, manifest):
             got.append(item["id"])
     got += [item["id"] for item in eng.paginate("batches.list", resume=walk.checkpoint)]
     assert got == ids
+
+
+# --- an upload cut while it is being sent ----------------------------------------------
+
+def test_an_upload_cut_midway_is_sent_again_whole_from_its_start(manifest, tmp_path):
+    """The server reads 64 KiB of a 3 MiB upload and resets; the retry must carry every byte again."""
+    payload = os.urandom(3 << 20)
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(payload)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    got = {}
+
+    def serve():
+        for n in (1, 2):
+            conn, _ = listener.accept()
+            conn.settimeout(10)
+            with conn, conn.makefile("rb") as f:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    head += f.readline()
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                if n == 1:
+                    f.read(1 << 16)
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    continue
+                got["length"], got["body"] = length, f.read(length)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n"
+                             b'{"id": "f-1"}')
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    eng = engine.Engine(manifest, api_key=API_KEY, base_url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1",
+                        timeout=(2, 5))  # a body sent short would leave both sides waiting: fail instead
+    eng.transport.sleep = lambda s: None
+    with open(path, "rb") as fh:
+        res = eng.run("files.create", {"file": fh, "purpose": "fine-tune"}, raw=True)
+    server.join(10)
+    listener.close()
+    assert res.data == {"id": "f-1"} and res.attempts == 2
+    assert len(got["body"]) == got["length"] and payload in got["body"]
