@@ -32,7 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from .composite import FileSlice
-from .errors import (APIError, APIResponseError, Error, Problem, ValidationError, status_error_class)
+from .errors import (APIResponseError, BatchRequestError, Error, Problem, ValidationError,
+                     status_error_class)
 from .response import Result
 from .transport import error_message
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from .manifest import Action
     from .request import Context
 
-__all__ = ["map_calls", "Pacer", "parse_duration", "BatchJob", "BatchRequestError"]
+__all__ = ["map_calls", "Pacer", "parse_duration", "BatchJob"]
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -198,17 +199,6 @@ def map_calls(engine: "Engine", name: str, params_iterable: Iterable[Mapping[str
             pool.shutdown(wait=True, cancel_futures=True)
 
     return results()
-
-
-class BatchRequestError(APIError):
-    """A batched request that got no HTTP answer: the batch expired, was cancelled or failed first.
-
-    `batch_status` is the batch's final status; `code` the batch's error code, when it gave one.
-    """
-
-    def __init__(self, message: str, *, batch_status: str | None = None, **kw: Any) -> None:
-        self.batch_status = batch_status
-        super().__init__(message, **kw)
 
 
 def _dig(node: Any, path: str | None) -> Any:

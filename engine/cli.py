@@ -241,6 +241,8 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
         if Path(args.output).exists():
             _drop_from(args.output, job.done)
     else:
+        if args.input is None:
+            raise _Usage("batch needs --input PARAMS.jsonl (or --handle FILE of a job to resume)")
         if not Path(args.input).exists():
             raise _Usage(f"--input {args.input}: no such file")
         job = eng.batch(args.name, _read_jsonl(args.input), completion_window=args.completion_window)
@@ -354,7 +356,8 @@ def _parser() -> argparse.ArgumentParser:
     dr.add_argument("--json", action="store_true")
     b = sub.add_parser("batch", help="run many calls of one action through the Batch API")
     b.add_argument("name")
-    b.add_argument("--input", required=True, metavar="PARAMS.jsonl", help="one JSON object of params a line")
+    b.add_argument("--input", metavar="PARAMS.jsonl",
+                   help="one JSON object of params a line (not needed to resume from --handle)")
     b.add_argument("--output", required=True, metavar="RESULTS.jsonl")
     b.add_argument("--completion-window", default="24h")
     b.add_argument("--handle", metavar="FILE",

@@ -13,7 +13,7 @@ __all__ = [
     "PermissionDeniedError", "NotFoundError", "ConflictError",
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
-    "PaginationError", "PollTimeoutError", "status_error_class",
+    "PaginationError", "PollTimeoutError", "BatchRequestError", "status_error_class",
 ]
 
 
@@ -174,6 +174,17 @@ class APITimeoutError(APIConnectionError):
 
 class APIResponseError(APIError):
     """The server's answer could not be decoded as what the action declares."""
+
+
+class BatchRequestError(APIError):
+    """A batched request that got no HTTP answer: the batch expired, was cancelled or failed first.
+
+    `batch_status` is the batch's final status; `code` the batch's error code, when it gave one.
+    """
+
+    def __init__(self, message: str, *, batch_status: str | None = None, **kw: Any) -> None:
+        self.batch_status = batch_status
+        super().__init__(message, **kw)
 
 
 class PaginationError(APIError):

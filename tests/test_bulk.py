@@ -18,7 +18,8 @@ import pytest
 
 import engine
 from engine import cli
-from engine.bulk import BatchRequestError, parse_duration
+from engine import BatchRequestError
+from engine.bulk import parse_duration
 from conftest import API_KEY
 from loopback import Loopback, Reply
 
@@ -544,10 +545,18 @@ def test_cli_batch_writes_results_shows_progress_and_resumes(tmp_path, small_bat
         handle.write_text(json.dumps(saved))
         with output.open("a") as fh:
             fh.write(json.dumps({"index": 2, "result": "written before the handle was saved"}) + "\n")
-        assert cli.main(argv, io.StringIO(), io.StringIO()) == cli.EXIT_OK
+        resume = [a for a in argv if a not in ("--input", str(params))]  # the handle alone is enough
+        assert cli.main(resume, io.StringIO(), io.StringIO()) == cli.EXIT_OK
         again = [json.loads(x) for x in output.read_text().splitlines()]
         assert again == lines
         assert len(api.creates) == 2 and api.cancels == []
+
+
+def test_cli_batch_without_input_or_handle_is_a_usage_error(tmp_path):
+    err = io.StringIO()
+    argv = ["batch", "chat.completions.create", "--output", str(tmp_path / "out.jsonl")]
+    assert cli.main(argv, io.StringIO(), err) == cli.EXIT_USAGE
+    assert "--input" in err.getvalue() and not (tmp_path / "out.jsonl").exists()
 
 
 FLAT = textwrap.dedent("""

@@ -7,7 +7,6 @@ import shlex
 import subprocess
 import sys
 
-import pytest
 
 from engine import cli
 from conftest import API_KEY, BASE

@@ -6,7 +6,6 @@ import logging
 
 import pytest
 import requests
-import responses
 
 import engine
 from conftest import ADMIN_KEY, API_KEY, BASE
