@@ -36,6 +36,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from .errors import Error
+from .sandbox_synth import Synth
 
 __all__ = ["SandboxAdapter"]
 
@@ -78,7 +79,7 @@ class SandboxAdapter(BaseAdapter):
         self.rid_header = manifest.connector.get("request_id_header", "x-request-id")
         self.error_path = list(manifest.connector.get("error_body", {}).get("message", ["error", "message"]))[:-1]
         self.status_field = self.cfg.get("status_field", "status")
-        self._validators: dict[int, tuple[Any, Any]] = {}
+        self.synth = Synth(manifest.schemas, self.cfg)
         self._lock = threading.Lock()
         self._memory: dict[str, Any] | None = None
         # The server's poll-after hint, sent with the answers that polling composites read.
@@ -88,7 +89,7 @@ class SandboxAdapter(BaseAdapter):
 
     # -- routing, derived once from the descriptors ----------------------------
     def _compile(self, actions: list[Any]) -> None:
-        types = {a.name: self._type_of(a.response_schema) for a in actions}
+        types = {a.name: self.synth.type_of(a.response_schema) for a in actions}
         self.item_types: dict[str, str] = {}  # item path template -> type of the object there
         self.type_schemas: dict[str, Any] = {}
         for a in actions:
@@ -103,7 +104,7 @@ class SandboxAdapter(BaseAdapter):
                     and self.item_types.get(prefix, t if last in verbs else None) == t:
                 self.item_types[prefix] = t
                 self.type_schemas.setdefault(t, a.response_schema)
-        listed = {a.name: self._type_of(self._prop(a.response_schema, a.pagination["items"]).get("items"))
+        listed = {a.name: self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
                   for a in actions if a.pagination}
         self.storable = set(self.item_types.values()) | {t for t in listed.values() if t}
         self.routes: list[_Route] = []
@@ -136,123 +137,6 @@ class SandboxAdapter(BaseAdapter):
             if m and "/" + "/".join(segs[:i + 1]) in self.item_types:
                 out[m.group(1)] = self.item_types["/" + "/".join(segs[:i + 1])]
         return out
-
-    # -- schemas ----------------------------------------------------------------
-    def _resolve(self, schema: Any) -> dict[str, Any]:
-        while isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str):
-            schema = self.manifest.schemas[schema["$ref"].rsplit("/", 1)[-1]]
-        return schema if isinstance(schema, dict) else {}
-
-    def _props(self, schema: Any) -> tuple[dict[str, Any], list[str] | None]:
-        s = self._resolve(schema)
-        props, required = dict(s.get("properties", {})), s.get("required")
-        for part in s.get("allOf", ()):
-            more, req = self._props(part)
-            props.update(more)
-            required = None if required is None and req is None else (required or []) + (req or [])
-        return props, required
-
-    def _prop(self, schema: Any, name: str) -> dict[str, Any]:
-        return self._resolve(self._props(schema)[0].get(name))
-
-    def _type_of(self, schema: Any) -> str | None:
-        """The `object` field's fixed value; for an object with an id but no such field, its component name."""
-        if not schema:
-            return None
-        obj = self._prop(schema, "object")
-        for key in ("const", "enum", "examples"):
-            value = obj.get(key)
-            value = value[0] if isinstance(value, list) and value else value
-            if isinstance(value, str):
-                return value
-        ref = schema.get("$ref") if isinstance(schema, Mapping) else None
-        return ref.rsplit("/", 1)[-1] if ref and not obj and "id" in self._props(schema)[0] else None
-
-    def _errors(self, schema: Any, value: Any) -> list[Any]:
-        cached = self._validators.get(id(schema))
-        if cached is None:
-            import jsonschema
-
-            # `#/schemas/X` resolves inside the same document: the component schemas ride along.
-            root = {**schema, "schemas": self.manifest.schemas} if isinstance(schema, Mapping) else schema
-            # The schema is kept with its validator, so its id is never reused by another object.
-            cached = self._validators[id(schema)] = (schema, jsonschema.Draft202012Validator(root))
-        return list(cached[1].iter_errors(value))
-
-    def _valid(self, schema: Any, value: Any) -> bool:
-        return not self._errors(schema, value)
-
-    def _synth(self, schema: Any, name: str | None, body: Mapping[str, Any], depth: int = 0,
-               want: bool = False, given: Mapping[str, Any] | None = None) -> Any:
-        """A value the schema accepts: given or declared values where they fit, else const/enum/default/examples.
-
-        Optional-by-null fields stay null unless `want`; objects get their
-        required fields; arrays get their minimum, or what `sizes` declares.
-        """
-        s = self._resolve(schema)
-        given = given or {}
-        for values in (given, self.cfg.get("values", {})):
-            if name in values and self._valid(schema, values[name]):
-                return copy.deepcopy(values[name])
-        if "const" in s:
-            return s["const"]
-        alts = s.get("anyOf") or s.get("oneOf")
-        if alts:
-            real = [a for a in alts if self._resolve(a).get("type") != "null"]
-            if (len(real) < len(alts) and not want) or not real:
-                return None
-            prefer = self.cfg.get("prefer", ())
-            real.sort(key=lambda a: str(a.get("$ref", "")).rsplit("/", 1)[-1] not in prefer)
-            return self._synth(real[0], name, body, depth, want, given)
-        if s.get("allOf"):
-            parts = [self._synth(p, name, body, depth, want, given) for p in s["allOf"]]
-            return {k: v for part in parts if isinstance(part, dict) for k, v in part.items()}
-        if "enum" in s:
-            return next((v for v in s["enum"] if v is not None), None)
-        types = s.get("type") if isinstance(s.get("type"), list) else [s.get("type")]
-        if "null" in types and not want and s.get("default") is None:
-            return None
-        for key in ("default", "examples"):
-            if s.get(key) is not None:
-                return copy.deepcopy(s[key][0] if key == "examples" and isinstance(s[key], list) else s[key])
-        kind = next((t for t in types if t not in (None, "null")), "object" if "properties" in s else None)
-        if kind in ("integer", "number"):
-            if name in self.cfg.get("timestamps", ()):
-                return int(time.time())
-            low = s.get("minimum", s.get("exclusiveMinimum", 0))
-            return int(low) + (1 if "exclusiveMinimum" in s else 0) if kind == "integer" else float(low)
-        if kind == "string":
-            return "x" * int(s.get("minLength", 0))
-        if kind == "boolean":
-            return False
-        if kind == "array":
-            count = self._size(name, body, int(s.get("minItems", 0))) if depth < 8 else 0
-            items = [self._synth(s.get("items", {}), None, body, depth + 1, given=given) for _ in range(count)]
-            index = self.cfg.get("item_index")
-            if index in self._props(s.get("items", {}))[0]:
-                for i, item in enumerate(items):
-                    item[index] = i
-            return items
-        if kind == "object" and depth < 10:
-            props, required = self._props(s)
-            wanted = required if required is not None else [
-                k for k, p in props.items()
-                if {"examples", "default", "enum", "const"} & set(self._resolve(p)) or k in self.cfg.get("values", {})]
-            return {k: self._synth(props[k], k, body, depth + 1, given=given) for k in wanted if k in props}
-        return {} if kind == "object" else None
-
-    def _size(self, name: str | None, body: Mapping[str, Any], minimum: int) -> int:
-        """Declared arrays are as long as the request says (a count, or a list's length), else one."""
-        sizes = self.cfg.get("sizes", {})
-        if name not in sizes:
-            return minimum
-        for field in sizes[name]:
-            value = body.get(field)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return max(value, minimum)
-            if value is not None:
-                return max(len(value) if isinstance(value, list) else 1, minimum)
-        return max(1, minimum)
 
     # -- state ------------------------------------------------------------------
     def _load(self) -> tuple[dict[str, Any], str | None]:
@@ -308,15 +192,15 @@ class SandboxAdapter(BaseAdapter):
     def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
                 body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A new object: the schema's required fields, then the given fields where the schema takes them."""
-        data = self._synth(schema, None, body or fields, want=True) if schema else {}
+        data = self.synth.value(schema, None, body or fields, want=True) if schema else {}
         data = data if isinstance(data, dict) else {}
-        props = self._props(schema)[0] if schema else {}
+        props = self.synth.props(schema)[0] if schema else {}
         self._echo(data, props, {**scope, **fields})
         leaf = self.cfg.get("text_leaf")
         for key, value in fields.items():  # text given where the object holds structure goes in its text leaf
             if leaf and isinstance(value, str) and key in props and data.get(key) != value:
-                shaped = self._synth(props[key], key, {key: value}, want=True, given={leaf: value})
-                if self._valid(props[key], shaped):
+                shaped = self.synth.value(props[key], key, {key: value}, want=True, given={leaf: value})
+                if self.synth.valid(props[key], shaped):
                     data[key] = shaped
         if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
             prefix = self.cfg.get("id_prefixes", {}).get(type_ or "", "")
@@ -327,7 +211,7 @@ class SandboxAdapter(BaseAdapter):
 
     def _echo(self, data: dict[str, Any], props: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
         for key, value in fields.items():
-            if key in props and self._valid(props[key], value):
+            if key in props and self.synth.valid(props[key], value):
                 data[key] = copy.deepcopy(value)
 
     def _find(self, state: dict[str, Any], type_: str, ident: str, scope: Mapping[str, str]) -> dict[str, Any]:
@@ -341,7 +225,7 @@ class SandboxAdapter(BaseAdapter):
         """Move an object to a status; a declared `on_status` leaves a new object beside it."""
         obj = record["data"]
         obj[self.status_field] = status
-        props = self._props(self.type_schemas.get(type_))[0]
+        props = self.synth.props(self.type_schemas.get(type_))[0]
         for field in self.cfg.get("status_times", {}).get(status, ()):
             if field in props:
                 obj[field] = int(time.time())
@@ -436,7 +320,7 @@ class SandboxAdapter(BaseAdapter):
             if route.kind == "retrieve" and status in steps[:-1]:  # one step further on every poll
                 self._set_status(state, route.type, record, steps[steps.index(status) + 1], [])
             elif route.kind != "retrieve":
-                self._echo(record["data"], self._props(schema)[0], body)
+                self._echo(record["data"], self.synth.props(schema)[0], body)
                 verb = self.cfg.get("verbs", {}).get(route.verb or "", {})
                 if "status" in verb:
                     self._set_status(state, route.type, record, verb["status"], [])
@@ -457,7 +341,7 @@ class SandboxAdapter(BaseAdapter):
 
     def _deleted(self, route: _Route, schema: Any, target: str, body: Mapping[str, Any]) -> dict[str, Any]:
         deleted = self.cfg.get("deleted", {})
-        out = self._synth(schema, None, body, want=True) if schema else {}
+        out = self.synth.value(schema, None, body, want=True) if schema else {}
         out = {**(out if isinstance(out, dict) else {}), "id": target}
         if "flag" in deleted:
             out[deleted["flag"]] = True
@@ -468,12 +352,12 @@ class SandboxAdapter(BaseAdapter):
     def _fill(self, state: dict[str, Any], obj: dict[str, Any], schema: Any, name: str,
               body: Mapping[str, Any]) -> None:
         """Give a field left null its value; an object of a type the sandbox holds is stored as well."""
-        prop = self._props(schema)[0].get(name)
+        prop = self.synth.props(schema)[0].get(name)
         if prop is None or obj.get(name) is not None:
             return
-        alts = [a for a in self._resolve(prop).get("anyOf", [prop]) if self._resolve(a).get("type") != "null"]
-        type_ = self._type_of(alts[0]) if alts else None
-        value = self._object(type_, alts[0], {}, {}, body) if type_ else self._synth(prop, name, body, want=True)
+        alts = [a for a in self.synth.resolve(prop).get("anyOf", [prop]) if self.synth.resolve(a).get("type") != "null"]
+        type_ = self.synth.type_of(alts[0]) if alts else None
+        value = self._object(type_, alts[0], {}, {}, body) if type_ else self.synth.value(prop, name, body, want=True)
         if type_ in self.storable:
             self._store(state, type_, value, {})
         obj[name] = value
@@ -492,13 +376,13 @@ class SandboxAdapter(BaseAdapter):
         chunk_schema = self.cfg.get("stream_schemas", {}).get(route.action.name)
         if chunk_schema:  # the content first, then a chunk that only says why it ended
             ref = {"$ref": "#/schemas/" + chunk_schema}
-            first = self._object(self._type_of(ref), ref, {**body, "id": record["data"].get("id")}, {}, body)
+            first = self._object(self.synth.type_of(ref), ref, {**body, "id": record["data"].get("id")}, {}, body)
             last = copy.deepcopy(first)
             final = self.cfg.get("stream_final", ())
             for head, tail in zip(first.get("choices") or (), last.get("choices") or ()):
-                for key, prop in self._props(self._prop(ref, "choices").get("items"))[0].items():
-                    if key in final and self._valid(prop, None):
-                        head[key], tail[key] = None, self._synth(prop, key, body, want=True)
+                for key, prop in self.synth.props(self.synth.prop(ref, "choices").get("items"))[0].items():
+                    if key in final and self.synth.valid(prop, None):
+                        head[key], tail[key] = None, self.synth.value(prop, key, body, want=True)
                     elif isinstance(tail.get(key), dict):
                         tail[key] = {}
             events, end_event = [(None, first), (None, last)], None
@@ -519,10 +403,10 @@ class SandboxAdapter(BaseAdapter):
               query: Mapping[str, list[str]]) -> dict[str, Any]:
         action, spec = route.action, route.action.pagination
         q = {name: self._query_value(action, name, values) for name, values in query.items()}
-        items_schema = self._prop(action.response_schema, spec["items"]).get("items")
+        items_schema = self.synth.prop(action.response_schema, spec["items"]).get("items")
         limit_param = action.by_name.get("limit")
         limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
-        out = self._synth(action.response_schema, None, q, want=True)
+        out = self.synth.value(action.response_schema, None, q, want=True)
         if spec["type"] == "page_token":  # reports nothing holds: one page of buckets shaped by the query
             out[spec["items"]] = [self._object(route.type, items_schema, q, {}) for _ in range(limit)]
             return out
@@ -533,7 +417,7 @@ class SandboxAdapter(BaseAdapter):
             # Objects no action creates (events, steps, checkpoints...) appear when first listed, once.
             listed.append(where)
             records.append(self._store(state, route.type, self._object(route.type, items_schema, {}, scope), scope))
-        props = self._props(items_schema)[0]
+        props = self.synth.props(items_schema)[0]
         filters = {k: v for k, v in q.items() if k in props and not isinstance(v, (list, dict))}
         records = [r for r in records if all(r["data"].get(k) == v for k, v in filters.items())]
         order_param = action.by_name.get("order")
@@ -553,10 +437,10 @@ class SandboxAdapter(BaseAdapter):
                 page, more = records[:limit], limit < len(records)
         data = [r["data"] for r in page]
         out[spec["items"]] = data
-        fields = self._props(action.response_schema)[0]
+        fields = self.synth.props(action.response_schema)[0]
         for key, value in ((spec.get("has_more"), more), (spec.get("prev_cursor"), data[0]["id"] if data else None),
                            (spec.get("next_cursor"), data[-1]["id"] if data else None)):
-            if key and key in fields and (value is not None or self._valid(fields[key], None)):
+            if key and key in fields and (value is not None or self.synth.valid(fields[key], None)):
                 out[key] = value
         return out
 
@@ -608,7 +492,7 @@ class SandboxAdapter(BaseAdapter):
             present = name in (files if param.file is not None else fields)
             if param.required and not present:
                 raise self._error(400, "missing", param=name)
-            errors = self._errors(param.schema, fields[name]) if present and param.file is None else None
+            errors = self.synth.errors(param.schema, fields[name]) if present and param.file is None else None
             if errors:
                 import jsonschema
 
@@ -620,7 +504,7 @@ class SandboxAdapter(BaseAdapter):
         """A multipart text field as the schema takes it: the text, or the JSON it spells."""
         param = route.body.get(name)
         value: Any = values if param is not None and (param.schema or {}).get("type") == "array" else values[-1]
-        if param is None or param.schema is None or self._valid(param.schema, value):
+        if param is None or param.schema is None or self.synth.valid(param.schema, value):
             return value
         try:
             return json.loads(value) if isinstance(value, str) else [json.loads(v) for v in value]
