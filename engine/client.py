@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import manifest as _manifest
-from .errors import APIError, Error, MissingCredentialError, Problem
+from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
 from .pagination import STYLES, Paginator
 from .request import Context, header_value_problem
 from .response import Result, decode, write_to
@@ -253,19 +253,32 @@ class Engine:
         request = action.builder.build(params, self._context(action))
         streaming = self._streaming(action, params)
         info = Attempt()
+        policy = self._policy(action, max_retries)
         binary_out = output is not None and action.response_kind == "binary"
-        response = self.transport.send(action.name, request, self._policy(action, max_retries),
+        response = self.transport.send(action.name, request, policy,
                                        stream=streaming or binary_out, timeout=timeout, attempt=info)
         rid = response.headers.get(self.transport.request_id_header)
+        results: list[Result] = []  # raw=True: the Result describes whichever answer the stream reads
         if streaming:
             from .streaming import EventStream
+
+            def reopen(failure: APIConnectionError) -> requests.Response:
+                """The stream broke before its first event: the transport may send the request again."""
+                fresh = self.transport.resend(action.name, request, policy, failure, timeout=timeout, attempt=info)
+                data.attempts = info.attempts
+                data.request_id = fresh.headers.get(self.transport.request_id_header)
+                for res in results:
+                    res.status_code, res.headers, res.attempts = fresh.status_code, fresh.headers, info.attempts
+                    res.request_id = self._scrub(data.request_id)
+                return fresh
 
             style = action.stream_style or {}
             data: Any = EventStream(response, action=action.name, done=style.get("done"),
                                     error_events=style.get("error_events", ()),
                                     terminal_events=style.get("terminal_events", ()),
                                     request_id=rid, attempts=info.attempts,
-                                    read_timeout=self.transport.timeouts(timeout)[1], scrub=self._scrub)
+                                    read_timeout=self.transport.timeouts(timeout)[1], scrub=self._scrub,
+                                    reopen=reopen)
         else:
             try:
                 if binary_out:
@@ -279,6 +292,7 @@ class Engine:
             result = Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts,
                             info.waits, self.manifest.connector.get("rate_limits", {}).get("header_prefix"))
             result.request_id = self._scrub(result.request_id)  # its repr shows it; servers may echo a key
+            results.append(result)
             return result
         return data
 

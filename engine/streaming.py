@@ -7,7 +7,9 @@ one line end), a leading BOM is dropped, comments are skipped, multi-line
 
 `EventStream` hands each event to the caller as soon as its blank line
 arrives, ends at the declared sentinel (`[DONE]`), raises on error events,
-and never ends quietly when the connection drops early.
+and never ends quietly when the connection drops early. A drop before the
+first event is retried through `reopen` (the transport's policy decides);
+after it, never: the caller already has part of the answer.
 """
 from __future__ import annotations
 
@@ -121,7 +123,8 @@ class EventStream:
     def __init__(self, response: requests.Response, *, action: str, done: str | None = "[DONE]",
                  error_events: Iterable[str] = ("error",), terminal_events: Iterable[str] = (),
                  request_id: str | None = None, attempts: int = 1, read_timeout: float | None = None,
-                 scrub: Callable[[Any], Any] = lambda value: value) -> None:
+                 scrub: Callable[[Any], Any] = lambda value: value,
+                 reopen: Callable[[APIConnectionError], requests.Response] | None = None) -> None:
         self.response = response
         self.action = action
         self.done = done
@@ -131,6 +134,7 @@ class EventStream:
         self.attempts = attempts
         self.read_timeout = read_timeout
         self.scrub = scrub  # takes credentials out of what the server sent back
+        self._reopen = reopen  # sends the request again, or raises the failure it is given
         self.count = 0
         self._closed = False
         self._last: str | None = None
@@ -156,27 +160,56 @@ class EventStream:
         return self
 
     def __next__(self) -> ServerSentEvent:
-        if self._closed:
-            raise StopIteration
+        while True:
+            if self._closed:
+                raise StopIteration
+            try:
+                sse = next(self._events)
+            except StopIteration:
+                self.close()
+                if self.done is not None and self._last not in self.terminal_events:
+                    raise APIConnectionError(
+                        f"the stream ended after {self.count} events without its end marker {self.done!r}",
+                        action=self.action, attempts=self.attempts, request_id=self.request_id) from None
+                raise
+            except _DROPS as exc:
+                failure = self._failure(exc)
+                reopen = self._reopen
+                if reopen is None or self._closed or self.count:  # closed by the caller, or too late
+                    self.close()
+                    raise failure from None
+            except BaseException:
+                self.close()  # interrupted mid-read: the rest of this answer is never read, nor asked for again
+                raise
+            else:
+                return self._dispatch(sse)
+            self._reconnect(reopen, failure)
+
+    def _failure(self, exc: BaseException) -> APIConnectionError:
+        if _timed_out(exc):
+            after = f" after {self.read_timeout:g}s" if self.read_timeout is not None else ""
+            return APITimeoutError(f"read timeout{after}, {self.count} events in", phase="read",
+                                   timeout=self.read_timeout, action=self.action, attempts=self.attempts,
+                                   request_id=self.request_id).redacted(self.scrub)
+        return APIConnectionError(f"the stream was cut after {self.count} events: {type(exc).__name__}",
+                                  action=self.action, attempts=self.attempts,
+                                  request_id=self.request_id).redacted(self.scrub)
+
+    def _reconnect(self, reopen: Callable[[APIConnectionError], requests.Response], failure: APIConnectionError) -> None:
+        """Replace the broken answer with a new one, or raise: the policy and budget are the transport's."""
+        self.response.close()
         try:
-            sse = next(self._events)
-        except StopIteration:
-            self.close()
-            if self.done is not None and self._last not in self.terminal_events:
-                raise APIConnectionError(
-                    f"the stream ended after {self.count} events without its end marker {self.done!r}",
-                    action=self.action, attempts=self.attempts, request_id=self.request_id) from None
+            response = reopen(failure)
+        except BaseException:
+            self._closed = True
             raise
-        except _DROPS as exc:
-            self.close()
-            if _timed_out(exc):
-                after = f" after {self.read_timeout:g}s" if self.read_timeout is not None else ""
-                raise APITimeoutError(f"read timeout{after}, {self.count} events in",
-                                      phase="read", timeout=self.read_timeout, action=self.action,
-                                      attempts=self.attempts, request_id=self.request_id) from None
-            raise APIConnectionError(
-                f"the stream was cut after {self.count} events: {type(exc).__name__}",
-                action=self.action, attempts=self.attempts, request_id=self.request_id) from None
+        if self._closed:  # the caller closed the stream while it waited
+            response.close()
+            return
+        self.response = response
+        self._events = iter_sse(self._chunks())
+
+    def _dispatch(self, sse: ServerSentEvent) -> ServerSentEvent:
         if self.done is not None and sse.raw == self.done:
             self.close()
             raise StopIteration

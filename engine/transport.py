@@ -209,6 +209,24 @@ class Transport:
                 message += f" (not retried: {why})"
             raise cls(message, action=action, attempts=info.attempts, **extra).redacted(self.scrub) from None
 
+    def resend(self, action: str, request: requests.PreparedRequest, policy: RetryPolicy,
+               failure: APIConnectionError, *, timeout: Any = None, attempt: Attempt) -> requests.Response:
+        """Send a streamed request again after its answer broke before its first event, or raise `failure`.
+
+        Nothing reached the caller yet, so trying again duplicates nothing. The
+        budget is the call's: `attempt` counts every try, before and after headers.
+        """
+        if log.isEnabledFor(logging.DEBUG):
+            url = self.scrub((request.url or "").split("?", 1)[0])
+            log.debug("%s attempt %d: %s %s -> %s", action, attempt.attempts, request.method, url, failure.message)
+        why = self._again(attempt, policy, None, getattr(request.body, "replayable", True))
+        if why is not None:
+            failure.attempts = attempt.attempts
+            if why != _EXHAUSTED:
+                failure.message += f" (not retried: {why})"
+            raise failure.redacted(self.scrub)
+        return self.send(action, request, policy, stream=True, timeout=timeout, attempt=attempt)
+
     def _attempt(self, action: str, request: requests.PreparedRequest, connect: float, read: float,
                  stream: bool, attempt: int) -> tuple[requests.Response | None, Any]:
         """One try: the response (read whole unless a streamed 2xx), or what went wrong."""

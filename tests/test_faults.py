@@ -369,3 +369,111 @@ def test_an_upload_cut_midway_is_sent_again_whole_from_its_start(manifest, tmp_p
     listener.close()
     assert res.data == {"id": "f-1"} and res.attempts == 2
     assert len(got["body"]) == got["length"] and payload in got["body"]
+
+
+# --- a stream that breaks after its headers, before its first event, is sent again ---------
+
+def said(text):
+    return ('data: {"choices": [{"delta": {"content": "%s"}}]}\n\n' % text).encode()
+
+
+def contents(events):
+    return [e.data["choices"][0]["delta"]["content"] for e in events]
+
+
+def headers_then_hang_up(req):
+    """A 200 event stream whose connection closes before any event (no final chunk)."""
+    req.send_raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+    req.close()
+
+
+WHOLE = Reply(200, chunks=[said("a"), said("b"), b"data: [DONE]\n\n"], headers={**SSE, "x-request-id": "req_2"})
+
+
+def test_a_stream_reset_after_its_headers_is_sent_again(srv, leng):
+    headers_arrived = threading.Event()
+
+    def reset_once_read(req):
+        def chunks():
+            headers_arrived.wait(5)  # the reset must come after the client has the headers
+            yield None
+        return Reply(200, chunks=chunks(), headers={**SSE, "x-request-id": "req_1"})
+
+    srv.script("POST", "/v1/chat/completions", reset_once_read, WHOLE)
+    res = leng.run("chat.completions.create", CHAT, raw=True)
+    assert res.attempts == 1 and res.request_id == "req_1"
+    headers_arrived.set()
+    assert contents(res.data) == ["a", "b"]
+    assert hits(srv, "/v1/chat/completions") == 2
+    assert res.attempts == res.data.attempts == 2 and res.request_id == res.data.request_id == "req_2"
+    assert leng.waits == [0.5]  # the policy's first backoff (initial_delay, no jitter drawn)
+
+
+def test_a_stream_that_stalls_before_its_first_event_is_sent_again(srv, leng, released):
+    def stall_after_headers(req):
+        def chunks():
+            released.wait(10)
+            yield b": too late\n\n"
+        return Reply(200, chunks=chunks(), headers=SSE)
+
+    srv.script("POST", "/v1/chat/completions", stall_after_headers, WHOLE)
+    stream = leng.run("chat.completions.create", CHAT)
+    assert contents(stream) == ["a", "b"]
+    assert hits(srv, "/v1/chat/completions") == 2 and stream.attempts == 2
+
+
+def test_a_stream_that_always_breaks_before_its_first_event_uses_the_whole_budget(srv, leng, caplog):
+    caplog.set_level("DEBUG", logger="engine")
+    srv.route("POST", "/v1/chat/completions", headers_then_hang_up)
+    stream = leng.run("chat.completions.create", CHAT)
+    with pytest.raises(engine.APIConnectionError, match="after 0 events") as info:
+        list(stream)
+    assert info.value.attempts == 3 and stream.attempts == 3  # max_retries 2, plus the first
+    assert hits(srv, "/v1/chat/completions") == 3 and leng.waits == [0.5, 1.0] and stream.closed
+    cuts = [r.getMessage() for r in caplog.records if "cut after 0 events" in r.getMessage()]
+    assert [m.split(":")[0] for m in cuts] == [f"chat.completions.create attempt {n}" for n in (1, 2, 3)]
+
+
+def test_a_stream_is_never_sent_again_once_an_event_was_handed_out(srv, leng):
+    first_read = threading.Event()
+
+    def chunks():
+        yield said("a")
+        first_read.wait(5)
+        yield None
+
+    srv.route("POST", "/v1/chat/completions", lambda req: Reply(200, chunks=chunks(), headers=SSE))
+    stream = leng.run("chat.completions.create", CHAT)
+    assert contents([next(stream)]) == ["a"]
+    first_read.set()
+    with pytest.raises(engine.APIConnectionError, match="after 1 events") as info:
+        next(stream)
+    assert type(info.value) is engine.APIConnectionError and info.value.attempts == 1
+    assert hits(srv, "/v1/chat/completions") == 1 and leng.waits == []
+
+
+def test_a_stream_with_no_retries_allowed_is_not_sent_again(srv, leng):
+    srv.route("POST", "/v1/chat/completions", headers_then_hang_up)
+    with pytest.raises(engine.APIConnectionError, match="after 0 events") as info:
+        list(leng.run("chat.completions.create", CHAT, max_retries=0))
+    assert info.value.attempts == 1 and hits(srv, "/v1/chat/completions") == 1 and leng.waits == []
+
+
+def test_an_interrupted_stream_is_not_sent_again(srv, leng, released):
+    def stall_after_headers(req):
+        def chunks():
+            released.wait(10)
+            yield said("late")
+        return Reply(200, chunks=chunks(), headers=SSE)
+
+    srv.route("POST", "/v1/chat/completions", stall_after_headers)
+    stream = leng.run("chat.completions.create", CHAT)
+
+    def interrupted(size):
+        raise KeyboardInterrupt
+
+    stream.response.raw.read1 = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        next(stream)
+    assert stream.closed and list(stream) == []
+    assert hits(srv, "/v1/chat/completions") == 1 and leng.waits == []
