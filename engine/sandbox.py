@@ -45,6 +45,29 @@ _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _ITEM_KINDS = ("retrieve", "update", "delete", "verb")
 
 
+def _new_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(24))
+
+
+def _request_id() -> str:
+    return secrets.token_hex(12)
+
+
+def _put(node: dict[str, Any], path: str, value: Any) -> None:
+    """node["response"]["body"] = value for the path `"response.body"`."""
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+
+
+def _query(text: str) -> dict[str, list[str]]:
+    query: dict[str, list[str]] = {}
+    for k, v in parse_qsl(text, keep_blank_values=True):
+        query.setdefault(k, []).append(v)
+    return query
+
+
 class _Reply(Exception):
     """An error answer raised from anywhere in a handler; `send` turns it into a response."""
 
@@ -80,6 +103,7 @@ class SandboxAdapter(BaseAdapter):
         self.error_path = list(manifest.connector.get("error_body", {}).get("message", ["error", "message"]))[:-1]
         self.status_field = self.cfg.get("status_field", "status")
         self.synth = Synth(manifest.schemas, self.cfg)
+        self.batch: Mapping[str, Any] = manifest.connector.get("batch", {})
         self._lock = threading.Lock()
         self._memory: dict[str, Any] | None = None
         # The server's poll-after hint, sent with the answers that polling composites read.
@@ -203,8 +227,7 @@ class SandboxAdapter(BaseAdapter):
                 if self.synth.valid(props[key], shaped):
                     data[key] = shaped
         if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
-            prefix = self.cfg.get("id_prefixes", {}).get(type_ or "", "")
-            data["id"] = prefix + "".join(secrets.choice(_ALNUM) for _ in range(24))
+            data["id"] = _new_id(self.cfg.get("id_prefixes", {}).get(type_ or "", ""))
         if type_ in self.cfg.get("progress", {}) and self.status_field in props:
             data[self.status_field] = self.cfg["progress"][type_][0]
         return data
@@ -235,7 +258,74 @@ class SandboxAdapter(BaseAdapter):
             new = self._object(then["create"], self.type_schemas.get(then["create"]), fields, record["scope"])
             self._store(state, then["create"], new, record["scope"])
             events.append((f"{then['create']}.created", new))
+        job = self.cfg.get("line_jobs", {}).get(type_)
+        if job and status == job["at"]:
+            self._run_lines(state, obj, job)
         events.append((f"{type_}.{status}", copy.deepcopy(obj)))
+
+    # -- batch jobs: request lines answered through the sandbox's own routes ----
+    def _run_lines(self, state: dict[str, Any], obj: dict[str, Any], job: Mapping[str, Any]) -> None:
+        """Answer each line of the object's input file; keep 2xx answers and the others as two files.
+
+        Line and answer fields are the batch interface's (`connector.batch`),
+        so the sandbox reads what the engine writes and writes what it reads.
+        """
+        source = state["objects"].get(job["file_type"], {}).get(obj.get(job["input"]) or "")
+        content = base64.b64decode(source["content"]) if source and source.get("content") else b""
+        answers: dict[str, list[bytes]] = {"output": [], "errors": []}
+        for raw in content.splitlines():
+            if raw.strip():
+                status, line = self._run_line(state, raw, obj.get(job["endpoint"]), job)
+                answers["output" if 200 <= status < 300 else "errors"].append(json.dumps(line).encode() + b"\n")
+        for key, lines in answers.items():
+            if lines:  # as the API does, no file for an empty side
+                data = b"".join(lines)
+                name = job[key]["filename"].format(id=obj.get("id"))
+                fields = {**self._file_fields({key: (name, data)}), **job.get("file_fields", {})}
+                file = self._object(job["file_type"], self.type_schemas.get(job["file_type"]), fields, {})
+                obj[job[key]["field"]] = self._store(state, job["file_type"], file, {}, data)["data"]["id"]
+        counts = job["counts"]
+        done, failed = len(answers["output"]), len(answers["errors"])
+        obj[counts["field"]] = {counts["total"]: done + failed, counts["ok"]: done, counts["failed"]: failed}
+
+    def _run_line(self, state: dict[str, Any], raw: bytes, endpoint: Any,
+                  job: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One request line dispatched as if it were a request; its answer line in the batch answer format."""
+        fields, answer = self.batch["line"], self.batch["answer"]
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            line = None
+        custom_id = line.get(self.batch["custom_id_field"]) if isinstance(line, dict) else None
+        try:
+            if not isinstance(line, dict):
+                raise self._error(400, "bad_json")
+            for key in ("method", "url", "body"):
+                if fields[key] not in line:
+                    raise self._error(400, "missing", param=fields[key])
+            method, url, body = (line[fields[key]] for key in ("method", "url", "body"))
+            parts = urlsplit(str(url))
+            if parts.path != endpoint:
+                raise self._error(400, "line_url", param=fields["url"], url=url, endpoint=endpoint)
+            # The url is relative to the API's root: the part of the base path it repeats is not said twice.
+            root = self.base_path
+            while root and not parts.path.startswith(root + "/"):
+                root = root[root.find("/", 1):] if root.find("/", 1) > 0 else ""
+            route, params = self._route(str(method), self.base_path + parts.path[len(root):])
+            payload, _ = self._handle(route, state, params, _query(parts.query),
+                                      json.dumps(body).encode(), "application/json", batched=True)
+            status, reply = 200, json.loads(payload)
+        except _Reply as exc:
+            status, reply = exc.status, exc.body
+        out: dict[str, Any] = {}
+        _put(out, job["answer_id"]["field"], _new_id(job["answer_id"]["prefix"]))
+        _put(out, self.batch["custom_id_field"], custom_id)
+        _put(out, answer["status"], status)
+        if answer.get("request_id"):
+            _put(out, answer["request_id"], _request_id())
+        _put(out, answer["body"], reply)
+        _put(out, answer["error"], None)  # for failures outside HTTP, which the sandbox does not have
+        return status, out
 
     # -- answers ----------------------------------------------------------------
     def _error(self, status: int, which: str, param: str | None = None, **fill: Any) -> _Reply:
@@ -252,7 +342,7 @@ class SandboxAdapter(BaseAdapter):
         resp = requests.Response()
         resp.status_code, resp.reason = status, http.client.responses.get(status, "")
         resp.headers = CaseInsensitiveDict({"Content-Type": content_type, "Content-Length": str(len(payload)),
-                                            self.rid_header: secrets.token_hex(12), **(headers or {})})
+                                            self.rid_header: _request_id(), **(headers or {})})
         resp.raw, resp.url, resp.request, resp.encoding = io.BytesIO(payload), request.url or "", request, "utf-8"
         resp.connection = self
         return resp
@@ -261,19 +351,15 @@ class SandboxAdapter(BaseAdapter):
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
         """Answer one request as the API would, from the descriptors and the state."""
         parts = urlsplit(request.url or "")
-        path = parts.path[len(self.base_path):] if parts.path.startswith(self.base_path) else parts.path
-        query: dict[str, list[str]] = {}
-        for k, v in parse_qsl(parts.query, keep_blank_values=True):
-            query.setdefault(k, []).append(v)
+        raw = request.body
+        data = None if raw is None else raw.encode() if isinstance(raw, str) else bytes(raw) \
+            if isinstance(raw, (bytes, bytearray)) else b"".join(bytes(chunk) for chunk in raw)
         with self._lock:
             try:
-                route, match = next(((r, m) for r in self.routes if r.action.method == request.method
-                                     for m in [r.regex.match(path)] if m), (None, None))
-                if route is None or match is None:
-                    raise self._error(404, "no_route", method=request.method, path=parts.path)
-                params = dict(zip(route.holes, (unquote(g) for g in match.groups())))
+                route, params = self._route(request.method or "", parts.path)
                 state, before = self._load()
-                payload, ctype = self._handle(route, state, params, query, request)
+                payload, ctype = self._handle(route, state, params, _query(parts.query), data,
+                                              request.headers.get("Content-Type", ""))
                 self._save(state, before)
             except _Reply as reply:
                 return self._response(request, reply.status, json.dumps(reply.body).encode(), "application/json")
@@ -282,9 +368,22 @@ class SandboxAdapter(BaseAdapter):
             headers[self._poll_headers[route.action.name]] = str(self.cfg["poll_after_ms"])
         return self._response(request, 200, payload, ctype, headers)
 
-    def _handle(self, route: _Route, state: dict[str, Any], params: dict[str, str],
-                query: dict[str, list[str]], request: requests.PreparedRequest) -> tuple[bytes, str]:
-        body, files = self._body(route, request)
+    def _route(self, method: str, full_path: str) -> tuple[_Route, dict[str, str]]:
+        """The route answering METHOD PATH (PATH as sent, under the base URL) and its path parameters."""
+        path = full_path[len(self.base_path):] if full_path.startswith(self.base_path) else full_path
+        for route in self.routes:
+            match = route.regex.match(path) if route.action.method == method else None
+            if match:
+                return route, dict(zip(route.holes, (unquote(g) for g in match.groups())))
+        raise self._error(404, "no_route", method=method, path=full_path)
+
+    def _handle(self, route: _Route, state: dict[str, Any], params: dict[str, str], query: dict[str, list[str]],
+                data: bytes | None, ctype: str, batched: bool = False) -> tuple[bytes, str]:
+        """The answer's bytes and content type; `batched` requests (lines of a batch file) cannot stream."""
+        body, files = self._body(route, data, ctype)
+        streams = route.action.stream_param and body.get(route.action.stream_param) is True
+        if streams and batched:
+            raise self._error(400, "line_stream", param=route.action.stream_param)
         target = params.pop(route.holes[-1]) if route.kind in _ITEM_KINDS else None
         found = [self._find(state, route.parents[n], v, {}) for n, v in params.items() if n in route.parents]
         schema = route.action.response_schema
@@ -326,7 +425,7 @@ class SandboxAdapter(BaseAdapter):
                     self._set_status(state, route.type, record, verb["status"], [])
                 for name in verb.get("fill", ()):
                     self._fill(state, record["data"], schema, name, body)
-        if route.action.stream_param and body.get(route.action.stream_param) is True:
+        if streams:
             return self._stream(route, state, record, body, events), "text/event-stream"
         return json.dumps(record["data"]).encode(), "application/json"
 
@@ -407,9 +506,8 @@ class SandboxAdapter(BaseAdapter):
         limit_param = action.by_name.get("limit")
         limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
         out = self.synth.value(action.response_schema, None, q, want=True)
-        if spec["type"] == "page_token":  # reports nothing holds: one page of buckets shaped by the query
-            out[spec["items"]] = [self._object(route.type, items_schema, q, {}) for _ in range(limit)]
-            return out
+        if spec["type"] == "page_token":
+            return self._buckets(route, q, out, items_schema)
         records = [r for r in state["objects"].get(route.type or "", {}).values()
                    if all(r["scope"].get(k) == v for k, v in scope.items())]
         where, listed = json.dumps([route.type, scope], sort_keys=True), state.setdefault("listed", [])
@@ -444,6 +542,51 @@ class SandboxAdapter(BaseAdapter):
                 out[key] = value
         return out
 
+    def _buckets(self, route: _Route, q: Mapping[str, Any], out: dict[str, Any], items_schema: Any) -> dict[str, Any]:
+        """Reports hold no state: a page of the bounded series of time buckets the query spans.
+
+        The series runs from the query's start to its end (else `count`
+        buckets), `width` apart, at most `max` buckets; the next page's token
+        spells the start of its first bucket, so any process can continue it.
+        """
+        spec, b = route.action.pagination, self.cfg["buckets"]
+        width_param = route.action.by_name.get(b["width"])
+        width_name = q.get(b["width"]) or (width_param.schema.get("default") if width_param else None)
+        if width_name not in b["widths"]:
+            raise self._error(400, "invalid", param=b["width"], detail=f"{width_name!r} is not a bucket width")
+        width, start, end = b["widths"][width_name]["seconds"], q[b["start"]], q.get(b["end"])
+        count = min(b["max"], b["count"] if end is None else max(0, -(-(end - start) // width)))
+        limit = q.get("limit") or b["widths"][width_name]["limit"]
+        if limit < 1:
+            raise self._error(400, "invalid", param="limit", detail=f"{limit} is less than 1")
+        first, token = 0, q.get(spec["token_param"])
+        if token is not None:
+            first = self._token_start(token, b["token_prefix"])
+            if first is None or (first - start) % width or not 0 <= (first - start) // width < count:
+                raise self._error(400, "invalid", param=spec["token_param"], detail="not a page of this query")
+            first = (first - start) // width
+        stop = min(first + limit, count)
+        out[spec["items"]] = [self._object(route.type, items_schema, {**q, b["start"]: start + i * width,
+                                                                      b["end"]: start + (i + 1) * width}, {})
+                              for i in range(first, stop)]
+        out[spec["has_more"]] = stop < count
+        if stop < count:
+            token = base64.b64encode((start + stop * width).to_bytes(8, "big")).decode()
+            out[spec["next_token"]] = b["token_prefix"] + token
+        elif self.synth.valid(self.synth.prop(route.action.response_schema, spec["next_token"]), None):
+            out[spec["next_token"]] = None  # else the schema's own value: it takes no null
+        return out
+
+    @staticmethod
+    def _token_start(token: str, prefix: str) -> int | None:
+        if not token.startswith(prefix):
+            return None
+        try:
+            raw = base64.b64decode(token[len(prefix):], validate=True)
+        except ValueError:
+            return None
+        return int.from_bytes(raw, "big") if len(raw) == 8 else None
+
     def _query_value(self, action: Any, name: str, values: list[str]) -> Any:
         param = next((p for p in action.params if p.wire == name and p.location == "query"), None)
         kind = (param.schema or {}).get("type") if param else None
@@ -457,14 +600,10 @@ class SandboxAdapter(BaseAdapter):
         return values[-1]
 
     # -- request bodies ---------------------------------------------------------
-    def _body(self, route: _Route, request: requests.PreparedRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _body(self, route: _Route, data: bytes | None, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The body's fields, and its file parts as (filename, bytes), checked as the API checks them."""
-        raw = request.body
-        if raw is None:
+        if data is None:
             return {}, {}
-        data = raw.encode() if isinstance(raw, str) else bytes(raw) if isinstance(raw, (bytes, bytearray)) \
-            else b"".join(bytes(chunk) for chunk in raw)
-        ctype = request.headers.get("Content-Type", "")
         fields: dict[str, Any] = {}
         files: dict[str, Any] = {}
         if ctype.startswith("multipart/"):

@@ -408,10 +408,40 @@ def test_binary_actions_answer_bytes(sbx, tmp_path):
         sbx.run("files.content", {"file_id": "file-missing"})
 
 
-def test_usage_lists_synthesize_buckets(sbx):
-    usage = sbx.run("organization.usage.completions", {"start_time": START, "limit": 3})
-    assert usage["object"] == "page" and len(usage["data"]) == 3 and usage["has_more"] is False
-    assert all(b["object"] == "bucket" for b in usage["data"])
+def test_usage_pages_through_the_buckets_the_query_spans(sbx):
+    day, hour = 86400, 3600
+    query = {"start_time": START, "end_time": START + 10 * day, "limit": 4}
+    pages, params = [], dict(query)
+    while True:  # follow next_page by hand: the pages as the API sends them
+        page = sbx.run("organization.usage.completions", params)
+        jsonschema.Draft202012Validator(sbx.action("organization.usage.completions").output_schema()).validate(page)
+        pages.append(page)
+        if not page["has_more"]:
+            break
+        assert page["next_page"].startswith("page_")  # the reference's tokens look like page_AAAAAGdGxdEi...
+        params = {**query, "page": page["next_page"]}
+        assert len(pages) < 10
+    assert [len(p["data"]) for p in pages] == [4, 4, 2]
+    buckets = [b for p in pages for b in p["data"]]
+    assert all(b["object"] == "bucket" for b in buckets)
+    assert [(b["start_time"], b["end_time"]) for b in buckets] == [(START + i * day, START + (i + 1) * day)
+                                                                   for i in range(10)]
+    # paginate walks the same pages and stops; a token is good in any Engine (nothing is held).
+    assert list(sbx.paginate("organization.usage.completions", query)) == buckets
+    with engine.Engine(sbx.manifest, sandbox=True) as other:
+        assert other.run("organization.usage.completions", {**query, "page": pages[1]["next_page"]})["data"] \
+            == pages[2]["data"]
+    # Without an end the series is still bounded; 1h buckets come 24 a page by default (API reference).
+    hourly = sbx.run("organization.usage.completions", {"start_time": START, "bucket_width": "1h"})
+    assert len(hourly["data"]) == 24 and hourly["data"][1]["start_time"] == START + hour
+    walked = list(sbx.paginate("organization.usage.completions", {"start_time": START, "bucket_width": "1h"}))
+    assert 24 < len(walked) < 100_000
+    assert [b["start_time"] for b in walked] == [START + i * hour for i in range(len(walked))]
+    # Costs: 1d buckets, 7 a page by default (the limit's documented default).
+    assert len(sbx.run("organization.costs", {"start_time": START, "end_time": START + 30 * day})["data"]) == 7
+    with pytest.raises(engine.BadRequestError) as info:
+        sbx.run("organization.usage.completions", {**query, "page": "page_not-a-token"})
+    assert info.value.body["error"]["param"] == "page"
 
 
 def test_state_file_survives_between_engines(manifest, tmp_path):
@@ -484,3 +514,122 @@ def test_threads_share_one_sandbox(sbx):
     assert len({a["id"] for a in made}) == 40
     listed = sbx.run("assistants.list", {"limit": 100})["data"]
     assert {a["id"] for a in listed} == {a["id"] for a in made}
+
+
+# -- Batch API jobs: the sandbox runs each line of the input file against itself --------------------------
+CHATS = [{"model": model, "messages": [{"role": "user", "content": text}]}
+         for model, text in (("gpt-4o", "Hi"), ("gpt-4o-mini", "What is 2+2?"), ("o1-mini", "Bye"))]
+
+
+def _lines(sbx, file_id: str) -> list[dict]:
+    return [json.loads(line) for line in sbx.run("files.content", {"file_id": file_id}).splitlines()]
+
+
+def test_a_batch_of_chat_completions_answers_every_input_in_order(sbx):
+    job = sbx.batch("chat.completions.create", CHATS)
+    results = list(job.results())
+    assert [i for i, _ in results] == [0, 1, 2] and job.failed == 0
+    schema = sbx.action("chat.completions.create").output_schema()
+    for (_, answer), params in zip(results, CHATS):
+        jsonschema.Draft202012Validator(schema).validate(answer)
+        assert answer["object"] == "chat.completion" and answer["id"].startswith("chatcmpl-")
+        assert answer["model"] == params["model"]
+        assert answer["choices"][0]["message"]["role"] == "assistant"
+    # The batch as the API reference describes a finished one.
+    batch = sbx.run("batches.retrieve", {"batch_id": job.handle["batches"][0]["id"]})
+    assert batch["status"] == "completed" and batch["endpoint"] == "/v1/chat/completions"
+    assert batch["request_counts"] == {"total": 3, "completed": 3, "failed": 0}
+    assert batch.get("error_file_id") is None  # nothing failed: no error file
+    out = sbx.run("files.retrieve", {"file_id": batch["output_file_id"]})
+    assert out["purpose"] == "batch_output" and out["object"] == "file"
+    lines = _lines(sbx, batch["output_file_id"])
+    assert out["bytes"] == len(sbx.run("files.content", {"file_id": batch["output_file_id"]}))
+    prefix = job.handle["custom_id_prefix"]
+    assert [line["custom_id"] for line in lines] == [f"{prefix}-{n}" for n in range(3)]
+    for line, (_, answer) in zip(lines, results):  # BatchRequestOutput: id, custom_id, response, error
+        assert line["id"].startswith("batch_req_") and line["error"] is None
+        assert line["response"]["status_code"] == 200 and line["response"]["body"] == answer
+        assert isinstance(line["response"]["request_id"], str) and line["response"]["request_id"]
+
+
+def test_a_batch_of_embeddings_echoes_each_model_and_input(sbx):
+    inputs = [{"model": "text-embedding-3-small", "input": ["a", "b"]},
+              {"model": "text-embedding-3-large", "input": "c", "dimensions": 8}]
+    results = list(sbx.batch("embeddings.create", inputs).results())
+    assert [i for i, _ in results] == [0, 1]
+    first, second = results[0][1], results[1][1]
+    assert (first["object"], first["model"], len(first["data"])) == ("list", "text-embedding-3-small", 2)
+    assert [d["index"] for d in first["data"]] == [0, 1] and all(d["object"] == "embedding" for d in first["data"])
+    assert (second["model"], len(second["data"]), len(second["data"][0]["embedding"])) == \
+        ("text-embedding-3-large", 1, 8)
+
+
+def test_lines_the_sandbox_rejects_come_back_as_typed_errors(sbx, tmp_path):
+    """Lines past the engine's own checks (written by hand) meet the sandbox's: 4xx answers go to the error file."""
+    good = CHATS[0]
+    lines = [
+        {"custom_id": "t-0", "method": "POST", "url": "/v1/chat/completions", "body": good},
+        {"custom_id": "t-1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": good["model"]}},
+        {"custom_id": "t-2", "method": "POST", "url": "/v1/chat/completions", "body": {**good, "stream": True}},
+        {"custom_id": "t-3", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m", "input": "x"}},
+        {"custom_id": "t-4", "method": "POST", "url": "/v1/chat/completions", "body": {**good, "model": "o1-mini"}},
+    ]
+    data = b"".join(json.dumps(line).encode() + b"\n" for line in lines) + b"{not json\n"
+    file = sbx.run("files.create", {"file": ("in.jsonl", data), "purpose": "batch"})
+    batch = sbx.run("batches.create", {"input_file_id": file["id"], "endpoint": "/v1/chat/completions",
+                                       "completion_window": "24h"})
+    handle = {"format": 1, "action": "chat.completions.create", "custom_id_prefix": "t", "total": 5,
+              "batches": [{"id": batch["id"], "first": 0, "count": 5}], "next": 0, "failed": 0,
+              "dir": str(tmp_path / "job")}
+    job = sbx.batch_results(handle)
+    results = dict(job.results())
+    assert results[0]["model"] == "gpt-4o" and results[4]["model"] == "o1-mini"
+    missing = results[1]
+    assert isinstance(missing, engine.BadRequestError) and missing.status_code == 400
+    assert missing.body == {"error": {"message": "Missing required parameter: 'messages'.",
+                                      "type": "invalid_request_error", "param": "messages",
+                                      "code": "missing_required_parameter"}}
+    assert isinstance(results[2], engine.BadRequestError) and results[2].body["error"]["param"] == "stream"
+    assert isinstance(results[3], engine.BadRequestError) and results[3].body["error"]["param"] == "url"
+    assert job.failed == 3
+    done = sbx.run("batches.retrieve", {"batch_id": batch["id"]})
+    assert done["request_counts"] == {"total": 6, "completed": 2, "failed": 4}
+    errors = _lines(sbx, done["error_file_id"])
+    assert [e["custom_id"] for e in errors] == ["t-1", "t-2", "t-3", None]  # the last line had none to give
+    assert all(e["response"]["status_code"] == 400 and e["error"] is None for e in errors)
+    assert errors[3]["response"]["body"]["error"]["type"] == "invalid_request_error"
+    assert [o["custom_id"] for o in _lines(sbx, done["output_file_id"])] == ["t-0", "t-4"]
+
+
+def test_batch_results_resume_in_a_new_engine_sharing_the_state_file(manifest, tmp_path):
+    state = tmp_path / "state.json"
+    with engine.Engine(manifest, sandbox_state=state) as first:
+        first.transport.sleep = lambda seconds: None
+        job = first.batch("chat.completions.create", CHATS)
+        results = job.results()
+        assert next(results)[1]["model"] == "gpt-4o"  # one delivered here, then the process "ends"
+        saved = json.dumps(job.handle)
+        results.close()
+    with engine.Engine(manifest, sandbox_state=state) as second:
+        second.transport.sleep = lambda seconds: None
+        rest = list(second.batch_results(json.loads(saved)).results())
+    assert [(i, r["model"]) for i, r in rest] == [(1, "gpt-4o-mini"), (2, "o1-mini")]
+    with engine.Engine(manifest, sandbox=True) as fresh:  # another world knows no such batch
+        with pytest.raises(engine.NotFoundError):
+            list(fresh.batch_results(json.loads(saved)).results())
+
+
+def test_cli_batch_runs_end_to_end_in_the_sandbox(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["PYTHONPATH"] = str(ROOT)
+    (tmp_path / "params.jsonl").write_text("".join(json.dumps(p) + "\n" for p in CHATS[:2]))
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "--sandbox-state", str(tmp_path / "s.json"), "batch",
+                           "chat.completions.create", "--input", "params.jsonl", "--output", "results.jsonl",
+                           "--handle", "job.json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 results (0 failed) written to results.jsonl" in proc.stderr
+    written = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [(w["index"], w["result"]["object"], w["result"]["model"]) for w in written] == \
+        [(0, "chat.completion", "gpt-4o"), (1, "chat.completion", "gpt-4o-mini")]
+    handle = json.loads((tmp_path / "job.json").read_text())
+    assert handle["next"] == 2 and handle["failed"] == 0
