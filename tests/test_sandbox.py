@@ -564,6 +564,14 @@ def test_a_batch_of_embeddings_echoes_each_model_and_input(sbx):
         ("text-embedding-3-large", 1, 8)
 
 
+def test_line_urls_are_relative_to_the_api_root_under_any_base_url(manifest):
+    """A line says /v1/chat/completions; behind a gateway the base URL is https://host/openai/v1."""
+    with engine.Engine(manifest, sandbox=True, base_url="https://gateway.example/openai/v1") as gw:
+        gw.transport.sleep = lambda seconds: None
+        results = list(gw.batch("chat.completions.create", CHATS[:2]).results())
+    assert [(i, r["model"]) for i, r in results] == [(0, "gpt-4o"), (1, "gpt-4o-mini")]
+
+
 def test_lines_the_sandbox_rejects_come_back_as_typed_errors(sbx, tmp_path):
     """Lines past the engine's own checks (written by hand) meet the sandbox's: 4xx answers go to the error file."""
     good = CHATS[0]
