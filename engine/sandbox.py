@@ -7,7 +7,12 @@ collection, an item, a verb after an item) and its response schema, whose
 from the component schemas and echo the request where the schema has a field
 of that name. What cannot be derived (id prefixes the description lacks,
 status progressions, verbs, seeds, the API's error wording) is data in the
-manifest's `connector.sandbox`.
+manifest's `connector.sandbox`. Schema synthesis lives in sandbox_synth.py.
+
+Jobs that carry a file of request lines (`line_jobs`) answer each line
+through these same routes when they finish, and keep the answers as files;
+report lists (`buckets`) page a bounded series of time buckets derived from
+the query, with tokens any process can continue.
 
 State lives in memory, or in a JSON file read on each request and replaced
 atomically when a request changed it, so processes run one after another
