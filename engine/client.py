@@ -310,7 +310,8 @@ class Engine:
         def fetch(page_params: dict[str, Any]) -> Any:
             return self._call(action, page_params, timeout=timeout, max_retries=max_retries)
 
-        return Paginator(fetch, style, params, max_items=max_items, max_pages=max_pages, resume=resume)
+        return Paginator(fetch, style, params, max_items=max_items, max_pages=max_pages, resume=resume,
+                         action=action.name)
 
     # -- bulk ----------------------------------------------------------------
     def map(self, name: str, params_iterable: Iterable[Mapping[str, Any]], *, concurrency: int = 8,

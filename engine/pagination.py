@@ -5,7 +5,8 @@ the current one, or that the walk is over. The registry `STYLES` maps the
 manifest's `type` to the class; a new style is one class and one entry.
 
 Every walk is bounded: a repeated cursor, or a page that is empty yet claims
-more, ends it with `PaginationError` instead of looping forever.
+more, ends it with `PaginationError` (naming the action, as every API error
+does) instead of looping forever.
 """
 from __future__ import annotations
 
@@ -115,8 +116,9 @@ class Paginator:
 
     def __init__(self, fetch: Callable[[dict[str, Any]], Any], style: Any, params: Mapping[str, Any], *,
                  max_items: int | None = None, max_pages: int | None = None,
-                 resume: Mapping[str, Any] | None = None) -> None:
+                 resume: Mapping[str, Any] | None = None, action: str | None = None) -> None:
         self._fetch = fetch
+        self.action = action
         self._style = style
         self._params = dict(resume["params"]) if resume else dict(params)
         self._skip = int(resume.get("skip", 0)) if resume else 0
@@ -161,6 +163,9 @@ class Paginator:
                 self._last = item
                 yield item
             skip = 0
-            params = self._style.next_params(params, body, items)
+            try:
+                params = self._style.next_params(params, body, items)
+            except PaginationError as exc:  # styles know the rule that broke, the walk knows its action
+                raise PaginationError(exc.message, action=self.action) from None
             if params is not None:
                 self._page_params, self._in_page, self._last = params, 0, None

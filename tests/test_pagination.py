@@ -165,3 +165,16 @@ def test_paginate_validates_first_and_refuses_non_lists(mocked, eng):
     with pytest.raises(engine.Error, match="no pagination"):
         eng.paginate("models.retrieve", {"model": "m"})
     assert len(mocked.calls) == 0
+
+
+def test_pagination_errors_name_their_action(mocked, eng):
+    mocked.get(f"{BASE}/assistants", json={"object": "list", "data": [], "has_more": True})
+    with pytest.raises(engine.PaginationError) as info:
+        list(eng.paginate("assistants.list"))
+    assert info.value.action == "assistants.list"
+    assert str(info.value).startswith("assistants.list: the server sent an empty page but says there is more")
+    mocked.get(f"{BASE}/organization/costs", json={"object": "page", "data": [], "has_more": True, "next_page": None})
+    with pytest.raises(engine.PaginationError) as info:
+        list(eng.paginate("organization.costs", {"start_time": 0}))
+    assert info.value.action == "organization.costs"
+    assert str(info.value).startswith("organization.costs: the server says there is more but gave no page token")
