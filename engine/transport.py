@@ -250,8 +250,9 @@ class Transport:
                 return self._timeout(action, request, t0, attempt, "read", connect, read)
             self._log(action, request, None, t0, attempt, "connection error")
             return None, (APIConnectionError, f"connection error: {type(exc).__name__}", {})
-        except rexc.RequestException as exc:
-            # Not the network: a redirect loop, a Location no adapter can follow, a malformed URL.
+        except (rexc.RequestException, ValueError) as exc:
+            # Not the network: a redirect loop, a Location no adapter can follow, a malformed URL
+            # (requests lets urllib's ValueError for a Location it cannot parse through unwrapped).
             self._log(action, request, None, t0, attempt, type(exc).__name__)
             return None, (APIError, f"the request could not be completed: {type(exc).__name__}: {exc}", {})
         self._log(action, request, response, t0, attempt, None)

@@ -477,3 +477,11 @@ def test_an_interrupted_stream_is_not_sent_again(srv, leng, released):
         next(stream)
     assert stream.closed and list(stream) == []
     assert hits(srv, "/v1/chat/completions") == 1 and leng.waits == []
+
+
+def test_a_location_that_is_no_url_is_a_plain_api_error_not_retried(srv, leng):
+    srv.route("GET", "/v1/models", lambda req: Reply(302, b"", {"Location": "http://[::1"}))  # unclosed IPv6 host
+    with pytest.raises(engine.APIError, match="could not be completed") as info:
+        leng.run("models.list")
+    assert type(info.value) is engine.APIError and info.value.attempts == 1
+    assert hits(srv) == 1 and leng.waits == []
