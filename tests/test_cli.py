@@ -9,13 +9,7 @@ import sys
 
 
 from engine import cli
-from conftest import API_KEY, BASE
-
-
-def call(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), out, err)
-    return code, out.getvalue(), err.getvalue()
+from conftest import API_KEY, BASE, run_cli as call, schema_refs
 
 
 def test_actions_lists_all_and_by_group():
@@ -42,19 +36,7 @@ def test_describe_shows_params_limits_and_schema():
     schema = json.loads(out)
     assert schema["properties"]["temperature"]["maximum"] == 2
     assert set(schema["required"]) == {"model", "messages"}
-    assert "$defs" in schema and all(r.startswith("#/$defs/") for r in _refs(schema))
-
-
-def _refs(node):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "$ref":
-                yield v
-            else:
-                yield from _refs(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _refs(v)
+    assert "$defs" in schema and all(r.startswith("#/$defs/") for r in schema_refs(schema))
 
 
 def test_unknown_action_suggests_and_exits_usage():

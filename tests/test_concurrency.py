@@ -4,14 +4,12 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import engine
-from conftest import API_KEY
-from loopback import Loopback, Reply
+from loopback import Reply
 
 THREADS, CALLS = 32, 100
 
 
-def test_32_threads_share_one_engine(manifest):
+def test_32_threads_share_one_engine(srv, loopback_engine):
     first_try = set()
     lock = threading.Lock()
 
@@ -25,26 +23,23 @@ def test_32_threads_share_one_engine(manifest):
                 return Reply(503, {"error": {"message": "busy"}})
         return Reply(200, {"id": value, "object": "model"}, {"x-request-id": f"req-{value}"})
 
-    with Loopback() as srv:
-        srv.route("GET", "/v1/models/*", echo)
-        eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=1)
-        eng.transport.sleep = lambda s: None
-        start = threading.Barrier(THREADS)
+    srv.route("GET", "/v1/models/*", echo)
+    eng = loopback_engine(max_retries=1, record_waits=True)
+    start = threading.Barrier(THREADS)
 
-        def worker(t):
-            start.wait(10)
-            wrong = []
-            for i in range(CALLS):
-                value = f"t{t:02d}-{i:03d}"
-                res = eng.run("models.retrieve", {"model": value}, raw=True)
-                expected_attempts = 2 if value.endswith("7") else 1
-                if (res.data["id"], res.request_id, res.attempts) != (value, f"req-{value}", expected_attempts):
-                    wrong.append((value, res.data, res.request_id, res.attempts))
-            return wrong
+    def worker(t):
+        start.wait(10)
+        wrong = []
+        for i in range(CALLS):
+            value = f"t{t:02d}-{i:03d}"
+            res = eng.run("models.retrieve", {"model": value}, raw=True)
+            expected_attempts = 2 if value.endswith("7") else 1
+            if (res.data["id"], res.request_id, res.attempts) != (value, f"req-{value}", expected_attempts):
+                wrong.append((value, res.data, res.request_id, res.attempts))
+        return wrong
 
-        with ThreadPoolExecutor(THREADS) as pool:
-            results = list(pool.map(worker, range(THREADS)))
-        eng.close()
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(worker, range(THREADS)))
 
     assert [w for w in results if w] == []
     assert len(srv.requests) == THREADS * CALLS * 11 // 10

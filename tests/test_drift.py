@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import io
 import json
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 import engine
 from engine import cli, drift, openapi
+from conftest import run_cli as call
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "openapi"
@@ -21,11 +21,6 @@ needs_specs = pytest.mark.skipif(not NEW.exists(), reason="../shared/openapi is 
 @pytest.fixture(scope="module")
 def old_spec():
     return openapi.load_spec(str(OLD))
-
-
-def call(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    return cli.main(list(argv), out, err), out.getvalue(), err.getvalue()
 
 
 @needs_specs

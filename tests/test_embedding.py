@@ -11,20 +11,8 @@ import pytest
 
 import engine
 from engine import cli
-from conftest import API_KEY, ADMIN_KEY, BASE
+from conftest import API_KEY, ADMIN_KEY, BASE, schema_refs
 from loopback import Loopback, Reply
-
-
-def _refs(node):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "$ref":
-                yield v
-            else:
-                yield from _refs(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _refs(v)
 
 
 def test_every_input_and_output_schema_is_self_contained_2020_12(eng):
@@ -32,7 +20,7 @@ def test_every_input_and_output_schema_is_self_contained_2020_12(eng):
         for schema in (action.input_schema(), action.output_schema()):
             assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
             jsonschema.Draft202012Validator.check_schema(schema)
-            for ref in _refs(schema):
+            for ref in schema_refs(schema):
                 assert ref.startswith("#/$defs/"), (action.name, ref)
                 assert ref[len("#/$defs/"):] in schema["$defs"], (action.name, ref)
 

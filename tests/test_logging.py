@@ -3,27 +3,17 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 
 import pytest
 
 import engine
 from conftest import API_KEY
-from loopback import Loopback, Reply
+from loopback import Reply
 
 
 @pytest.fixture
-def srv():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture
-def leng(srv, manifest):
-    e = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=2, timeout=(2, 0.2))
-    e.transport.sleep = lambda s: None
-    yield e
-    e.close()
+def leng(loopback_engine):
+    return loopback_engine(max_retries=2, timeout=(2, 0.2), record_waits=True)
 
 
 def lines(caplog):
@@ -50,15 +40,11 @@ def test_one_line_per_attempt_with_status_time_and_request_id(srv, leng, caplog)
     ]
 
 
-def test_timeouts_are_logged_with_their_phase(srv, leng, caplog):
+def test_timeouts_are_logged_with_their_phase(srv, leng, caplog, released):
     caplog.set_level(logging.DEBUG, logger="engine")
-    released = threading.Event()
     srv.route("GET", "/v1/models", lambda req: released.wait(10) and None)
-    try:
-        with pytest.raises(engine.APITimeoutError):
-            leng.run("models.list", max_retries=0)
-    finally:
-        released.set()
+    with pytest.raises(engine.APITimeoutError):
+        leng.run("models.list", max_retries=0)
     (record,) = lines(caplog)
     match = LINE.match(record.getMessage())
     assert match["outcome"] == "read timeout" and float(match["ms"]) >= 200

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 import pytest
 
 import engine
-from conftest import API_KEY, BASE
+from conftest import BASE
 from loopback import Loopback, Reply
 
 
@@ -39,16 +39,8 @@ def cursor_server(srv: Loopback, path: str, total: int, *, with_last_id: bool = 
 
 
 @pytest.fixture
-def srv():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture
-def leng(srv, manifest):
-    e = engine.Engine(manifest, api_key=API_KEY, admin_key=API_KEY, base_url=srv.url + "/v1", max_retries=0)
-    yield e
-    e.close()
+def leng(loopback_engine):
+    return loopback_engine()
 
 
 def test_cursor_walk_forward_many_pages(srv, leng):
@@ -91,13 +83,13 @@ def test_max_items_and_max_pages(srv, leng):
     assert len(list(leng.paginate("vector_stores.list", {"limit": 10}, max_pages=2))) == 20
 
 
-def test_checkpoint_resumes_in_a_new_engine_without_refetching(srv, leng, manifest):
+def test_checkpoint_resumes_in_a_new_engine_without_refetching(srv, leng, loopback_engine):
     cursor_server(srv, "/v1/assistants", 95)
     walk = leng.paginate("assistants.list", {"limit": 10, "order": "asc"})
     got = [next(walk)["id"] for _ in range(33)]
     mark = walk.checkpoint
     before = len(srv.requests)
-    fresh = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1")
+    fresh = loopback_engine()
     rest = [a["id"] for a in fresh.paginate("assistants.list", resume=mark)]
     assert got + rest == [f"obj_{i:04d}" for i in range(95)]
     assert "after=obj_0032" in srv.requests[before].query

@@ -17,7 +17,7 @@ import pytest
 import engine
 from engine.manifest import BUNDLED
 from conftest import API_KEY
-from loopback import Loopback, Reply
+from loopback import Reply
 
 OK = Reply(200, {"object": "list", "data": []}, {"x-request-id": "req_ok"})
 NOW = 1_700_000_000  # a fixed clock for HTTP-date arithmetic
@@ -28,26 +28,18 @@ def busy(status: int = 503, headers: dict | None = None, body: dict | None = Non
 
 
 @pytest.fixture
-def srv():
-    with Loopback() as s:
-        yield s
-
-
-def make(srv, manifest, **options):
-    """An Engine on the loopback server whose waits are recorded, not slept."""
-    eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", **options)
-    eng.waits = []
-    eng.transport.sleep = eng.waits.append
-    eng.transport.rand = lambda: 0.0
-    eng.transport.clock = lambda: float(NOW)
-    return eng
+def make(loopback_engine):
+    """Engines on the loopback server under the declared policy unless told, waits recorded, clock fixed."""
+    def build(max_retries=None, **options):
+        eng = loopback_engine(max_retries, record_waits=True, **options)
+        eng.transport.clock = lambda: float(NOW)
+        return eng
+    return build
 
 
 @pytest.fixture
-def leng(srv, manifest):
-    e = make(srv, manifest)  # the declared policy: max_retries 2
-    yield e
-    e.close()
+def leng(make):
+    return make()  # the declared policy: max_retries 2
 
 
 def hits(srv, path="/v1/models"):
@@ -84,8 +76,8 @@ def test_gives_up_after_max_retries_with_the_last_answer(srv, leng):
     assert "not retried" not in str(err) and "attempts=3" in str(err)
 
 
-def test_backoff_doubles_up_to_the_cap_minus_jitter(srv, manifest):
-    eng = make(srv, manifest, max_retries=6)
+def test_backoff_doubles_up_to_the_cap_minus_jitter(srv, make):
+    eng = make(max_retries=6)
     eng.transport.rand = lambda: 1.0  # the most jitter: a quarter off
     srv.route("GET", "/v1/models", lambda req: busy())
     with pytest.raises(engine.InternalServerError) as info:
@@ -102,8 +94,8 @@ def test_jitter_is_drawn_per_wait(srv, leng):
     assert leng.waits == pytest.approx([0.5 * (1 - 0.25 * 0.2), 1.0 * (1 - 0.25 * 0.6)])
 
 
-def test_max_retries_per_engine_and_per_call(srv, manifest):
-    eng = make(srv, manifest, max_retries=4)
+def test_max_retries_per_engine_and_per_call(srv, make):
+    eng = make(max_retries=4)
     srv.route("GET", "/v1/models", lambda req: busy())
     with pytest.raises(engine.InternalServerError) as info:
         eng.run("models.list")
@@ -203,14 +195,14 @@ def test_insufficient_quota_beats_x_should_retry(srv, leng):
 
 # --- never retried -----------------------------------------------------------------
 
-def test_a_before_request_hook_that_raises_cancels_the_call(srv, manifest):
+def test_a_before_request_hook_that_raises_cancels_the_call(srv, make):
     calls = []
 
     def before(action, request):
         calls.append(action)
         raise RuntimeError("the platform cancelled this call")
 
-    eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", hooks={"before_request": before})
+    eng = make(hooks={"before_request": before})
     eng.transport.sleep = lambda s: pytest.fail("a cancelled call must not wait for a retry")
     srv.route("GET", "/v1/models", lambda req: OK)
     with pytest.raises(RuntimeError, match="cancelled"):
@@ -218,11 +210,11 @@ def test_a_before_request_hook_that_raises_cancels_the_call(srv, manifest):
     assert calls == ["models.list"] and srv.requests == []
 
 
-def test_keyboard_interrupt_in_an_after_hook_is_never_retried(srv, manifest):
+def test_keyboard_interrupt_in_an_after_hook_is_never_retried(srv, make):
     def after(action, response, elapsed):
         raise KeyboardInterrupt
 
-    eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", hooks={"after_response": after})
+    eng = make(hooks={"after_response": after})
     eng.transport.sleep = lambda s: pytest.fail("an interrupted call must not wait for a retry")
     srv.route("GET", "/v1/models", lambda req: busy())
     with pytest.raises(KeyboardInterrupt):

@@ -7,15 +7,12 @@ the caller could see is gathered and searched for either key, case-blind.
 """
 from __future__ import annotations
 
-import io
 import logging
-import threading
 
 import pytest
 
 import engine
-from engine import cli
-from conftest import ADMIN_KEY, API_KEY
+from conftest import ADMIN_KEY, API_KEY, run_cli
 from loopback import Loopback, Reply
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -59,33 +56,24 @@ def echo_ok(req):
 
 
 @pytest.fixture
-def released():
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-@pytest.fixture
-def hostile(released):
+def hostile(srv, released):
     """Routes under /v1 that fail in every way; each echoes the key it was sent where it can."""
-    with Loopback() as srv:
-        srv.route("GET", "/v1/models", echo_error(400))
-        srv.route("GET", "/v1/models/m401", echo_error(401))
-        srv.route("GET", "/v1/models/m429", echo_error(429))
-        srv.route("GET", "/v1/models/m500", echo_error(500, json_body=False))
-        srv.route("GET", "/v1/models/reset", lambda req: req.reset())
-        srv.route("GET", "/v1/models/stall", lambda req: released.wait(10) and None)
-        srv.route("GET", "/v1/models/ctype", echo_content_type)
-        srv.route("GET", "/v1/models/badjson", echo_bad_json)
-        srv.route("GET", "/v1/models/redirect", echo_redirect)
-        srv.route("GET", "/v1/files/f/content", lambda req: req.send_raw(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nx-request-id: " + req.headers["authorization"].encode()
-            + b"\r\n\r\npartial") or req.reset())
-        srv.route("POST", "/v1/chat/completions", echo_stream_error)
-        srv.route("GET", "/v1/organization/users", echo_error(403))
-        srv.route("GET", "/v1/organization/projects", echo_ok)
-        yield srv
-        released.set()
+    srv.route("GET", "/v1/models", echo_error(400))
+    srv.route("GET", "/v1/models/m401", echo_error(401))
+    srv.route("GET", "/v1/models/m429", echo_error(429))
+    srv.route("GET", "/v1/models/m500", echo_error(500, json_body=False))
+    srv.route("GET", "/v1/models/reset", lambda req: req.reset())
+    srv.route("GET", "/v1/models/stall", lambda req: released.wait(10) and None)
+    srv.route("GET", "/v1/models/ctype", echo_content_type)
+    srv.route("GET", "/v1/models/badjson", echo_bad_json)
+    srv.route("GET", "/v1/models/redirect", echo_redirect)
+    srv.route("GET", "/v1/files/f/content", lambda req: req.send_raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nx-request-id: " + req.headers["authorization"].encode()
+        + b"\r\n\r\npartial") or req.reset())
+    srv.route("POST", "/v1/chat/completions", echo_stream_error)
+    srv.route("GET", "/v1/organization/users", echo_error(403))
+    srv.route("GET", "/v1/organization/projects", echo_ok)
+    return srv
 
 
 CALLS = [
@@ -116,7 +104,7 @@ def assert_no_key(texts):
     assert ADMIN_KEY.lower() not in blob, "the admin key leaked"
 
 
-def test_no_key_anywhere_when_every_call_fails(hostile, manifest, caplog, tmp_path):
+def test_no_key_anywhere_when_every_call_fails(hostile, loopback_engine, caplog, tmp_path):
     for name in ("engine", "urllib3", "requests", None):
         caplog.set_level(logging.DEBUG, logger=name)
     seen = []
@@ -128,9 +116,8 @@ def test_no_key_anywhere_when_every_call_fails(hostile, manifest, caplog, tmp_pa
         seen.extend([repr(response), repr(dict(response.request.headers))])
         seen.extend(repr(dict(r.request.headers)) for r in response.history)
 
-    eng = engine.Engine(manifest, api_key=API_KEY, admin_key=ADMIN_KEY, base_url=hostile.url + "/v1",
-                        timeout=(2, 0.2), max_retries=1, hooks={"before_request": before, "after_response": after})
-    eng.transport.sleep = lambda s: None
+    eng = loopback_engine(max_retries=1, timeout=(2, 0.2), hooks={"before_request": before, "after_response": after},
+                          record_waits=True)
     errors = []
     for name, params in CALLS:
         with pytest.raises(engine.Error) as info:
@@ -160,18 +147,17 @@ def test_no_key_anywhere_when_every_call_fails(hostile, manifest, caplog, tmp_pa
     assert_no_key(texts)
 
 
-def test_hooks_see_masked_credentials_even_across_redirects(manifest):
-    with Loopback() as srv:
-        srv.route("GET", "/v1/models/a", lambda req: Reply(302, b"", {"Location": "/v1/models/b"}))
-        srv.route("GET", "/v1/models/b", lambda req: Reply(200, {"id": "b", "object": "model"}))
-        got = {}
-        eng = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", hooks={
-            "before_request": lambda action, req: got.setdefault("before", req.headers["Authorization"]),
-            "after_response": lambda action, resp, elapsed: got.update(
-                after=resp.request.headers["Authorization"],
-                history=[r.request.headers["Authorization"] for r in resp.history])})
-        assert eng.run("models.retrieve", {"model": "a"})["id"] == "b"
-        assert srv.requests[1].headers["authorization"] == f"Bearer {API_KEY}"  # the wire kept the key
+def test_hooks_see_masked_credentials_even_across_redirects(srv, loopback_engine):
+    srv.route("GET", "/v1/models/a", lambda req: Reply(302, b"", {"Location": "/v1/models/b"}))
+    srv.route("GET", "/v1/models/b", lambda req: Reply(200, {"id": "b", "object": "model"}))
+    got = {}
+    eng = loopback_engine(hooks={
+        "before_request": lambda action, req: got.setdefault("before", req.headers["Authorization"]),
+        "after_response": lambda action, resp, elapsed: got.update(
+            after=resp.request.headers["Authorization"],
+            history=[r.request.headers["Authorization"] for r in resp.history])})
+    assert eng.run("models.retrieve", {"model": "a"})["id"] == "b"
+    assert srv.requests[1].headers["authorization"] == f"Bearer {API_KEY}"  # the wire kept the key
     assert got == {"before": "<redacted>", "after": "<redacted>", "history": ["<redacted>"]}
 
 
@@ -190,9 +176,9 @@ def test_dry_run_and_the_cli_show_no_key(hostile, monkeypatch, caplog):
     ]
     texts = []
     for argv, code in runs:
-        out, err = io.StringIO(), io.StringIO()
-        assert cli.main(base + argv, out, err) == code, (argv, err.getvalue())
-        texts += [out.getvalue(), err.getvalue()]
+        got, out, err = run_cli(*base, *argv)
+        assert got == code, (argv, err)
+        texts += [out, err]
     assert "$OPENAI_API_KEY" in texts[0] and "$OPENAI_ADMIN_KEY" in texts[2]
     assert "<redacted>" in texts[7]  # the 400's echoed key, masked
     texts += [r.getMessage() for r in caplog.records]
@@ -210,14 +196,15 @@ def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it(manifest):
 # --- redirects to another origin on real sockets ---------------------------------------
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
-def test_credentials_are_not_forwarded_to_another_origin(manifest, host):
-    with Loopback() as a, Loopback() as b:
+def test_credentials_are_not_forwarded_to_another_origin(srv, loopback_engine, host):
+    a = srv
+    with Loopback() as b:
         target = b.url.replace("127.0.0.1", host) + "/blob"
         a.route("GET", "/v1/files/f/content", lambda req: Reply(302, b"", {"Location": target}))
         a.route("GET", "/v1/files/g/content", lambda req: Reply(302, b"", {"Location": "/v1/same-origin"}))
         a.route("GET", "/v1/same-origin", lambda req: Reply(200, b"mine", {"Content-Type": "application/octet-stream"}))
         b.route("GET", "/blob", lambda req: Reply(200, b"data", {"Content-Type": "application/octet-stream"}))
-        eng = engine.Engine(manifest, api_key=API_KEY, base_url=a.url + "/v1", organization="org-1")
+        eng = loopback_engine(organization="org-1")
         assert eng.run("files.content", {"file_id": "f"}) == b"data"
         assert eng.run("files.content", {"file_id": "g"}) == b"mine"
     assert len(b.requests) == 1 and "authorization" not in b.requests[0].headers

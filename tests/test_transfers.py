@@ -10,23 +10,14 @@ from pathlib import Path
 import pytest
 
 import engine
-from conftest import API_KEY
-from loopback import Loopback, Reply
+from loopback import Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def srv():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture
-def leng(srv, manifest):
-    e = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=0)
-    yield e
-    e.close()
+def leng(loopback_engine):
+    return loopback_engine()
 
 
 def test_binary_answer_to_a_path_and_a_file_object(srv, leng, tmp_path):

@@ -14,7 +14,6 @@ import pytest
 
 import engine
 from engine.multipart import MultipartBody, file_part
-from conftest import API_KEY
 from loopback import Loopback, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,17 +129,8 @@ def test_an_unseekable_stream_is_sent_once_and_chunked():
 
 
 @pytest.fixture
-def srv():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture
-def leng(srv, manifest):
-    e = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=2)
-    e.transport.sleep = lambda s: None
-    yield e
-    e.close()
+def leng(loopback_engine):
+    return loopback_engine(max_retries=2, record_waits=True)
 
 
 def test_real_upload_has_an_exact_content_length(srv, leng, tmp_path):
