@@ -119,66 +119,41 @@ def test_unknown_field_is_rejected(tmp_path):
     assert "paginaton" in str(err)
 
 
-def test_duplicate_action_name(tmp_path):
-    err = broken(tmp_path, "- name: widgets.create", "- name: widgets.list")
-    assert "duplicate action name 'widgets.list'" in err.rule
+@pytest.mark.parametrize("old, new, wanted", [
+    pytest.param("- name: widgets.create", "- name: widgets.list",
+                 ["duplicate action name 'widgets.list'"], id="duplicate_action_name"),
+    pytest.param("path: /widgets/{widget_id}", "path: /widgets/all",
+                 ["widget_id"], id="path_param_without_placeholder"),
+    pytest.param("      - use: after", "      - use: aftr",
+                 ["'aftr'", "did you mean 'after'"], id="unresolved_param_reference_suggests"),
+    pytest.param('$ref: "#/schemas/Widget"', '$ref: "#/schemas/Gadget"',
+                 ["#/schemas/Gadget"], id="unresolved_schema_reference"),
+    pytest.param("    pagination: cursor", "    pagination: pages",
+                 ["pagination 'pages'"], id="unknown_pagination_style"),
+    pytest.param("      - use: after\n", "      - {name: since, in: query, schema: {type: string}}\n",
+                 ["needs a query parameter 'after'"], id="paginated_action_needs_its_cursor_param"),
+    pytest.param("stream: {when: stream, use: sse}", "stream: {when: streaming, use: sse}",
+                 ["stream parameter 'streaming'"], id="stream_param_must_be_in_body"),
+    pytest.param("    path: /widgets\n    credential: token\n    body: json",
+                 "    path: /widgets\n    credential: secret\n    body: json",
+                 ["credential 'secret'"], id="undeclared_credential"),
+    pytest.param("    body: json\n", "    body: none\n",
+                 ["body is 'none'"], id="body_param_needs_a_body"),
+    pytest.param("{name: stream, in: body, schema: {type: boolean}}",
+                 "{name: stream, in: body, schema: {type: boolean}}\n      - {name: upload, in: body, file: true}",
+                 ["needs body 'multipart'"], id="file_param_needs_multipart"),
+    pytest.param("schema: {type: string, maxLength: 10}", "schema: {type: string, maxLength: ten}",
+                 ["invalid JSON Schema", "name"], id="invalid_inline_json_schema_fails_at_load_not_at_run"),
+])
+def test_a_broken_rule_is_named(tmp_path, old, new, wanted):
+    """Each rule of the manifest's validation, broken once in a good manifest, is named in the error."""
+    err = broken(tmp_path, old, new)
+    assert all(w in err.rule for w in wanted), err.rule
 
 
 def test_placeholder_without_path_param(tmp_path):
     err = broken(tmp_path, "path: /widgets/{widget_id}", "path: /widgets/{widget_id}/{part}")
     assert "{part}" in err.rule and err.action == "widgets.retrieve"
-
-
-def test_path_param_without_placeholder(tmp_path):
-    err = broken(tmp_path, "path: /widgets/{widget_id}", "path: /widgets/all")
-    assert "widget_id" in err.rule
-
-
-def test_unresolved_param_reference_suggests(tmp_path):
-    err = broken(tmp_path, "      - use: after", "      - use: aftr")
-    assert "'aftr'" in err.rule and "did you mean 'after'" in err.rule
-
-
-def test_unresolved_schema_reference(tmp_path):
-    err = broken(tmp_path, '$ref: "#/schemas/Widget"', '$ref: "#/schemas/Gadget"')
-    assert "#/schemas/Gadget" in err.rule
-
-
-def test_unknown_pagination_style(tmp_path):
-    err = broken(tmp_path, "    pagination: cursor", "    pagination: pages")
-    assert "pagination 'pages'" in err.rule
-
-
-def test_paginated_action_needs_its_cursor_param(tmp_path):
-    err = broken(tmp_path, "      - use: after\n", "      - {name: since, in: query, schema: {type: string}}\n")
-    assert "needs a query parameter 'after'" in err.rule
-
-
-def test_stream_param_must_be_in_body(tmp_path):
-    err = broken(tmp_path, "stream: {when: stream, use: sse}", "stream: {when: streaming, use: sse}")
-    assert "stream parameter 'streaming'" in err.rule
-
-
-def test_undeclared_credential(tmp_path):
-    err = broken(tmp_path, "    path: /widgets\n    credential: token\n    body: json",
-                 "    path: /widgets\n    credential: secret\n    body: json")
-    assert "credential 'secret'" in err.rule
-
-
-def test_body_param_needs_a_body(tmp_path):
-    err = broken(tmp_path, "    body: json\n", "    body: none\n")
-    assert "body is 'none'" in err.rule
-
-
-def test_file_param_needs_multipart(tmp_path):
-    err = broken(tmp_path, "{name: stream, in: body, schema: {type: boolean}}",
-                 "{name: stream, in: body, schema: {type: boolean}}\n      - {name: upload, in: body, file: true}")
-    assert "needs body 'multipart'" in err.rule
-
-
-def test_invalid_inline_json_schema_fails_at_load_not_at_run(tmp_path):
-    err = broken(tmp_path, "schema: {type: string, maxLength: 10}", "schema: {type: string, maxLength: ten}")
-    assert "invalid JSON Schema" in err.rule and "name" in err.rule
 
 
 def test_header_values_with_newlines_are_rejected(tmp_path):
