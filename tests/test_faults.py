@@ -18,7 +18,7 @@ import pytest
 
 import engine
 from conftest import API_KEY
-from loopback import Blackhole, Loopback, Reply
+from loopback import Blackhole, Reply
 
 READ = 0.2
 OK = Reply(200, {"object": "list", "data": [{"id": "m"}]}, {"x-request-id": "req_ok"})
@@ -26,27 +26,8 @@ JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def released():
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-@pytest.fixture
-def srv(released):
-    with Loopback() as s:
-        yield s
-        released.set()
-
-
-@pytest.fixture
-def leng(srv, manifest):
-    e = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", timeout=(2.0, READ))
-    e.waits = []
-    e.transport.sleep = e.waits.append
-    e.transport.rand = lambda: 0.0
-    yield e
-    e.close()
+def leng(loopback_engine):
+    return loopback_engine(None, timeout=(2.0, READ), record_waits=True)  # the declared policy
 
 
 def hits(srv, path="/v1/models"):

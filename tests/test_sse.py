@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 import engine
 from engine.streaming import iter_sse
 from conftest import API_KEY
-from loopback import Loopback, Reply
+from loopback import Reply
 
 SAMPLE = (b"\xef\xbb\xbf: a comment\r\n"
           b"event: thread.run.created\r\nid: 7\r\ndata: {\"id\": \"run_1\",\r\ndata:  \"n\": 1}\r\n\r\n"
@@ -67,17 +67,8 @@ def test_any_bytes_any_chunking_never_crash(blob, cuts):
 # --- streams over real sockets -----------------------------------------------------
 
 @pytest.fixture
-def srv():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture
-def leng(srv, manifest):
-    e = engine.Engine(manifest, api_key=API_KEY, base_url=srv.url + "/v1", max_retries=2)
-    e.transport.sleep = lambda s: None
-    yield e
-    e.close()
+def leng(loopback_engine):
+    return loopback_engine(max_retries=2, record_waits=True)
 
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
