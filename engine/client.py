@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from typing import IO, Any, Iterable, Iterator, Mapping
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -44,6 +45,21 @@ def _masked(value: Any, secrets: re.Pattern[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_masked(v, secrets) for v in value]
     return value
+
+
+def _checked_url(url: str) -> str:
+    """The base URL, refused here rather than as a bare ValueError deep inside the first request.
+
+    The message does not repeat the URL: it may carry user:password.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise Error(f"base_url cannot be parsed as a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Error("base_url must be an absolute http:// or https:// URL with a host")
+    return url
 
 
 class Engine:
@@ -93,7 +109,7 @@ class Engine:
                     raise Error(f"setting {name!r} {problem}")
                 self._settings[name] = value
         env_url = os.environ.get(conn["base_url_env"]) if conn.get("base_url_env") else None
-        self.base_url = (base_url or env_url or conn["base_url"]).rstrip("/")
+        self.base_url = _checked_url(base_url or env_url or conn["base_url"]).rstrip("/")
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
@@ -118,6 +134,8 @@ class Engine:
             for name in creds:
                 if self._secrets.get(name) is None:
                     self._secrets[name] = _Secret("sandbox")
+        masked = [re.escape(s.value) for s in self._secrets.values() if s is not None and len(s.value) >= 8]
+        self._secret_pattern = re.compile("|".join(masked), re.IGNORECASE) if masked else None
         self.session = session
         self._guard_redirects(session, [spec["header"] for spec in creds.values()])
         # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
@@ -170,8 +188,7 @@ class Engine:
         those echoes must not reach an error, a log or a repr. Values under 8
         characters are no real key and would mask pieces of ordinary words.
         """
-        secrets = [re.escape(s.value) for s in self._secrets.values() if s is not None and len(s.value) >= 8]
-        return _masked(value, re.compile("|".join(secrets), re.IGNORECASE)) if secrets else value
+        return _masked(value, self._secret_pattern) if self._secret_pattern is not None else value
 
     def __repr__(self) -> str:
         creds = ", ".join(f"{k}={'set' if v else 'unset'}" for k, v in self._secrets.items())

@@ -47,6 +47,22 @@ def test_unknown_engine_option_suggests(manifest):
         engine.Engine(manifest, apikey="x")
 
 
+@pytest.mark.parametrize("url, why", [
+    ("http://[::1/v1", "cannot be parsed"),
+    ("http://host:notaport/v1", "cannot be parsed"),
+    ("api.openai.com/v1", "absolute http:// or https://"),
+    ("ftp://host/v1", "absolute http:// or https://"),
+    ("http:///v1", "with a host"),
+])
+def test_unusable_base_url_is_an_engine_error_that_hides_the_url(manifest, monkeypatch, url, why):
+    with pytest.raises(engine.Error, match=why) as info:
+        engine.Engine(manifest, api_key=API_KEY, base_url=url)
+    assert url not in str(info.value)  # a URL may carry user:password
+    monkeypatch.setenv("OPENAI_BASE_URL", url)  # the environment is checked the same way
+    with pytest.raises(engine.Error, match=why):
+        engine.Engine(manifest, api_key=API_KEY)
+
+
 def test_module_level_run_uses_a_default_engine(monkeypatch, mocked):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
     monkeypatch.setattr(engine, "_default", None)
