@@ -58,7 +58,7 @@ def parse_duration(text: str | None) -> float | None:
     try:
         return float(text)
     except ValueError:
-        pass
+        pass  # not bare seconds: read it as units below
     total, pos = 0.0, 0
     for m in _DURATION.finditer(text):
         if m.start() != pos:
@@ -360,7 +360,7 @@ class BatchJob:
         try:
             self.engine.run(self._cfg["cancel"], {self._cfg["batch_param"]: batch_id}, **self._call)
         except Error:
-            pass
+            pass  # a batch left running expires by its window; the original failure is raised
 
     # -- resuming and reading -------------------------------------------------
     @classmethod

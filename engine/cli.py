@@ -25,7 +25,13 @@ EXIT_DRIFT = 1
 
 
 class _Usage(Exception):
-    pass
+    """The command line itself is wrong (exit 2), as opposed to what the engine was asked to do."""
+
+
+# The first class an error is an instance of decides the exit code (subclasses before their bases).
+_EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (_Usage, EXIT_USAGE), (errors.UnknownActionError, EXIT_USAGE), (errors.ValidationError, EXIT_INVALID),
+    (errors.APIConnectionError, EXIT_NETWORK), (errors.APIError, EXIT_API), (errors.Error, EXIT_ERROR))
 
 
 def _string_only(schema: Any) -> bool:
@@ -405,21 +411,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             if args.command == "drift":
                 return _cmd_drift(eng, args, out)
             return _cmd_run(eng, args, out, err)
-    except (_Usage, errors.UnknownActionError) as exc:
+    except (_Usage, errors.Error) as exc:
         err.write(f"openai-connector: {exc}\n")
-        return EXIT_USAGE
-    except errors.ValidationError as exc:
-        err.write(f"openai-connector: {exc}\n")
-        return EXIT_INVALID
-    except errors.APIConnectionError as exc:
-        err.write(f"openai-connector: {exc}\n")
-        return EXIT_NETWORK
-    except errors.APIError as exc:
-        err.write(f"openai-connector: {exc}\n")
-        return EXIT_API
-    except errors.Error as exc:
-        err.write(f"openai-connector: {exc}\n")
-        return EXIT_ERROR
+        return next(code for cls, code in _EXIT_CODES if isinstance(exc, cls))
     except KeyboardInterrupt:
         err.write("openai-connector: interrupted\n")
         return 130

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Server(args.delay_ms / 1000.0, args.items, args.events).serve(args.port)
     except KeyboardInterrupt:
-        pass
+        pass  # the benchmark stops its server this way
     return 0
 
 
