@@ -28,7 +28,9 @@ _SEGMENT = re.compile(r"\{([^{}]*)\}")
 # What a header value cannot carry: CR/LF would start a new header, HTTP allows no other control
 # character but tab, and one beyond Latin-1 makes http.client fail mid-send with the whole value
 # (a key, say) in the exception's repr.
-_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
+# Written as the complement of what is allowed: the direct range up to U+10FFFF took 3 ms to
+# compile, a tenth of the engine's import.
+_NOT_IN_HEADER = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
 
 def header_value_problem(value: str) -> str | None:
