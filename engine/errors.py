@@ -72,6 +72,11 @@ class ValidationError(Error):
 class MissingCredentialError(ValidationError):
     """The action needs a credential the Engine was not given; nothing was sent."""
 
+    def __init__(self, action: str, problems: Sequence[Problem]) -> None:
+        super().__init__(action, problems)
+        # A missing key is not a bad parameter: say what is needed, on one line.
+        self.args = ("; ".join(f"{action}: {p.message}" for p in self.problems),)
+
 
 class APIError(Error):
     """Something went wrong talking to the API (after validation passed)."""
