@@ -103,7 +103,9 @@ def to_curl(request: Any) -> str:
         for name, value in getattr(body, "fields", ()):
             parts += ["-F", shlex.quote(f"{name}={value}")]
         for name, part in getattr(body, "files", ()):
-            parts += ["-F", shlex.quote(f"{name}=@{part.filename};type={part.content_type}")]
+            # The real path, so the line runs from any directory; content given in memory has none.
+            source = f"{os.path.abspath(part.path)};filename={part.filename}" if part.path else part.filename
+            parts += ["-F", shlex.quote(f"{name}=@{source};type={part.content_type}")]
     return " ".join(parts)
 
 

@@ -58,6 +58,11 @@ class FilePart:
         self._data, self._path, self._fh, self._start, self.size = data, path, fh, start, size
 
     @property
+    def path(self) -> str | None:
+        """The file on disk the bytes come from, when they come from one."""
+        return self._path
+
+    @property
     def replayable(self) -> bool:
         return self._fh is None or self.size is not None
 

@@ -58,6 +58,20 @@ def test_dry_run_prints_curl_without_the_key(monkeypatch):
     assert body == {"assistant_id": "asst_1", "metadata": {"k": "v"}, "temperature": 0.5}
 
 
+def test_dry_run_of_an_upload_names_the_file_by_its_full_path(tmp_path, monkeypatch):
+    (tmp_path / "train.jsonl").write_bytes(b'{"x": 1}\n')
+    monkeypatch.chdir(tmp_path)  # a relative path on the command line
+    code, out, err = call("run", "files.create", "-p", "file=@train.jsonl", "-p", "purpose=fine-tune", "--dry-run")
+    assert code == 0, err
+    argv = shlex.split(out)
+    assert argv[:4] == ["curl", "-X", "POST", f"{BASE}/files"]
+    forms = [argv[i + 1] for i, a in enumerate(argv) if a == "-F"]
+    assert "purpose=fine-tune" in forms
+    (file_form,) = [f for f in forms if f.startswith("file=")]
+    source, *attrs = file_form[len("file=@"):].split(";")
+    assert source == str(tmp_path / "train.jsonl") and "filename=train.jsonl" in attrs
+
+
 def test_dry_run_needs_no_key():
     code, out, _ = call("run", "organization.users.list", "-p", "limit=5", "--dry-run")
     assert code == 0 and '"Authorization: Bearer $OPENAI_ADMIN_KEY"' in out and "limit=5" in out
