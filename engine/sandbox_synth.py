@@ -7,10 +7,15 @@ makes the smallest object a schema accepts, echoing what the request gave.
 from __future__ import annotations
 
 import copy
+import json
+import random
 import time
 from typing import Any, Mapping
 
 __all__ = ["Synth"]
+
+# What fixes a number, so it is not free to be synthesized.
+_PINNED = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "const", "default", "examples"}
 
 
 class Synth:
@@ -65,11 +70,12 @@ class Synth:
         return not self.errors(schema, value)
 
     def value(self, schema: Any, name: str | None, body: Mapping[str, Any], depth: int = 0,
-               want: bool = False, given: Mapping[str, Any] | None = None) -> Any:
+               want: bool = False, given: Mapping[str, Any] | None = None, place: int = 0) -> Any:
         """A value the schema accepts: given or declared values where they fit, else const/enum/default/examples.
 
         Optional-by-null fields stay null unless `want`; objects get their
         required fields; arrays get their minimum, or what `sizes` declares.
+        `place` is the position of the enclosing array item, so siblings differ.
         """
         s = self.resolve(schema)
         given = given or {}
@@ -85,9 +91,9 @@ class Synth:
                 return None
             prefer = self.cfg.get("prefer", ())
             real.sort(key=lambda a: str(a.get("$ref", "")).rsplit("/", 1)[-1] not in prefer)
-            return self.value(real[0], name, body, depth, want, given)
+            return self.value(real[0], name, body, depth, want, given, place)
         if s.get("allOf"):
-            parts = [self.value(p, name, body, depth, want, given) for p in s["allOf"]]
+            parts = [self.value(p, name, body, depth, want, given, place) for p in s["allOf"]]
             return {k: v for part in parts if isinstance(part, dict) for k, v in part.items()}
         if "enum" in s:
             return next((v for v in s["enum"] if v is not None), None)
@@ -109,7 +115,14 @@ class Synth:
             return False
         if kind == "array":
             count = self._size(name, body, int(s.get("minItems", 0))) if depth < 8 else 0
-            items = [self.value(s.get("items", {}), None, body, depth + 1, given=given) for _ in range(count)]
+            item = self.resolve(s.get("items", {}))
+            if item.get("type") == "number" and not _PINNED & set(item):
+                # A vector of free numbers: the same for the same request, different for each
+                # input and never all zeros, so similarity math on sandbox answers works.
+                seed = json.dumps([name, place, body], sort_keys=True, default=str)
+                rng = random.Random(seed)
+                return [rng.uniform(-1.0, 1.0) for _ in range(count)]
+            items = [self.value(item, None, body, depth + 1, given=given, place=i) for i in range(count)]
             index = self.cfg.get("item_index")
             if index in self.props(s.get("items", {}))[0]:
                 for i, item in enumerate(items):
@@ -120,7 +133,7 @@ class Synth:
             wanted = required if required is not None else [
                 k for k, p in props.items()
                 if {"examples", "default", "enum", "const"} & set(self.resolve(p)) or k in self.cfg.get("values", {})]
-            return {k: self.value(props[k], k, body, depth + 1, given=given) for k in wanted if k in props}
+            return {k: self.value(props[k], k, body, depth + 1, given=given, place=place) for k in wanted if k in props}
         return {} if kind == "object" else None
 
     def _size(self, name: str | None, body: Mapping[str, Any], minimum: int) -> int:

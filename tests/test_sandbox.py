@@ -216,6 +216,16 @@ def test_every_action_answers_in_the_sandbox_with_its_declared_shape(sbx):
             assert result["deleted"] is True and result["id"] == list(make(ids).values())[-1], name
 
 
+def test_embeddings_are_usable_vectors(sbx):
+    """Never all zeros (a cosine similarity would divide by zero), the same for the same request."""
+    params = {"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 8}
+    first = [d["embedding"] for d in sbx.run("embeddings.create", params)["data"]]
+    again = [d["embedding"] for d in sbx.run("embeddings.create", params)["data"]]
+    assert first == again
+    assert all(len(v) == 8 and any(x != 0 for x in v) and all(-1 <= x <= 1 for x in v) for v in first)
+    assert first[0] != first[1]
+
+
 def test_answers_echo_the_request(sbx):
     chat = sbx.run("chat.completions.create", {"model": "gpt-4o-mini", "n": 3,
                                                "messages": [{"role": "user", "content": "Hi"}]})
