@@ -83,6 +83,7 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
         out.pop("minimum", None)
     if schema.get("exclusiveMaximum") is True:
         out.pop("maximum", None)
+    _required_slips(out)
     _documented_limits(out)
     if "example" in schema and "examples" not in out:
         out["examples"] = [copy.deepcopy(schema["example"])]
@@ -95,6 +96,23 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
         elif t is None:
             out = {"anyOf": [out, {"type": "null"}]}
     return out
+
+
+def _required_slips(out: dict[str, Any]) -> None:
+    """A required name the object itself does not declare is a slip of the description.
+
+    The 2025-01-21 description requires `type` inside `response_format.json_schema`,
+    which has no such field: kept, it would reject every valid structured-output
+    request. Dropping such a name can only accept more, and the server still judges.
+    (Only where the object's fields are all in view: not beside an `allOf`.)
+    """
+    required, props = out.get("required"), out.get("properties")
+    if isinstance(required, list) and isinstance(props, Mapping) and "allOf" not in out:
+        kept = [name for name in required if name in props]
+        if kept:
+            out["required"] = kept
+        else:
+            out.pop("required")
 
 
 def _documented_limits(out: dict[str, Any]) -> None:

@@ -73,5 +73,12 @@ def test_convert_schema_from_openapi_30():
                           "x-oaiTypeLabel": "t", "oneOf": [{"$ref": "#/components/schemas/X"}]})
     assert out == {"type": ["string", "null"], "enum": ["a", None], "examples": ["a"],
                    "anyOf": [{"$ref": "#/schemas/X"}]}
+    # A required name the object does not declare is the description's slip, not a rule.
+    assert convert_schema({"type": "object", "properties": {"name": {"type": "string"}},
+                           "required": ["type", "name"]})["required"] == ["name"]
+    assert "required" not in convert_schema({"type": "object", "properties": {"a": {}}, "required": ["b"]})
+    # Beside an allOf the other part may declare it: left alone.
+    assert convert_schema({"allOf": [{"properties": {"b": {}}}], "properties": {"a": {}},
+                           "required": ["b"]})["required"] == ["b"]
     assert convert_schema({"type": "integer", "description": "Limit can range between 1 and 10,000."}) == {
         "type": "integer", "description": "Limit can range between 1 and 10,000.", "minimum": 1, "maximum": 10000}

@@ -205,6 +205,26 @@ CASES = [
                                                       "required": ["location"]}}}],
                "tool_choice": "auto", "parallel_tool_calls": False},
          answer=Example("POST /chat/completions", "Functions")),
+    Case("chat.completions.create-structured-output",
+         {"model": "gpt-4o-2024-08-06",
+          "messages": [{"role": "user", "content": [
+              {"type": "text", "text": "Extract the event from this poster."},
+              {"type": "image_url", "image_url": {"url": "https://example.com/poster.png", "detail": "high"}}]}],
+          "response_format": {"type": "json_schema", "json_schema": {
+              "name": "calendar_event", "strict": True,
+              "schema": {"type": "object", "properties": {"name": {"type": "string"}, "date": {"type": "string"}},
+                         "required": ["name", "date"], "additionalProperties": False}}}},
+         "POST", f"{BASE}/chat/completions",
+         json={"model": "gpt-4o-2024-08-06",
+               "messages": [{"role": "user", "content": [
+                   {"type": "text", "text": "Extract the event from this poster."},
+                   {"type": "image_url", "image_url": {"url": "https://example.com/poster.png", "detail": "high"}}]}],
+               "response_format": {"type": "json_schema", "json_schema": {
+                   "name": "calendar_event", "strict": True,
+                   "schema": {"type": "object",
+                              "properties": {"name": {"type": "string"}, "date": {"type": "string"}},
+                              "required": ["name", "date"], "additionalProperties": False}}}},
+         answer=Example("POST /chat/completions")),
     Case("chat.completions.create-nothing-optional",
          {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]},
          "POST", f"{BASE}/chat/completions",
