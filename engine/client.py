@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from . import manifest as _manifest
 from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
 from .pagination import STYLES, Paginator
-from .request import Context, header_value_problem
+from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
 from .transport import Attempt, RetryPolicy, Transport
 
@@ -220,16 +220,19 @@ class Engine:
             cred_headers[cred] = (spec["header"], spec.get("prefix", "") + secret.value)
         return Context(self.base_url, self._headers, cred_headers, self.manifest.connector.get("files", {}))
 
-    def prepare(self, name: str, params: Mapping[str, Any] | None = None, *,
-                redact: bool = False) -> requests.PreparedRequest:
+    def prepare(self, name: str, params: Mapping[str, Any] | None = None, *, redact: bool = False,
+                extra_body: Mapping[str, Any] | None = None, extra_query: Mapping[str, Any] | None = None,
+                extra_headers: Mapping[str, str] | None = None) -> requests.PreparedRequest:
         """Validate and build the request for an action; nothing is sent.
 
         `redact=True` puts a placeholder where the credential goes (no key needed).
+        `extra_*` add what the manifest does not know yet, as `run` does.
         """
         action = self.action(name)
         params = {} if params is None else params
         action.validator.validate(params)
-        return action.builder.build(params, self._context(action, redact))
+        extra = Extra(extra_body, extra_query, extra_headers)
+        return action.builder.build(params, self._context(action, redact), extra or None)
 
     def _policy(self, action: _manifest.Action, max_retries: int | None) -> RetryPolicy:
         key = (action.name, max_retries if max_retries is not None else self.max_retries)
@@ -245,13 +248,16 @@ class Engine:
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, *, timeout: Any = None,
             max_retries: int | None = None, raw: bool = False,
-            output: str | os.PathLike | IO[bytes] | None = None) -> Any:
+            output: str | os.PathLike | IO[bytes] | None = None, extra_body: Mapping[str, Any] | None = None,
+            extra_query: Mapping[str, Any] | None = None, extra_headers: Mapping[str, str] | None = None) -> Any:
         """Call an action and return its decoded answer.
 
         JSON answers come back as dicts, binary ones as bytes (or written to
         `output` in chunks, returning the byte count), streamed ones as an
         iterator of events. `raw=True` wraps the answer in a `Result` with
         status, headers, request id, elapsed time and attempts.
+        `extra_body`, `extra_query` and `extra_headers` send what the manifest
+        does not declare yet (a field the API gained last week), unvalidated.
         """
         action = self.action(name)
         params = {} if params is None else params
@@ -263,11 +269,14 @@ class Engine:
         action.validator.validate(params)
         if output is not None and action.response_kind != "binary":
             raise Error(f"{action.name} answers with {action.response_kind}, not binary data: output= does not apply")
-        return self._call(action, params, timeout=timeout, max_retries=max_retries, raw=raw, output=output)
+        extra = Extra(extra_body, extra_query, extra_headers)
+        return self._call(action, params, timeout=timeout, max_retries=max_retries, raw=raw, output=output,
+                          extra=extra or None)
 
     def _call(self, action: _manifest.Action, params: Mapping[str, Any], *, timeout: Any = None,
-              max_retries: int | None = None, raw: bool = False, output: Any = None) -> Any:
-        request = action.builder.build(params, self._context(action))
+              max_retries: int | None = None, raw: bool = False, output: Any = None,
+              extra: Extra | None = None) -> Any:
+        request = action.builder.build(params, self._context(action), extra)
         streaming = self._streaming(action, params)
         info = Attempt()
         policy = self._policy(action, max_retries)

@@ -22,9 +22,10 @@ from .errors import ValidationError, Problem
 if TYPE_CHECKING:
     from .manifest import Action
 
-__all__ = ["RequestBuilder", "Context", "encode_query_value", "header_value_problem", "QUERY_STYLES", "BODY_ENCODERS"]
+__all__ = ["RequestBuilder", "Context", "Extra", "encode_query_value", "header_value_problem", "QUERY_STYLES", "BODY_ENCODERS"]
 
 _SEGMENT = re.compile(r"\{([^{}]*)\}")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # a header name (RFC 9110 token)
 # What a header value cannot carry: CR/LF would start a new header, HTTP allows no other control
 # character but tab, and one beyond Latin-1 makes http.client fail mid-send with the whole value
 # (a key, say) in the exception's repr.
@@ -146,6 +147,36 @@ class Context:
         self.file_defaults = dict(file_defaults)
 
 
+class Extra:
+    """What the caller sends beyond the descriptor: fields, query values and headers it does not know yet.
+
+    The API grows faster than any manifest; like the official SDK's
+    `extra_body`/`extra_query`/`extra_headers`, these go out as given, after the
+    declared params (a body field of the same name is replaced), checked only for
+    what would break the request itself.
+    """
+
+    __slots__ = ("body", "query", "headers")
+
+    def __init__(self, body: Mapping[str, Any] | None = None, query: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        self.body, self.query, self.headers = dict(body or {}), dict(query or {}), dict(headers or {})
+
+    def __bool__(self) -> bool:
+        return bool(self.body or self.query or self.headers)
+
+    def check(self, action: str, *, has_body: bool) -> None:
+        problems = []
+        if self.body and not has_body:
+            problems.append(Problem("extra_body", "body", "this action sends no body"))
+        for name, value in self.headers.items():
+            why = header_value_problem(value) if isinstance(value, str) else "must be a string"
+            if why or not isinstance(name, str) or not _TOKEN.match(name):
+                problems.append(Problem(f"extra_headers.{name}", "header", why or "is not a valid header name"))
+        if problems:
+            raise ValidationError(action, problems)
+
+
 class RequestBuilder:
     """Builds the HTTP request for one action; the per-action work is done here, once."""
 
@@ -180,10 +211,10 @@ class RequestBuilder:
                     pairs.append(f"{quote(k, safe='')}={encode_query_value(v)}")
         return base_url + path + ("?" + "&".join(pairs) if pairs else "")
 
-    def build(self, params: Mapping[str, Any], ctx: Context) -> PreparedRequest:
-        """The request for already-validated params."""
+    def build(self, params: Mapping[str, Any], ctx: Context, extra: "Extra | None" = None) -> PreparedRequest:
+        """The request for already-validated params, plus what `extra` adds unchecked."""
         try:
-            return self._build(params, ctx)
+            return self._build(params, ctx, extra)
         except UnicodeEncodeError:
             # Python text may hold lone surrogates (JSON's "\ud800" decodes to one) that no
             # encoding can send. Found here, where encoding fails, so valid calls pay nothing.
@@ -191,7 +222,7 @@ class RequestBuilder:
         raise ValidationError(self.action.name, [Problem(name, "encoding", "holds a lone surrogate (U+D800-U+DFFF), "
                                                          "which cannot be encoded as UTF-8") for name in bad])
 
-    def _build(self, params: Mapping[str, Any], ctx: Context) -> PreparedRequest:
+    def _build(self, params: Mapping[str, Any], ctx: Context, extra: "Extra | None") -> PreparedRequest:
         headers = CaseInsensitiveDict(ctx.headers)
         cred = ctx.credential_headers.get(self.action.credential)
         if cred is not None:
@@ -200,9 +231,14 @@ class RequestBuilder:
         for name, wire in self.header_params:
             if name in params:
                 headers[wire] = _scalar(params[name])
+        if extra is not None:
+            extra.check(self.action.name, has_body=self.encoder is not None)
+            headers.update(extra.headers)
         body: Any = None
         if self.encoder is not None:
             fields = [(wire, params[name]) for name, wire in self.body_params if name in params]
+            if extra is not None:
+                fields += extra.body.items()
             files = []
             for name, wire, spec in self.file_params:
                 if name in params:
@@ -230,6 +266,10 @@ class RequestBuilder:
         req = PreparedRequest()
         req.method = self.method
         req.url = self.url(ctx.base_url, params)
+        if extra is not None and extra.query:
+            pairs = [f"{quote(k, safe='')}={encode_query_value(v)}" for name, value in extra.query.items()
+                     for k, v in _form(name, value)]
+            req.url += ("&" if "?" in req.url else "?") + "&".join(pairs)
         req.headers = headers
         req.body = body
         req.hooks = default_hooks()

@@ -252,3 +252,34 @@ def test_errors_say_why_they_were_not_retried(manifest, mocked):
         eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "x"}]})
     assert info.value.attempts == 1 and info.value.code == "insufficient_quota"
     assert "not retried: the account's quota is used up" in str(info.value)
+
+
+def test_extras_send_what_the_manifest_does_not_know_yet(eng, mocked):
+    mocked.post(f"{BASE}/chat/completions", json={"id": "c", "object": "chat.completion"})
+    eng.run("chat.completions.create", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}],
+                                        "temperature": 1},
+            extra_body={"temperature": 0.2, "brand_new": {"on": True}}, extra_query={"tag": ["a", "b"]},
+            extra_headers={"X-Trace-Id": "t-1"})
+    sent = mocked.calls[0].request
+    assert sent.url == f"{BASE}/chat/completions?tag=a&tag=b"
+    assert sent.headers["X-Trace-Id"] == "t-1"
+    assert json.loads(sent.body) == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}],
+                                     "temperature": 0.2, "brand_new": {"on": True}}
+    # A multipart action takes extra fields as form fields.
+    mocked.post(f"{BASE}/files", json={"id": "file-1", "object": "file"})
+    eng.run("files.create", {"file": ("a.jsonl", b"{}"), "purpose": "batch"}, extra_body={"note": "x"})
+    data = b"".join(mocked.calls[1].request.body)  # a streamed multipart body
+    assert b'name="note"\r\n\r\nx\r\n' in data
+
+
+@pytest.mark.parametrize("extras, where", [
+    ({"extra_body": {"a": 1}}, "extra_body"),
+    ({"extra_headers": {"Bad Name": "x"}}, "extra_headers.Bad Name"),
+    ({"extra_headers": {"X-Ok": "a\r\nInjected: 1"}}, "extra_headers.X-Ok"),
+    ({"extra_headers": {"X-Ok": 5}}, "extra_headers.X-Ok"),
+])
+def test_extras_that_would_break_the_request_are_refused_before_sending(eng, mocked, extras, where):
+    with pytest.raises(engine.ValidationError) as info:
+        eng.run("models.list", **extras)
+    assert [p.param for p in info.value.problems] == [where]
+    assert len(mocked.calls) == 0
