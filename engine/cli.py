@@ -143,8 +143,8 @@ def _type_text(schema: Any) -> str:
         return f"array of {_type_text(schema.get('items', {}))}"
     if t:
         return t
-    if "anyOf" in schema:
-        return " | ".join(_type_text(s) for s in schema["anyOf"])
+    if "anyOf" in schema:  # a free string beside an enum of strings reads as one "string"
+        return " | ".join(dict.fromkeys(_type_text(s) for s in schema["anyOf"]))
     return "any"
 
 
@@ -419,6 +419,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KeyboardInterrupt:
         err.write("openai-connector: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, and keep Python's own flush at exit quiet too.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -182,3 +182,19 @@ def test_console_script_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "actions", "--group", "models"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "models.retrieve" in proc.stdout
+
+
+def test_a_reader_that_goes_away_is_no_error():
+    """`openai-connector actions | head -1`: the pipe closes under us; no traceback, exit 0."""
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    err = io.StringIO()
+    assert cli.main(["actions"], ClosedPipe(), err) == cli.EXIT_OK
+    assert err.getvalue() == ""
+
+
+def test_describe_reads_a_string_or_enum_as_one_type():
+    code, out, _ = call("describe", "threads.runs.create")
+    assert code == 0 and "  model: string | null, optional, in body" in out
