@@ -23,6 +23,7 @@ _PAIRS = re.compile(r"\bSet of (\d+) key-value pairs\b")
 _KEY_LEN = re.compile(r"\bKeys can be a maximum of (\d+) characters\b")
 _VALUE_LEN = re.compile(r"\bvalues can be a maximum of (\d+) characters\b")
 _PLACEHOLDER = re.compile(r"^\{([^}]+)\}$")
+_SAYS_NULL = re.compile(r"\bcan be\s+set to\s+`?null`?", re.I)
 
 
 def load_spec(path: str) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
     _documented_limits(out)
     if "example" in schema and "examples" not in out:
         out["examples"] = [copy.deepcopy(schema["example"])]
-    if schema.get("nullable"):
+    if schema.get("nullable") or _says_null(out):
         t = out.get("type")
         if isinstance(t, str):
             out["type"] = [t, "null"]
@@ -113,6 +114,16 @@ def _required_slips(out: dict[str, Any]) -> None:
             out["required"] = kept
         else:
             out.pop("required")
+
+
+def _says_null(out: Mapping[str, Any]) -> bool:
+    """The prose says null is accepted ("Can be set to `null` to turn off") though `nullable` is missing.
+
+    The 2025-01-21 description says so of a realtime session's `turn_detection` and
+    `input_audio_transcription`; without it the documented way to turn them off is refused.
+    """
+    text = out.get("description")
+    return isinstance(text, str) and _SAYS_NULL.search(text) is not None
 
 
 def _documented_limits(out: dict[str, Any]) -> None:
