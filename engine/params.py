@@ -8,6 +8,7 @@ the params to explain every problem at once, naming the parameter and the rule.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping
@@ -123,11 +124,13 @@ def _problems(err: Any, root: Any) -> list[Problem]:
         if tag is not None:
             return [tag if tag.param else Problem(where, err.validator, tag.message)]
         # Name the closest branch's complaint instead of "not valid under any".
-        import jsonschema
-
-        best = jsonschema.exceptions.best_match(err.context)
-        if best is not None and list(best.absolute_path) != path:
+        best, narrowed = _closest(err)
+        if best is not None and (narrowed or list(best.absolute_path) != path):
             return _problems(best, root)
+        kinds = _kinds(err)
+        if kinds:
+            return [Problem(where, "type", f"must be of type {' or '.join(kinds)}, got {type(err.instance).__name__} "
+                                           f"{_short(err.instance)}")]
         message = f"{_short(err.instance)} matches none of the accepted forms"
         if best is not None:
             message += f" (closest: {_message(best)})"
@@ -136,6 +139,40 @@ def _problems(err: Any, root: Any) -> list[Problem]:
     if "propertyNames" in err.schema_path:
         message = f"key {_short(err.instance)} {message.split(', got')[0]}"
     return [Problem(where, err.validator, message)]
+
+
+def _closest(err: Any) -> tuple[Any, bool]:
+    """The complaint of the branch the value fits best, and whether the value's shape ruled others out.
+
+    A branch is out as high up the value as its first type mismatch: for 51 against
+    `"auto"` or an integer up to 50 the answer is the integer branch's "<= 50", not
+    "must be of type string"; for a list of parts, the parts branch, not a list of strings.
+    """
+    import jsonschema
+
+    branches: dict[Any, list[Any]] = {}
+    for e in err.context:
+        branches.setdefault(e.relative_schema_path[0] if e.relative_schema_path else None, []).append(e)
+
+    def fit(errors: list[Any]) -> float:
+        return min((len(e.relative_path) for e in errors if e.validator == "type"), default=math.inf)
+
+    best_fit = max(fit(errors) for errors in branches.values())
+    kept = [e for errors in branches.values() if fit(errors) == best_fit for e in errors]
+    return jsonschema.exceptions.best_match(kept), len(kept) < len(err.context)
+
+
+def _kinds(err: Any) -> list[str]:
+    """The JSON types a union takes, when the value has none of them (else empty)."""
+    kinds: dict[str, None] = {}
+    for index in sorted({e.relative_schema_path[0] for e in err.context if e.relative_schema_path}):
+        mismatch = [e for e in err.context if e.relative_schema_path and e.relative_schema_path[0] == index
+                    and e.validator == "type" and not e.relative_path]
+        if not mismatch:
+            return []
+        wanted = mismatch[0].validator_value
+        kinds.update(dict.fromkeys(wanted if isinstance(wanted, list) else [wanted]))
+    return list(kinds)
 
 
 def _discriminator(err: Any, root: Any) -> Problem | None:
@@ -148,9 +185,10 @@ def _discriminator(err: Any, root: Any) -> Problem | None:
     inst = err.instance
     if not isinstance(inst, dict) or not isinstance(branches, list):
         return None
-    resolved = [_deref(b, root) for b in branches]
+    # A branch of another JSON type (`"auto"` beside objects) is not one an object can name.
+    resolved = [(i, b) for i, b in enumerate(_deref(b, root) for b in branches) if _may_be_object(b)]
     keys = None
-    for b in resolved:
+    for _, b in resolved:
         props = b.get("properties", {}) if isinstance(b, dict) else {}
         consts = {k for k, v in props.items() if isinstance(v, dict)
                   and ("const" in v or (isinstance(v.get("enum"), list) and len(v["enum"]) == 1))}
@@ -159,19 +197,24 @@ def _discriminator(err: Any, root: Any) -> Problem | None:
         return None
     key = sorted(keys)[0]
     values = []
-    for b in resolved:
+    for _, b in resolved:
         v = b["properties"][key]
         values.append(v["const"] if "const" in v else v["enum"][0])
     path = list(err.absolute_path)
     where = _where(str(path[0]), path[1:]) + f".{key}"
     if inst.get(key) not in values:
         return Problem(where, "enum", f"must be one of {', '.join(repr(v) for v in values)}, got {_short(inst.get(key))}")
-    index = values.index(inst.get(key))
+    index = resolved[values.index(inst.get(key))][0]
     mine = [e for e in err.context if e.relative_schema_path and e.relative_schema_path[0] == index]
     if mine:
         found = _problems(mine[0], root)
         return found[0] if found else None
     return None
+
+
+def _may_be_object(schema: Any) -> bool:
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    return isinstance(schema, dict) and (kind is None or "object" in (kind if isinstance(kind, list) else [kind]))
 
 
 def _deref(schema: Any, root: Any) -> Any:
