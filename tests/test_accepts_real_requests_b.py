@@ -494,6 +494,8 @@ INVALID = [
      "tools[0].file_search.max_num_results", "maximum"),
     ("assistants.create", "129-tools", {"model": "gpt-4o", "tools": [{"type": "code_interpreter"}] * 129},
      "tools", "maxItems"),
+    ("assistants.create", "unknown-response-format", {"model": "gpt-4o", "response_format": {"type": "xml"}},
+     "response_format.type", "enum"),
     ("assistants.create", "json-schema-without-name", {"model": "gpt-4o", "response_format": {
         "type": "json_schema", "json_schema": {"schema": {"type": "object"}}}}, "response_format.json_schema",
      "required"),
