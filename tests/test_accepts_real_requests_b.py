@@ -217,6 +217,13 @@ VALID = [
     ("assistants.update", "json-schema", {"assistant_id": A, "model": "gpt-4o-mini", "response_format": {
         "type": "json_schema", "json_schema": MATH_SCHEMA}, "metadata": META}),
     ("assistants.update", "id-only", {"assistant_id": A}),
+    # What a retrieved object's answer shows, sent back as is (the reference's response examples).
+    ("assistants.update", "round-trip", {
+        "assistant_id": A, "name": "HR Helper", "description": None, "model": "gpt-4o",
+        "instructions": "You are an HR bot.", "tools": [{"type": "file_search", "file_search": {"ranking_options": {
+            "ranker": "default_2024_08_21", "score_threshold": 0.0}}}],
+        "tool_resources": {"file_search": {"vector_store_ids": []}}, "metadata": {}, "top_p": 1.0,
+        "temperature": 1.0, "response_format": "auto"}),
     ("assistants.delete", "id", {"assistant_id": A}),
     # -- threads
     ("threads.create", "empty", {}),
@@ -260,6 +267,14 @@ VALID = [
         "max_completion_tokens": 1000, "truncation_strategy": {"type": "last_messages", "last_messages": 10},
         "tool_choice": {"type": "function", "function": {"name": "get_current_weather"}},
         "parallel_tool_calls": False, "response_format": {"type": "json_object"}}),
+    ("threads.create_and_run", "round-trip", {
+        "assistant_id": A, "model": "gpt-4o", "instructions": "You are a helpful assistant.", "tools": [],
+        "tool_resources": {}, "metadata": {}, "temperature": 1.0, "top_p": 1.0, "max_completion_tokens": None,
+        "max_prompt_tokens": None, "truncation_strategy": {"type": "auto", "last_messages": None},
+        "response_format": "auto", "tool_choice": "auto", "parallel_tool_calls": True}),
+    ("threads.update", "round-trip", {"thread_id": T, "metadata": {}, "tool_resources": {}}),
+    ("threads.messages.create", "round-trip", {"thread_id": T, "role": "user", "content": "Hi", "attachments": [],
+                                               "metadata": {}}),
     ("threads.create_and_run", "json-schema", {"assistant_id": A, "response_format": {
         "type": "json_schema", "json_schema": MATH_SCHEMA}}),
     ("threads.messages.list", "all", {"thread_id": T, "limit": 1, "order": "asc", "after": "msg_a",
