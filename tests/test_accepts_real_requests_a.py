@@ -444,9 +444,9 @@ def test_every_action_of_the_groups_is_tried(eng):
     groups = ("chat", "completions", "embeddings", "moderations", "images", "audio", "files", "uploads", "batches",
               "fine_tuning", "models", "realtime")
     names = {a.name for a in eng.actions() if not a.composite and a.name.split(".")[0] in groups}
-    tried = {p.values[0] for p in ACCEPTED}
-    assert names == tried
-    assert names == {p.values[0] for p in REJECTED}
+    assert names == {p.values[0] for p in ACCEPTED} == {p.values[0] for p in REJECTED}
+    composites = {a.name for a in eng.actions() if a.composite and a.name.split(".")[0] in groups}
+    assert composites == {p.values[0] for p in COMPOSITES}
 
 
 def bad(action: str, label: str, params: dict[str, Any], where: str | None, rule: str, words: str) -> Any:
@@ -613,3 +613,41 @@ def test_rejected_naming_the_parameter(eng, action, params, where, rule, words):
     assert f"{where}: " in str(caught.value)
     if rule not in ("file", "minLength"):  # file values and empty path segments: the engine's own checks
         assert both_validators(eng, action, params) == (False, False)
+
+
+# The composite actions of these groups take their call's params plus their own (overrides.yaml).
+COMPOSITES = [
+    pytest.param("batches.wait", {"batch_id": "batch_abc123"}, None, id="batches.wait-reference"),
+    pytest.param("batches.wait", {"batch_id": "batch_abc123", "poll_interval": 30, "poll_timeout": 86400.5}, None,
+                 id="batches.wait-int-and-float-timings"),
+    pytest.param("batches.wait", {"batch_id": "batch_abc123", "poll_interval": 0}, ("poll_interval", "> 0"),
+                 id="batches.wait-zero-interval"),
+    pytest.param("fine_tuning.jobs.wait", {"fine_tuning_job_id": "ftjob-abc123", "poll_interval": 0.5}, None,
+                 id="fine_tuning.jobs.wait-reference"),
+    pytest.param("fine_tuning.jobs.wait", {"poll_timeout": 60}, ("fine_tuning_job_id", "is required"),
+                 id="fine_tuning.jobs.wait-no-id"),
+    pytest.param("uploads.upload_file", {"file": "train.jsonl", "purpose": "fine-tune", "mime_type": "text/jsonl"},
+                 None, id="uploads.upload_file-reference"),
+    pytest.param("uploads.upload_file", {"file": "b.jsonl", "purpose": "batch", "mime_type": "application/jsonl",
+                                         "filename": "requests.jsonl", "md5": "d41d8cd98f00b204e9800998ecf8427e",
+                                         "part_size": 67108864, "concurrency": 4}, None,
+                 id="uploads.upload_file-every-option"),
+    pytest.param("uploads.upload_file", {"file": "a.jsonl", "purpose": "fine-tune", "mime_type": "text/jsonl",
+                                         "part_size": 128 * 2**20}, ("part_size", "<= 67108864"),
+                 id="uploads.upload_file-part-over-64mb"),
+    pytest.param("uploads.upload_file", {"file": "a.jsonl", "purpose": "training", "mime_type": "text/jsonl"},
+                 ("purpose", "got 'training'"), id="uploads.upload_file-unknown-purpose"),
+]
+
+
+@pytest.mark.parametrize("action, params, refused", COMPOSITES)
+def test_composites_take_their_params(eng, action, params, refused):
+    comp = eng.action(action)
+    assert comp.composite
+    if refused is None:
+        comp.validate(params)
+    else:
+        with pytest.raises(engine.ValidationError) as caught:
+            comp.validate(params)
+        assert any(p.param == refused[0] and refused[1] in p.message for p in caught.value.problems), \
+            caught.value.problems
