@@ -23,7 +23,7 @@ _PAIRS = re.compile(r"\bSet of (\d+) key-value pairs\b")
 _KEY_LEN = re.compile(r"\bKeys can be a maximum of (\d+) characters\b")
 _VALUE_LEN = re.compile(r"\bvalues can be a maximum of (\d+) characters\b")
 _PLACEHOLDER = re.compile(r"^\{([^}]+)\}$")
-_SAYS_NULL = re.compile(r"\bcan be\s+set to\s+`?null`?", re.I)
+_SAYS_NULL = re.compile(r"\bcan be\s+set to\s+`?null`?", re.IGNORECASE)
 
 
 def load_spec(path: str) -> dict[str, Any]:
