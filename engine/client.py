@@ -230,6 +230,11 @@ class Engine:
         """
         action = self.action(name)
         params = {} if params is None else params
+        if action.composite:
+            action.validate(params)
+            calls = [v for v in action.spec.values() if isinstance(v, str) and v in self.manifest.actions]
+            raise Error(f"{action.name} is a composite action: it makes several calls, so there is no one "
+                        f"request to prepare; run it, or prepare the actions it calls ({', '.join(calls)})")
         action.validator.validate(params)
         extra = Extra(extra_body, extra_query, extra_headers)
         return action.builder.build(params, self._context(action, redact), extra or None)

@@ -120,6 +120,8 @@ def _multipart_body(builder: "RequestBuilder", fields: list[tuple[str, Any]],
 
     text: list[tuple[str, str]] = []
     for name, value in fields:
+        if value is None:  # a form has no null: an empty field would read as "", so the field is left out
+            continue
         for k, v in _form(name, value):
             text.append((k, _scalar(v)))
     body = MultipartBody(text, files)

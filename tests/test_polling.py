@@ -117,3 +117,11 @@ def test_composites_have_form_schemas(eng):
     assert "stream" not in schema["properties"]
     up = eng.action("uploads.upload_file").input_schema()
     assert set(up["required"]) == {"file", "purpose", "mime_type"}
+
+
+def test_a_composite_has_no_one_request_to_prepare(manifest):
+    eng = engine.Engine(manifest, api_key="sk-test")
+    with pytest.raises(engine.ValidationError, match="assistant_id"):  # its params are still checked first
+        eng.prepare("threads.runs.create_and_poll", {"thread_id": "thread_1"})
+    with pytest.raises(engine.Error, match=r"composite action.*\(threads\.runs\.create, threads\.runs\.retrieve\)"):
+        eng.prepare("threads.runs.create_and_poll", {"thread_id": "thread_1", "assistant_id": "asst_1"})

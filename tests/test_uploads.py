@@ -168,6 +168,15 @@ def test_arrays_in_multipart_repeat_the_field(srv, leng):
     assert ("file", "upload.mp3", "audio/mpeg") in [(n, f, t) for n, f, t, _ in parts]
 
 
+def test_null_fields_are_left_out_of_a_form(srv, leng):
+    """A form cannot say null; an empty field would read as "" and fail the server's type check."""
+    srv.route("POST", "/v1/images/edits", lambda req: Reply(200, {"created": 1, "data": []}))
+    leng.run("images.edit", {"image": b"\x89PNG\r\n\x1a\n", "prompt": "a hat", "n": None, "size": None,
+                             "user": "u-1"})
+    parts = parse(srv.requests[0].body, srv.requests[0].headers["content-type"])
+    assert sorted(n for n, *_ in parts) == ["image", "prompt", "user"]
+
+
 def test_upload_memory_is_flat_for_a_1_gib_file(tmp_path):
     """A sparse 1 GiB file through the engine to a discarding server, in a fresh process."""
     big = tmp_path / "big.bin"
