@@ -316,6 +316,7 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
         tty = err.isatty()
         for n, item in enumerate(walk, 1):
             out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            out.flush()  # as they arrive: a pipe's reader must not wait for the next page's fetch
             if tty:
                 err.write(f"\r{n} items, {walk.pages} pages")
         if tty:
