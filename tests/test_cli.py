@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
 import subprocess
 import sys
+import threading
 
 
 from engine import cli
 from conftest import API_KEY, BASE, run_cli as call, schema_refs
+from loopback import Reply
 
 
 def test_actions_lists_all_and_by_group():
@@ -198,3 +201,30 @@ def test_a_reader_that_goes_away_is_no_error():
 def test_describe_reads_a_string_or_enum_as_one_type():
     code, out, _ = call("describe", "threads.runs.create")
     assert code == 0 and "  model: string | null, optional, in body" in out
+
+
+def test_all_hands_each_page_to_a_pipe_before_fetching_the_next(srv):
+    """A reader downstream (`| jq`) sees page one while page two is still being fetched."""
+    read_first_page = threading.Event()
+    waited: list[bool] = []
+
+    def page(req):
+        if "after=" not in req.query:
+            return Reply(200, {"data": [{"id": "b1"}, {"id": "b2"}], "has_more": True, "last_id": "b2"})
+        waited.append(read_first_page.wait(timeout=10))  # False: the reader never got page one in time
+        return Reply(200, {"data": [{"id": "b3"}], "has_more": False, "last_id": "b3"})
+
+    srv.route("GET", "/v1/batches", page)
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "--base-url", srv.url + "/v1", "run",
+                             "batches.list", "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                                 "OPENAI_API_KEY": API_KEY})  # stdout block-buffered, as in any pipeline
+    try:
+        first = [json.loads(proc.stdout.readline())["id"] for _ in range(2)]
+        read_first_page.set()
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert first == ["b1", "b2"] and proc.returncode == 0, err
+    assert [json.loads(line)["id"] for line in rest.splitlines()] == ["b3"]
+    assert waited == [True]
