@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import re
 import textwrap
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -315,9 +314,9 @@ def test_any_raw_bytes_give_a_value_or_a_typed_error_promptly(seng, scripted, ki
         req.close()
 
     scripted.answer = answer
-    started = time.monotonic()
     try:
         consume(seng, kind)
+    except engine.APITimeoutError as exc:  # judged by what happened, not by a clock on a shared machine
+        pytest.fail(f"the server had hung up, yet the engine waited for the read timeout: {exc}")
     except engine.Error:
         pass
-    assert time.monotonic() - started < 0.9, "the server hung up: nothing should wait for the 1 s read timeout"
