@@ -13,7 +13,7 @@ from loopback import Reply
 
 @pytest.fixture
 def leng(loopback_engine):
-    return loopback_engine(max_retries=2, timeout=(2, 0.2), record_waits=True)
+    return loopback_engine(max_retries=2, timeout=(2, 1.0), record_waits=True)
 
 
 def lines(caplog):

@@ -116,7 +116,7 @@ def test_no_key_anywhere_when_every_call_fails(hostile, loopback_engine, caplog,
         seen.extend([repr(response), repr(dict(response.request.headers))])
         seen.extend(repr(dict(r.request.headers)) for r in response.history)
 
-    eng = loopback_engine(max_retries=1, timeout=(2, 0.2), hooks={"before_request": before, "after_response": after},
+    eng = loopback_engine(max_retries=1, timeout=(2, 1.0), hooks={"before_request": before, "after_response": after},
                           record_waits=True)
     errors = []
     for name, params in CALLS:
