@@ -361,13 +361,13 @@ class Engine:
     def batch(self, name: str, params_iterable: Iterable[Mapping[str, Any]], *,
               completion_window: str = "24h", **options: Any) -> Any:
         """Send many calls of one action through the Batch API; returns a resumable `BatchJob`."""
-        from .bulk import BatchJob
+        from .batch import BatchJob
 
         return BatchJob.submit(self, name, params_iterable, completion_window=completion_window, **options)
 
     def batch_results(self, handle: Mapping[str, Any], **options: Any) -> Any:
         """Pick up a saved batch handle: wait, download once, yield (input_index, result) in order."""
-        from .bulk import BatchJob
+        from .batch import BatchJob
 
         return BatchJob.resume(self, handle, **options)
 
