@@ -236,8 +236,8 @@ class Engine:
             raise Error(f"{action.name} is a composite action: it makes several calls, so there is no one "
                         f"request to prepare; run it, or prepare the actions it calls ({', '.join(calls)})")
         action.validator.validate(params)
-        extra = Extra(extra_body, extra_query, extra_headers)
-        return action.builder.build(params, self._context(action, redact), extra or None)
+        return action.builder.build(params, self._context(action, redact),
+                                    Extra.of(extra_body, extra_query, extra_headers))
 
     def _policy(self, action: _manifest.Action, max_retries: int | None) -> RetryPolicy:
         key = (action.name, max_retries if max_retries is not None else self.max_retries)
@@ -274,9 +274,8 @@ class Engine:
         action.validator.validate(params)
         if output is not None and action.response_kind != "binary":
             raise Error(f"{action.name} answers with {action.response_kind}, not binary data: output= does not apply")
-        extra = Extra(extra_body, extra_query, extra_headers)
         return self._call(action, params, timeout=timeout, max_retries=max_retries, raw=raw, output=output,
-                          extra=extra or None)
+                          extra=Extra.of(extra_body, extra_query, extra_headers))
 
     def _call(self, action: _manifest.Action, params: Mapping[str, Any], *, timeout: Any = None,
               max_retries: int | None = None, raw: bool = False, output: Any = None,

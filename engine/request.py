@@ -164,8 +164,14 @@ class Extra:
                  headers: Mapping[str, str] | None = None) -> None:
         self.body, self.query, self.headers = dict(body or {}), dict(query or {}), dict(headers or {})
 
-    def __bool__(self) -> bool:
-        return bool(self.body or self.query or self.headers)
+    @classmethod
+    def of(cls, body: Mapping[str, Any] | None, query: Mapping[str, Any] | None,
+           headers: Mapping[str, str] | None) -> "Extra | None":
+        """None when there is nothing extra, so an ordinary call builds nothing more."""
+        for name, value in (("extra_body", body), ("extra_query", query), ("extra_headers", headers)):
+            if value is not None and not isinstance(value, Mapping):
+                raise TypeError(f"{name} must be a mapping, not {type(value).__name__}")
+        return cls(body, query, headers) if body or query or headers else None
 
     def check(self, action: str, *, has_body: bool) -> None:
         problems = []

@@ -283,3 +283,9 @@ def test_extras_that_would_break_the_request_are_refused_before_sending(eng, moc
         eng.run("models.list", **extras)
     assert [p.param for p in info.value.problems] == [where]
     assert len(mocked.calls) == 0
+
+
+def test_extras_must_be_mappings(eng, mocked):
+    with pytest.raises(TypeError, match="extra_body must be a mapping, not list"):
+        eng.run("chat.completions.create", {"model": "m", "messages": []}, extra_body=[("a", 1)])
+    assert len(mocked.calls) == 0
