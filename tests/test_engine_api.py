@@ -287,5 +287,6 @@ def test_extras_that_would_break_the_request_are_refused_before_sending(eng, moc
 
 def test_extras_must_be_mappings(eng, mocked):
     with pytest.raises(TypeError, match="extra_body must be a mapping, not list"):
-        eng.run("chat.completions.create", {"model": "m", "messages": []}, extra_body=[("a", 1)])
+        eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
+                extra_body=[("a", 1)])
     assert len(mocked.calls) == 0
