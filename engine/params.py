@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["ParamValidator"]
 
 _MAX_SHOWN = 80
+_SUBSCHEMAS = ("items", "prefixItems", "additionalProperties", "anyOf", "oneOf", "allOf", "not", "if", "then", "else")
 
 
 def _short(value: Any) -> str:
@@ -54,6 +55,8 @@ class ParamValidator:
         props = {p.name: p.schema for p in action.params if p.file is None}
         self._schema = action.manifest.self_contained({"type": "object", "properties": props})
         self._props = props
+        # Only these can hold an integer, so only these are looked at for a 2.0 (see validate).
+        self._integer_slots = [n for n in props if _mentions_integer(self._schema["properties"][n], self._schema)]
         self._fast = None
         if jsonschema_rs is not None:
             try:
@@ -66,6 +69,18 @@ class ParamValidator:
         import jsonschema
 
         return jsonschema.Draft202012Validator(self._schema, format_checker=None)
+
+    @cached_property
+    def _whole_numbers(self) -> Any:
+        """The explainer, except that 2.0 is no integer: JSON Schema says it is, the API refuses it."""
+        import jsonschema
+
+        def integer(checker: Any, value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        base = jsonschema.Draft202012Validator
+        strict = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", integer))
+        return strict(self._schema, format_checker=None)
 
     def _ok(self, checked: Mapping[str, Any]) -> bool:
         if self._fast is None:
@@ -108,6 +123,11 @@ class ParamValidator:
         if checked and not self._ok(checked):
             for err in self._explainer.iter_errors(checked):
                 problems.extend(_problems(err, self._schema))
+        elif any(_has_whole_float(checked[n]) for n in self._integer_slots if n in checked):
+            # Valid to JSON Schema, yet `"n": 2.0` goes out with its decimal point and the API
+            # answers "expected an integer, but got a decimal number". Rare, so only then judged.
+            for err in self._whole_numbers.iter_errors(checked):
+                problems.extend(_problems(err, self._schema))
         if problems:
             problems.sort(key=lambda p: (p.param or "", p.rule))
             raise ValidationError(self.action, problems)
@@ -129,8 +149,10 @@ def _problems(err: Any, root: Any) -> list[Problem]:
             return _problems(best, root)
         kinds = _kinds(err)
         if kinds:
-            return [Problem(where, "type", f"must be of type {' or '.join(kinds)}, got {type(err.instance).__name__} "
-                                           f"{_short(err.instance)}")]
+            got = f"got {type(err.instance).__name__} {_short(err.instance)}"
+            if isinstance(err.instance, float) and err.instance.is_integer() and "integer" in kinds:
+                got = f"got {err.instance!r}: a whole number goes without a decimal point (send {int(err.instance)})"
+            return [Problem(where, "type", f"must be of type {' or '.join(kinds)}, {got}")]
         message = f"{_short(err.instance)} matches none of the accepted forms"
         if best is not None:
             message += f" (closest: {_message(best)})"
@@ -139,6 +161,40 @@ def _problems(err: Any, root: Any) -> list[Problem]:
     if "propertyNames" in err.schema_path:
         message = f"key {_short(err.instance)} {message.split(', got')[0]}"
     return [Problem(where, err.validator, message)]
+
+
+def _mentions_integer(schema: Any, root: Any, seen: set[str] | None = None) -> bool:
+    """Whether an integer may sit anywhere in what `schema` accepts (following `$ref`s once each)."""
+    seen = set() if seen is None else seen
+    if isinstance(schema, list):
+        return any(_mentions_integer(s, root, seen) for s in schema)
+    if not isinstance(schema, dict):
+        return False
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        if ref in seen:
+            return False
+        seen.add(ref)
+        if _mentions_integer(_deref(schema, root), root, seen):
+            return True
+    kind = schema.get("type")
+    if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+        return True
+    for key in ("properties", "patternProperties"):
+        if any(_mentions_integer(v, root, seen) for v in schema.get(key, {}).values()):
+            return True
+    return any(_mentions_integer(schema[k], root, seen) for k in _SUBSCHEMAS if k in schema)
+
+
+def _has_whole_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return value.is_integer()
+    if kind is dict:
+        return any(_has_whole_float(v) for v in value.values())
+    if kind is list:
+        return any(_has_whole_float(v) for v in value)
+    return False
 
 
 def _closest(err: Any) -> tuple[Any, bool]:
@@ -234,6 +290,8 @@ def _message(err: Any) -> str:
     sv = err.validator_value
     if v == "type":
         types = sv if isinstance(sv, list) else [sv]
+        if isinstance(inst, float) and inst.is_integer() and "integer" in types:
+            return f"must be a whole number written without a decimal point, got {inst!r} (send {int(inst)})"
         return f"must be of type {' or '.join(types)}, got {type(inst).__name__} {_short(inst)}"
     if v == "enum":
         return f"must be one of {', '.join(repr(x) for x in sv)}, got {_short(inst)}"

@@ -290,3 +290,30 @@ def test_extras_must_be_mappings(eng, mocked):
         eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
                 extra_body=[("a", 1)])
     assert len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize("name, params, where, send", [
+    ("chat.completions.create", {"n": 2.0}, "n", "send 2"),
+    ("chat.completions.create", {"max_completion_tokens": 100.0}, "max_completion_tokens", "send 100"),
+    ("assistants.list", {"limit": 20.0}, "limit", "send 20"),   # a query value would go out as "20.0"
+    ("fine_tuning.jobs.create", {"hyperparameters": {"n_epochs": 3.0}}, "hyperparameters.n_epochs", "send 3"),
+    ("vector_stores.create", {"chunking_strategy": {"type": "static", "static": {
+        "max_chunk_size_tokens": 800.0, "chunk_overlap_tokens": 400}}},
+     "chunking_strategy.static.max_chunk_size_tokens", "send 800"),
+])
+def test_a_whole_number_with_a_decimal_point_is_refused_where_an_integer_goes(eng, mocked, name, params, where, send):
+    """JSON Schema counts 2.0 as an integer; the API answers "expected an integer, but got a decimal number"."""
+    base = {"chat.completions.create": {"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
+            "fine_tuning.jobs.create": {"model": "gpt-4o-mini", "training_file": "file-1"}}.get(name, {})
+    with pytest.raises(engine.ValidationError) as info:
+        eng.run(name, {**base, **params})
+    (problem,) = info.value.problems
+    assert problem.param == where and send in problem.message
+    assert len(mocked.calls) == 0
+
+
+def test_decimals_stay_welcome_where_a_number_goes(eng, mocked):
+    mocked.post(f"{BASE}/chat/completions", json={"id": "c", "object": "chat.completion"})
+    eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "Hi"}],
+                                        "temperature": 1.0, "top_p": 1.0, "n": 2})
+    assert json.loads(mocked.calls[0].request.body)["temperature"] == 1.0
