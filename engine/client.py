@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
 from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
@@ -37,14 +38,44 @@ class _Secret:
         return "<redacted>"
 
 
-def _masked(value: Any, secrets: re.Pattern[str]) -> Any:
-    if isinstance(value, str):
-        return secrets.sub("<redacted>", value)
-    if isinstance(value, Mapping):
-        return {_masked(k, secrets): _masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_masked(v, secrets) for v in value]
-    return value
+class _Mask:
+    """The credentials as one pattern; its repr shows none of them (tracebacks dump locals)."""
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._pattern = re.compile("|".join(re.escape(s) for s in secrets), re.IGNORECASE)
+
+    def __repr__(self) -> str:
+        return "<credential mask>"
+
+    def text(self, value: str) -> str:
+        return self._pattern.sub("<redacted>", value)
+
+    def data(self, value: Any) -> Any:
+        """A copy of JSON-like data with every string masked, however deep (no recursion to exhaust)."""
+        if isinstance(value, str):
+            return self.text(value)
+        holder: list[Any] = [None]
+        stack: list[tuple[Any, Any, Any]] = [(value, holder, 0)]
+        while stack:
+            node, parent, key = stack.pop()
+            if isinstance(node, str):
+                parent[key] = self.text(node)
+            elif isinstance(node, Mapping):
+                out: Any = CaseInsensitiveDict() if isinstance(node, CaseInsensitiveDict) else {}
+                parent[key] = out
+                for k, v in node.items():
+                    k = self.text(k) if isinstance(k, str) else k
+                    out[k] = None  # keeps the order; the value is filled in when popped
+                    stack.append((v, out, k))
+            elif isinstance(node, (list, tuple)):
+                items: list[Any] = [None] * len(node)
+                parent[key] = items
+                stack.extend((v, items, i) for i, v in enumerate(node))
+            else:
+                parent[key] = node
+        return holder[0]
 
 
 def _checked_url(url: str) -> str:
@@ -134,8 +165,8 @@ class Engine:
             for name in creds:
                 if self._secrets.get(name) is None:
                     self._secrets[name] = _Secret("sandbox")
-        masked = [re.escape(s.value) for s in self._secrets.values() if s is not None and len(s.value) >= 8]
-        self._secret_pattern = re.compile("|".join(masked), re.IGNORECASE) if masked else None
+        masked = [s.value for s in self._secrets.values() if s is not None and len(s.value) >= 8]
+        self._mask = _Mask(masked) if masked else None
         self.session = session
         self._guard_redirects(session, [spec["header"] for spec in creds.values()])
         # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
@@ -188,7 +219,7 @@ class Engine:
         those echoes must not reach an error, a log or a repr. Values under 8
         characters are no real key and would mask pieces of ordinary words.
         """
-        return _masked(value, self._secret_pattern) if self._secret_pattern is not None else value
+        return self._mask.data(value) if self._mask is not None else value
 
     def __repr__(self) -> str:
         creds = ", ".join(f"{k}={'set' if v else 'unset'}" for k, v in self._secrets.items())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+from requests.structures import CaseInsensitiveDict
+
 __all__ = [
     "Error", "ManifestError", "UnknownActionError", "ValidationError", "MissingCredentialError", "Problem", "APIError",
     "APIStatusError", "BadRequestError", "AuthenticationError",
@@ -117,7 +119,7 @@ class APIStatusError(APIError):
     def __init__(self, message: str, *, status_code: int, headers: Mapping[str, str] | None = None,
                  **kw: Any) -> None:
         self.status_code = status_code
-        self.headers = dict(headers or {})
+        self.headers = CaseInsensitiveDict(headers or {})  # looked up as HTTP does, whatever the case
         super().__init__(f"HTTP {status_code}: {message}", **kw)
 
 

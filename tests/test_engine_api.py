@@ -317,3 +317,12 @@ def test_decimals_stay_welcome_where_a_number_goes(eng, mocked):
     eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "Hi"}],
                                         "temperature": 1.0, "top_p": 1.0, "n": 2})
     assert json.loads(mocked.calls[0].request.body)["temperature"] == 1.0
+
+
+def test_error_headers_are_looked_up_whatever_their_case(eng, mocked):
+    mocked.get(f"{BASE}/models", status=429, json={"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+               headers={"Retry-After": "7", "X-RateLimit-Remaining-Requests": "0"})
+    with pytest.raises(engine.RateLimitError) as info:
+        eng.run("models.list")
+    assert info.value.headers.get("retry-after") == "7"
+    assert info.value.headers["x-ratelimit-remaining-requests"] == "0"

@@ -211,3 +211,20 @@ def test_credentials_are_not_forwarded_to_another_origin(srv, loopback_engine, h
     assert b.requests[0].headers.get("openai-organization") == "org-1"  # not a credential: kept
     same = [r for r in a.requests if r.path == "/v1/same-origin"]
     assert same[0].headers["authorization"] == f"Bearer {API_KEY}"  # same origin: kept
+
+
+def test_a_deeply_nested_error_body_is_masked_without_running_out_of_stack(srv, loopback_engine):
+    """Masking walks what the server sent; a body nested 900 deep must not end in a RecursionError."""
+    depth = 900
+    body = ('{"error": {"message": "bad key ' + API_KEY + '", "detail": ' + "[" * depth + '"' + API_KEY + '"'
+            + "]" * depth + "}}").encode()
+    srv.route("GET", "/v1/models", lambda req: Reply(400, body, {"Content-Type": "application/json"}))
+    eng = loopback_engine()
+    with pytest.raises(engine.BadRequestError) as info:
+        eng.run("models.list")
+    assert_no_key(texts_of(info.value))
+    assert "bad key <redacted>" in str(info.value)
+    node = info.value.body["error"]["detail"]
+    for _ in range(depth):
+        node = node[0]
+    assert node == "<redacted>"
