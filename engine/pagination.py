@@ -4,7 +4,8 @@ A style is a small object that says which params fetch the next page given
 the current one, or that the walk is over. The registry `STYLES` maps the
 manifest's `type` to the class; a new style is one class and one entry.
 
-Every walk is bounded: a repeated cursor, or a page that is empty yet claims
+Every walk is bounded: a cursor the walk already followed (a cycle of any
+length, not only the last one repeated), or a page that is empty yet claims
 more, ends it with `PaginationError` (naming the action, as every API error
 does) instead of looping forever.
 """
@@ -20,6 +21,21 @@ __all__ = ["Paginator", "STYLES", "CursorStyle", "PageTokenStyle", "SingleStyle"
 def _items(body: Any, field: str) -> list[Any]:
     items = body.get(field) if isinstance(body, Mapping) else None
     return items if isinstance(items, list) else []
+
+
+def _unvisited(seen: set[Any], current: Any, cursor: Any, noun: str) -> Any:
+    """`cursor`, unless the walk already fetched a page with it: a server that cycles would loop forever.
+
+    `seen` holds the cursor of every page fetched so far, `current` included,
+    so it grows by one a page, and a resumed walk counts its starting cursor.
+    """
+    if not isinstance(cursor, str):  # an object or a list has no place in a query string (nor in a set)
+        raise PaginationError(f"the server gave a {noun} that is not text: {cursor!r}")
+    if current is not None:
+        seen.add(current)
+    if cursor in seen:
+        raise PaginationError(f"the server repeated the {noun} {cursor!r}: stopping instead of looping")
+    return cursor
 
 
 class CursorStyle:
@@ -39,7 +55,8 @@ class CursorStyle:
             return self.reverse_param, self.prev_field
         return self.param, self.next_field
 
-    def next_params(self, params: dict[str, Any], body: Any, items: list[Any]) -> dict[str, Any] | None:
+    def next_params(self, params: dict[str, Any], body: Any, items: list[Any],
+                    seen: set[Any]) -> dict[str, Any] | None:
         more = body.get(self.has_more) if self.has_more and isinstance(body, Mapping) else None
         if more is False or not items:
             if more is True:
@@ -54,9 +71,7 @@ class CursorStyle:
             if more is True:
                 raise PaginationError("the server says there is more but gave no cursor to continue from")
             return None
-        if params.get(param) == cursor:
-            raise PaginationError(f"the server repeated the cursor {cursor!r}: stopping instead of looping")
-        return {**params, param: cursor}
+        return {**params, param: _unvisited(seen, params.get(param), cursor, "cursor")}
 
     def checkpoint(self, params: Mapping[str, Any], item: Any) -> tuple[dict[str, Any], int] | None:
         """Resume right after `item`: its id is itself a cursor."""
@@ -76,16 +91,16 @@ class PageTokenStyle:
         self.next_field = spec["next_token"]
         self.has_more = spec.get("has_more")
 
-    def next_params(self, params: dict[str, Any], body: Any, items: list[Any]) -> dict[str, Any] | None:
+    def next_params(self, params: dict[str, Any], body: Any, items: list[Any],
+                    seen: set[Any]) -> dict[str, Any] | None:
         more = body.get(self.has_more) if self.has_more and isinstance(body, Mapping) else None
         token = body.get(self.next_field) if isinstance(body, Mapping) else None
-        if more is False or not token:
+        if more is False or not token or not items:
             if more is True:
-                raise PaginationError("the server says there is more but gave no page token")
+                raise PaginationError("the server says there is more but gave no page token" if not token
+                                      else "the server sent an empty page but says there is more")
             return None
-        if params.get(self.param) == token:
-            raise PaginationError(f"the server repeated the page token {token!r}: stopping instead of looping")
-        return {**params, self.param: token}
+        return {**params, self.param: _unvisited(seen, params.get(self.param), token, "page token")}
 
     def checkpoint(self, params: Mapping[str, Any], item: Any) -> None:
         return None
@@ -97,7 +112,7 @@ class SingleStyle:
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.items = spec["items"]
 
-    def next_params(self, params: dict[str, Any], body: Any, items: list[Any]) -> None:
+    def next_params(self, params: dict[str, Any], body: Any, items: list[Any], seen: set[Any]) -> None:
         return None
 
     def checkpoint(self, params: Mapping[str, Any], item: Any) -> None:
@@ -148,9 +163,12 @@ class Paginator:
     def _walk(self) -> Iterator[Any]:
         params: dict[str, Any] | None = self._params
         skip = self._skip
+        seen: set[Any] = set()
         while params is not None:
             if self.max_pages is not None and self.pages >= self.max_pages:
                 return
+            if self.max_items is not None and self.items >= self.max_items:
+                return  # before fetching: a page whose items would all be thrown away costs a request
             body = self._fetch(params)
             self.pages += 1
             items = _items(body, self._style.items)
@@ -164,7 +182,7 @@ class Paginator:
                 yield item
             skip = 0
             try:
-                params = self._style.next_params(params, body, items)
+                params = self._style.next_params(params, body, items, seen)
             except PaginationError as exc:  # styles know the rule that broke, the walk knows its action
                 raise PaginationError(exc.message, action=self.action) from None
             if params is not None:

@@ -170,3 +170,80 @@ def test_pagination_errors_name_their_action(mocked, eng):
         list(eng.paginate("organization.costs", {"start_time": 0}))
     assert info.value.action == "organization.costs"
     assert str(info.value).startswith("organization.costs: the server says there is more but gave no page token")
+
+
+def cycling_cursor_server(srv: Loopback, path: str) -> None:
+    """Answers after=None -> a, a -> b, b -> a, each page claiming more: a cycle two cursors long."""
+    follow = {None: "a", "a": "b", "b": "a"}
+
+    def handler(req):
+        after = parse_qs(req.query).get("after", [None])[0]
+        nxt = follow[after]
+        return Reply(200, {"object": "list", "data": [{"id": nxt}], "first_id": nxt, "last_id": nxt,
+                           "has_more": True})
+
+    srv.route("GET", path, handler)
+
+
+def test_a_cursor_cycle_is_an_error_not_a_loop(srv, leng):
+    cycling_cursor_server(srv, "/v1/assistants")
+    walk = leng.paginate("assistants.list", max_pages=20)  # the bound only keeps a regression finite
+    with pytest.raises(engine.PaginationError, match="repeated the cursor 'a'"):
+        list(walk)
+    assert [r.query for r in srv.requests] == ["", "after=a", "after=b"]
+
+
+def test_a_resumed_walk_counts_its_starting_cursor_as_seen(srv, leng):
+    cycling_cursor_server(srv, "/v1/assistants")
+    walk = leng.paginate("assistants.list", resume={"params": {"after": "a"}, "skip": 0}, max_pages=20)
+    with pytest.raises(engine.PaginationError, match="repeated the cursor 'a'"):
+        list(walk)
+    assert [r.query for r in srv.requests] == ["after=a", "after=b"]
+
+
+def test_page_token_empty_page_claiming_more_is_an_error(srv, leng):
+    def handler(req):
+        n = int(parse_qs(req.query)["page"][0].split("_")[1]) if "page=" in req.query else 0
+        data = [{"object": "bucket", "start_time": 0}] if n == 0 else []
+        return Reply(200, {"object": "page", "data": data, "has_more": True, "next_page": f"tok_{n + 1}"})
+
+    srv.route("GET", "/v1/organization/costs", handler)
+    walk = leng.paginate("organization.costs", {"start_time": 0}, max_pages=20)
+    with pytest.raises(engine.PaginationError, match="empty page but says there is more") as info:
+        list(walk)
+    assert info.value.action == "organization.costs" and len(srv.requests) == 2
+
+
+def test_a_page_token_cycle_is_an_error_not_a_loop(srv, leng):
+    follow = {None: "tok_a", "tok_a": "tok_b", "tok_b": "tok_a"}
+
+    def handler(req):
+        token = parse_qs(req.query).get("page", [None])[0]
+        return Reply(200, {"object": "page", "data": [{"object": "bucket", "start_time": 0}], "has_more": True,
+                           "next_page": follow[token]})
+
+    srv.route("GET", "/v1/organization/usage/completions", handler)
+    walk = leng.paginate("organization.usage.completions", {"start_time": 0}, max_pages=20)
+    with pytest.raises(engine.PaginationError, match="repeated the page token 'tok_a'"):
+        list(walk)
+    assert len(srv.requests) == 3
+
+
+def test_max_items_reached_at_a_page_end_fetches_nothing_more(srv, leng, loopback_engine):
+    cursor_server(srv, "/v1/vector_stores", 10)
+    walk = leng.paginate("vector_stores.list", {"limit": 2, "order": "asc"}, max_items=2)
+    assert [v["id"] for v in walk] == ["obj_0000", "obj_0001"]
+    assert len(srv.requests) == 1
+    rest = loopback_engine().paginate("vector_stores.list", resume=walk.checkpoint, max_items=2)
+    assert [v["id"] for v in rest] == ["obj_0002", "obj_0003"]
+    assert len(srv.requests) == 2 and "after=obj_0001" in srv.requests[1].query
+    assert list(leng.paginate("vector_stores.list", {"limit": 2}, max_items=0)) == []
+    assert len(srv.requests) == 2
+
+
+def test_a_cursor_that_is_not_text_is_an_error(srv, leng):
+    srv.route("GET", "/v1/assistants", lambda req: Reply(200, {"object": "list", "data": [{"id": "asst_1"}],
+                                                               "last_id": {"id": "asst_1"}, "has_more": True}))
+    with pytest.raises(engine.PaginationError, match="cursor that is not text") as info:
+        list(leng.paginate("assistants.list", max_pages=5))
+    assert info.value.action == "assistants.list" and len(srv.requests) == 1
