@@ -15,6 +15,7 @@ or `result.id`: plain data, no templates to evaluate.
 from __future__ import annotations
 
 import io
+import math
 import os
 import threading
 import time
@@ -111,6 +112,16 @@ def _status(result: Any, field: str) -> Any:
     return result.get(field) if isinstance(result, Mapping) else None
 
 
+def _hint_seconds(raw: Any) -> float | None:
+    """The server's poll-after hint in seconds, or None unless it is a wait: "nan", "inf" and
+    negatives parse as floats, and sleep() refuses them (as RetryPolicy.server_delay does)."""
+    try:
+        ms = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return ms / 1000.0 if math.isfinite(ms) and ms >= 0 else None
+
+
 def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, timeout: Any = None,
              max_retries: int | None = None, sleep: Callable[[float], None] | None = None,
              clock: Callable[[], float] | None = None) -> Any:
@@ -131,12 +142,8 @@ def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, ti
     poll_params = _map(spec["poll_params"], {"params": params, "result": result})
     polls = 0
     while _status(result, field) not in terminal:
-        wait = interval
-        if hint and answer.headers.get(hint):
-            try:
-                wait = float(answer.headers[hint]) / 1000.0
-            except ValueError:
-                pass
+        told = _hint_seconds(answer.headers.get(hint)) if hint else None
+        wait = interval if told is None else told
         if clock() - started + wait > limit:
             raise PollTimeoutError(
                 f"status still {_status(result, field)!r} after {clock() - started:.1f}s and {polls} polls "

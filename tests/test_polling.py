@@ -125,3 +125,22 @@ def test_a_composite_has_no_one_request_to_prepare(manifest):
         eng.prepare("threads.runs.create_and_poll", {"thread_id": "thread_1"})
     with pytest.raises(engine.Error, match=r"composite action.*\(threads\.runs\.create, threads\.runs\.retrieve\)"):
         eng.prepare("threads.runs.create_and_poll", {"thread_id": "thread_1", "assistant_id": "asst_1"})
+
+
+@pytest.mark.parametrize("hint", ["nan", "-500", "inf"])
+def test_a_poll_after_hint_that_is_no_wait_falls_back_to_the_interval(eng, mocked, clock, hint):
+    mocked.get(f"{BASE}/batches/batch_1", json={"id": "batch_1", "status": "in_progress"},
+               headers={"openai-poll-after-ms": hint})
+    mocked.get(f"{BASE}/batches/batch_1", json={"id": "batch_1", "status": "completed"})
+    out = eng.run("batches.wait", {"batch_id": "batch_1", "poll_interval": 2})
+    assert out["status"] == "completed"
+    assert clock.sleeps == [2]
+
+
+@pytest.mark.parametrize("name, value", [("poll_interval", float("nan")), ("poll_interval", float("inf")),
+                                         ("poll_timeout", float("nan")), ("poll_timeout", float("inf"))])
+def test_a_non_finite_interval_or_timeout_is_refused_before_any_call(eng, mocked, name, value):
+    with pytest.raises(engine.ValidationError) as info:
+        eng.run("batches.wait", {"batch_id": "batch_1", name: value})
+    assert [p.param for p in info.value.problems] == [name]
+    assert len(mocked.calls) == 0
