@@ -133,7 +133,9 @@ class SandboxAdapter(BaseAdapter):
                     and self.item_types.get(prefix, t if last in verbs else None) == t:
                 self.item_types[prefix] = t
                 self.type_schemas.setdefault(t, a.response_schema)
+        # A list's items are of the type its schema says, else of the item that its path leads to.
         listed = {a.name: self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
+                  or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == a.path), None)
                   for a in actions if a.pagination}
         self.storable = set(self.item_types.values()) | {t for t in listed.values() if t}
         self.routes: list[_Route] = []
@@ -144,8 +146,8 @@ class SandboxAdapter(BaseAdapter):
                 kind, t = "binary", None
             elif a.pagination:
                 kind, t = "list", listed[a.name]
-            elif _HOLE.match(last):
-                kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types.get(a.path)
+            elif _HOLE.match(last) and self.item_types.get(a.path):
+                kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types[a.path]
             elif t is not None and self.item_types.get(prefix) == t:
                 kind = "verb"
             else:
@@ -412,8 +414,9 @@ class SandboxAdapter(BaseAdapter):
             if key and isinstance(body.get(key), str):
                 obj["id"] = body[key]
             record = self._store(state, route.type, obj, scope, next(iter(files.values()))[1] if files else None)
-        elif route.kind == "synth":
-            record = {"data": self._object(route.type, schema, {**body, **params}, {}, body), "scope": {}}
+        elif route.kind == "synth":  # with no schema to follow, the answer says back what was sent
+            data = self._object(route.type, schema, {**body, **params}, {}, body) if schema else copy.deepcopy(body)
+            record = {"data": data, "scope": {}}
         else:
             record = self._find(state, route.type, target, params)
             if route.kind == "delete":
@@ -505,18 +508,19 @@ class SandboxAdapter(BaseAdapter):
     # -- lists ------------------------------------------------------------------
     def _list(self, route: _Route, state: dict[str, Any], scope: Mapping[str, str],
               query: Mapping[str, list[str]]) -> dict[str, Any]:
-        action, spec = route.action, route.action.pagination
+        """A page of the stored objects of the route's type; with no type known, an empty page in the style's shape."""
+        action, spec, schema = route.action, route.action.pagination, route.action.response_schema
         q = {name: self._query_value(action, name, values) for name, values in query.items()}
-        items_schema = self.synth.prop(action.response_schema, spec["items"]).get("items")
+        items_schema = self.synth.prop(schema, spec["items"]).get("items") or self.type_schemas.get(route.type or "")
         limit_param = action.by_name.get("limit")
         limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
-        out = self.synth.value(action.response_schema, None, q, want=True)
-        if spec["type"] == "page_token":
+        out = self.synth.value(schema, None, q, want=True) if schema else {}
+        if spec["type"] == "page_token" and schema:
             return self._buckets(route, q, out, items_schema)
         records = [r for r in state["objects"].get(route.type or "", {}).values()
                    if all(r["scope"].get(k) == v for k, v in scope.items())]
         where, listed = json.dumps([route.type, scope], sort_keys=True), state.setdefault("listed", [])
-        if route.type not in self.creatable | set(self.cfg.get("seed", {})) and where not in listed:
+        if route.type and route.type not in self.creatable | set(self.cfg.get("seed", {})) and where not in listed:
             # Objects no action creates (events, steps, checkpoints...) appear when first listed, once.
             listed.append(where)
             records.append(self._store(state, route.type, self._object(route.type, items_schema, {}, scope), scope))
@@ -540,10 +544,11 @@ class SandboxAdapter(BaseAdapter):
                 page, more = records[:limit], limit < len(records)
         data = [r["data"] for r in page]
         out[spec["items"]] = data
-        fields = self.synth.props(action.response_schema)[0]
+        fields = self.synth.props(schema)[0]
         for key, value in ((spec.get("has_more"), more), (spec.get("prev_cursor"), data[0]["id"] if data else None),
-                           (spec.get("next_cursor"), data[-1]["id"] if data else None)):
-            if key and key in fields and (value is not None or self.synth.valid(fields[key], None)):
+                           (spec.get("next_cursor"), data[-1]["id"] if data else None),
+                           (spec.get("next_token"), None)):
+            if key and (not schema or key in fields and (value is not None or self.synth.valid(fields[key], None))):
                 out[key] = value
         return out
 

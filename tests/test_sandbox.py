@@ -326,6 +326,100 @@ def test_chunked_upload_completes_into_a_retrievable_file(sbx, tmp_path):
     assert sbx.run("files.retrieve", {"file_id": file["id"]})["id"] == file["id"]
 
 
+# A user's manifest layered over the bundled one (README "Worked example"): actions with no response schema.
+UNDESCRIBED = """
+actions:
+  - name: models.permissions.list
+    group: models
+    summary: List a model's permissions
+    method: GET
+    path: /models/{model}/permissions
+    credential: api_key
+    params:
+      - {name: model, in: path, required: true, schema: {type: string}}
+      - use: limit
+      - use: after
+    response: {kind: json}
+    pagination: cursor
+  - name: models.permissions.grant
+    group: models
+    summary: Grant a permission
+    method: POST
+    path: /models/{model}/permissions
+    credential: api_key
+    body: json
+    params:
+      - {name: model, in: path, required: true, schema: {type: string}}
+      - {name: role, in: body, required: true, schema: {type: string}}
+    response: {kind: json}
+  - name: models.permissions.revoke
+    group: models
+    summary: Revoke a permission
+    method: DELETE
+    path: /models/{model}/permissions/{permission_id}
+    credential: api_key
+    params:
+      - {name: model, in: path, required: true, schema: {type: string}}
+      - {name: permission_id, in: path, required: true, schema: {type: string}}
+    response: {kind: json}
+  - name: models.usage_pages
+    group: models
+    summary: Page-token list
+    method: GET
+    path: /models/{model}/usage
+    credential: api_key
+    params:
+      - {name: model, in: path, required: true, schema: {type: string}}
+      - {name: page, in: query, schema: {type: string}}
+    response: {kind: json}
+    pagination: page
+  - name: assistants.list
+    group: assistants
+    summary: List assistants, the answer left undescribed
+    method: GET
+    path: /assistants
+    credential: api_key
+    params:
+      - use: limit
+      - use: after
+    response: {kind: json}
+    pagination: cursor
+"""
+
+
+@pytest.fixture
+def undescribed(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(UNDESCRIBED)
+    e = engine.Engine([engine.manifest.BUNDLED, str(path)], sandbox=True, max_retries=0)
+    yield e
+    e.close()
+
+
+def test_a_list_with_no_schema_answers_an_empty_page_in_its_style(undescribed):
+    # The cursor style's page (API reference, "List messages"): data, first_id, last_id, has_more.
+    page = undescribed.run("models.permissions.list", {"model": "gpt-4o"})
+    assert page == {"data": [], "has_more": False, "first_id": None, "last_id": None}
+    assert list(undescribed.paginate("models.permissions.list", {"model": "gpt-4o", "limit": 5})) == []
+    assert undescribed.run("models.usage_pages", {"model": "gpt-4o"}) == {"data": [], "has_more": False,
+                                                                           "next_page": None}
+    with pytest.raises(engine.NotFoundError):  # the enclosing model must still exist
+        undescribed.run("models.permissions.list", {"model": "no-such-model"})
+
+
+def test_a_list_with_no_schema_pages_the_stored_objects_its_path_holds(undescribed):
+    made = [undescribed.run("assistants.create", {"model": "gpt-4o-mini", "name": f"a{n}"})["id"] for n in range(3)]
+    page = undescribed.run("assistants.list", {"limit": 2})
+    assert [a["id"] for a in page["data"]] == made[:2]
+    assert (page["has_more"], page["first_id"], page["last_id"]) == (True, made[0], made[1])
+    assert [a["id"] for a in undescribed.paginate("assistants.list", {"limit": 2})] == made
+
+
+def test_other_actions_with_no_schema_say_back_their_body(undescribed):
+    assert undescribed.run("models.permissions.grant", {"model": "gpt-4o", "role": "reader"}) == {"role": "reader"}
+    assert undescribed.run("models.permissions.revoke", {"model": "gpt-4o", "permission_id": "perm_1"}) == {}
+
+
 def test_unknown_ids_give_the_api_404_body(sbx):
     with pytest.raises(engine.NotFoundError) as info:
         sbx.run("assistants.retrieve", {"assistant_id": "asst_missing"})
