@@ -5,6 +5,11 @@ multi-gigabyte upload costs no more memory than a small one; its length is
 known from the sizes of its parts (a real Content-Length, not chunked
 encoding); and every new iteration starts over from the beginning (a file is
 rewound to where it started, a path reopened), so a retry resends it whole.
+
+A part sends exactly the size it declared when the body was built, since the
+Content-Length promised it: a file that grew since is sent as it was then (its
+first `size` bytes); one that shrank, vanished or failed to read raises
+`UploadSourceError` mid-body, which aborts the connection and is not retried.
 """
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ import secrets
 from pathlib import PurePath
 from typing import IO, Any, Iterator, Sequence
 
-__all__ = ["FilePart", "file_part", "MultipartBody", "sniff"]
+from .errors import APIError
+
+__all__ = ["FilePart", "file_part", "MultipartBody", "sniff", "UploadSourceError"]
 
 _BLOCK = 1 << 20
 
@@ -36,6 +43,10 @@ _MAGIC: tuple[tuple[int, bytes, str, str], ...] = (
     (4, b"ftyp", ".mp4", "video/mp4"),
     (0, b"%PDF-", ".pdf", "application/pdf"),
 )
+
+
+class UploadSourceError(APIError):
+    """A file being uploaded could not be read, or changed under the upload: sending again cannot help."""
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
@@ -67,18 +78,25 @@ class FilePart:
         return self._fh is None or self.size is not None
 
     def chunks(self) -> Iterator[bytes | memoryview]:
+        """The part's bytes: exactly `size` of them when it is known, else the stream to its end."""
         if self._data is not None:
             for i in range(0, len(self._data), _BLOCK):
                 yield self._data[i:i + _BLOCK]
             return
-        if self._path is not None:
-            with open(self._path, "rb") as fh:
-                yield from _read_all(fh)
-            return
-        assert self._fh is not None
-        if self.size is not None:
+        source = self._path if self._path is not None else repr(self.filename)
+        try:
+            if self._path is not None:
+                with open(self._path, "rb") as fh:
+                    yield from _read_exactly(fh, self.size, source)  # type: ignore[arg-type]
+                return
+            assert self._fh is not None
+            if self.size is None:
+                yield from _read_all(self._fh)
+                return
             self._fh.seek(self._start)
-        yield from _read_all(self._fh)
+            yield from _read_exactly(self._fh, self.size, source)
+        except OSError as exc:
+            raise UploadSourceError(f"cannot read {source} to upload it: {exc.strerror or exc}") from exc
 
     def __repr__(self) -> str:
         return f"FilePart({self.filename!r}, {self.content_type!r}, size={self.size})"
@@ -91,6 +109,22 @@ def _read_all(fh: IO[bytes]) -> Iterator[bytes]:
             return
         if not isinstance(block, (bytes, bytearray)):
             raise TypeError("the file object gave text, not bytes: open it in binary mode ('rb')")
+        yield block
+
+
+def _read_exactly(fh: IO[bytes], size: int, source: str) -> Iterator[bytes]:
+    """`size` bytes and no more: what the body's Content-Length promised the server."""
+    left = size
+    while left:
+        block = fh.read(min(left, _BLOCK))
+        if not block:
+            raise UploadSourceError(f"{source} ended after {size - left} of the {size} bytes declared for it: "
+                                    "the file changed while it was being uploaded")
+        if not isinstance(block, (bytes, bytearray)):
+            raise TypeError("the file object gave text, not bytes: open it in binary mode ('rb')")
+        if len(block) > left:  # a file-like object that hands out more than it was asked for
+            block = block[:left]
+        left -= len(block)
         yield block
 
 

@@ -250,6 +250,11 @@ class Transport:
                 return self._timeout(action, request, t0, attempt, "read", connect, read)
             self._log(action, request, None, t0, attempt, "connection error")
             return None, (APIConnectionError, f"connection error: {type(exc).__name__}", {})
+        except APIError as exc:
+            # Raised by the body while it was sent (an upload's file that changed or failed to read):
+            # the connection is already dropped, and the same file would fail the same way again.
+            self._log(action, request, None, t0, attempt, type(exc).__name__)
+            return None, (type(exc), exc.message, {})
         except (rexc.RequestException, ValueError) as exc:
             # Not the network: a redirect loop, a Location no adapter can follow, a malformed URL
             # (requests lets urllib's ValueError for a Location it cannot parse through unwrapped).

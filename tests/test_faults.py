@@ -6,7 +6,9 @@ are released when the test ends.
 """
 from __future__ import annotations
 
+import errno
 import gzip
+import io
 import os
 import re
 import socket
@@ -18,6 +20,7 @@ import pytest
 
 import engine
 from conftest import API_KEY
+from engine.multipart import UploadSourceError
 from loopback import Blackhole, Reply
 
 READ = 1.0  # long enough that a healthy loopback answer never misses it on a busy machine
@@ -466,3 +469,27 @@ def test_a_location_that_is_no_url_is_a_plain_api_error_not_retried(srv, leng):
         leng.run("models.list")
     assert type(info.value) is engine.APIError and info.value.attempts == 1
     assert hits(srv) == 1 and leng.waits == []
+
+
+# --- the upload's own file fails, and hooks that raise ----------------------------------
+
+def test_a_disk_error_midway_through_an_upload_is_an_engine_error_not_retried(srv, leng):
+    class FailingDisk(io.BytesIO):
+        """A file whose disk fails once the first megabyte has been read."""
+
+        name = "train.jsonl"
+
+        def read(self, size=-1):
+            if self.tell() >= 1 << 20:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return super().read(size)
+
+    srv.route("POST", "/v1/files", lambda req: Reply(200, {"id": "file-1", "object": "file"}))
+    with pytest.raises(engine.APIError) as info:
+        leng.run("files.create", {"file": FailingDisk(os.urandom(3 << 20)), "purpose": "batch"})
+    err = info.value
+    assert isinstance(err, UploadSourceError) and not isinstance(err, engine.APIConnectionError)
+    assert (err.action, err.attempts, leng.waits) == ("files.create", 1, [])
+    assert "cannot read 'train.jsonl' to upload it: Input/output error" in str(err) and API_KEY not in str(err)
+    assert not any(r.body.endswith(b"--\r\n") for r in srv.requests)  # the cut body never looked complete
+

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.multipart import MultipartBody, file_part
+from conftest import API_KEY
+from engine.multipart import MultipartBody, UploadSourceError, file_part
 from loopback import Loopback, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,3 +288,92 @@ def test_upload_file_validates_first(srv, leng, tmp_path):
     with pytest.raises(engine.ValidationError, match="cannot read"):
         leng.run("uploads.upload_file", {"file": tmp_path / "missing", "purpose": "batch", "mime_type": "x"})
     assert srv.requests == []
+
+
+# --- a file that changes between attempts: the body keeps the length it declared ------
+
+def _first_503_then(srv, reply):
+    srv.script("POST", "/v1/files", Reply(503, {"error": {"message": "busy"}}), reply)
+
+
+@pytest.mark.parametrize("kind", ["path", "file object"])
+def test_a_file_that_grows_before_a_retry_is_sent_at_its_declared_size(srv, loopback_engine, tmp_path, kind):
+    payload = os.urandom(3 << 20)
+    p = _disk(tmp_path, "train.jsonl", payload)
+    _first_503_then(srv, lambda req: Reply(200, {"id": "file-1", "object": "file"}))
+    srv.route("GET", "/v1/models", lambda req: Reply(200, {"object": "list", "data": []}))
+    eng = loopback_engine(max_retries=2, timeout=(2, 2))
+
+    def append(seconds):
+        with open(p, "ab") as fh:
+            fh.write(b"written during the backoff" * 1000)
+
+    eng.transport.sleep = append
+    with open(p, "rb") as fh:
+        res = eng.run("files.create", {"file": p if kind == "path" else fh, "purpose": "batch"}, raw=True)
+        assert res.attempts == 2
+    uploads = [r for r in srv.requests if r.path == "/v1/files"]
+    assert len(uploads) == 2
+    for req in uploads:
+        assert len(req.body) == int(req.headers["content-length"])
+        parts = parse(req.body, req.headers["content-type"])
+        assert [(n, v) for n, _, _, v in parts] == [("purpose", b"batch"), ("file", payload)]
+        assert req.body.endswith(b"--\r\n")  # the closing boundary made it inside the declared length
+    # Nothing spilled into the kept-alive connection: the next call on it is answered as itself.
+    assert eng.run("models.list") == {"object": "list", "data": []}
+    assert [r.path for r in srv.requests] == ["/v1/files", "/v1/files", "/v1/models"]
+
+
+@pytest.mark.parametrize("kind", ["path", "file object"])
+def test_a_file_that_shrinks_before_a_retry_fails_at_once_without_retrying(srv, loopback_engine, tmp_path, kind):
+    p = _disk(tmp_path, "train.jsonl", os.urandom(3 << 20))
+    _first_503_then(srv, lambda req: Reply(200, {"id": "file-1", "object": "file"}))
+    eng = loopback_engine(max_retries=3, timeout=(2, 2))  # a body sent short would wait out the read timeout
+    waits = []
+
+    def truncate(seconds):
+        waits.append(seconds)
+        os.truncate(p, 1000)
+
+    eng.transport.sleep = truncate
+    with open(p, "rb") as fh, pytest.raises(engine.APIError) as info:
+        eng.run("files.create", {"file": p if kind == "path" else fh, "purpose": "batch"})
+    err = info.value
+    assert isinstance(err, UploadSourceError) and not isinstance(err, engine.APIConnectionError)
+    assert (err.action, err.attempts, len(waits)) == ("files.create", 2, 1)
+    assert f"ended after 1000 of the {3 << 20} bytes" in str(err) and "changed" in str(err)
+    assert API_KEY not in str(err) and API_KEY not in repr(err.args)
+    assert not any(r.path == "/v1/files" and r.body.endswith(b"--\r\n") for r in srv.requests[1:])
+
+
+def test_a_file_deleted_before_a_retry_is_an_engine_error_naming_it(srv, loopback_engine, tmp_path):
+    p = _disk(tmp_path, "train.jsonl", b'{"custom_id": "1"}\n')
+    _first_503_then(srv, lambda req: Reply(200, {"id": "file-1", "object": "file"}))
+    eng = loopback_engine(max_retries=3, timeout=(2, 2))
+    waits = []
+
+    def delete(seconds):
+        waits.append(seconds)
+        p.unlink(missing_ok=True)  # a retry, if the engine wrongly made one, would call this again
+
+    eng.transport.sleep = delete
+    with pytest.raises(engine.Error) as info:
+        eng.run("files.create", {"file": p, "purpose": "batch"})
+    err = info.value
+    assert isinstance(err, UploadSourceError) and not isinstance(err, engine.APIConnectionError)
+    assert (err.action, err.attempts, len(waits)) == ("files.create", 2, 1)
+    assert str(p) in str(err) and "No such file or directory" in str(err) and API_KEY not in str(err)
+    assert not any(r.body.endswith(b"--\r\n") for r in srv.requests[1:])  # the retry was cut, never completed
+
+
+def test_a_file_object_that_hands_out_more_than_asked_is_cut_at_the_declared_size():
+    class Greedy(io.BytesIO):
+        def read(self, size=-1):
+            return super().read()  # everything left, whatever was asked
+
+    fh = Greedy(b"declared")
+    body = MultipartBody([], [("f", file_part(fh))], boundary="b")
+    fh.seek(0, os.SEEK_END)
+    fh.write(b"+appended")
+    data = b"".join(bytes(c) for c in body)
+    assert len(data) == body.length and b"declared\r\n--b--\r\n" in data and b"appended" not in data
