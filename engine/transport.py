@@ -262,10 +262,14 @@ class Transport:
             return None, (APIError, f"the request could not be completed: {type(exc).__name__}: {exc}", {})
         self._log(action, request, response, t0, attempt, None)
         if self.after:
-            response.request = seen
-            for earlier in response.history:  # redirects: each carries the request that led to it
-                earlier.request = self.redact(earlier.request) if self.redact else earlier.request
-            self.after(action, response, time.perf_counter() - t0)
+            try:
+                response.request = seen
+                for earlier in response.history:  # redirects: each carries the request that led to it
+                    earlier.request = self.redact(earlier.request) if self.redact else earlier.request
+                self.after(action, response, time.perf_counter() - t0)
+            except BaseException:
+                response.close()  # a streamed answer is still open, and nobody else holds it to close it
+                raise
         return response, None
 
     def _timeout(self, action: str, request: requests.PreparedRequest, t0: float, attempt: int, phase: str,

@@ -493,3 +493,23 @@ def test_a_disk_error_midway_through_an_upload_is_an_engine_error_not_retried(sr
     assert "cannot read 'train.jsonl' to upload it: Input/output error" in str(err) and API_KEY not in str(err)
     assert not any(r.body.endswith(b"--\r\n") for r in srv.requests)  # the cut body never looked complete
 
+
+def test_an_after_response_hook_that_raises_closes_the_streamed_answer(srv, loopback_engine, released):
+    seen = []
+
+    def after(action, response, elapsed):
+        seen.append(response)
+        raise RuntimeError("the platform refused this answer")
+
+    def chunks():
+        yield EVENT
+        released.wait(10)
+        yield b"data: [DONE]\n\n"
+
+    srv.route("POST", "/v1/chat/completions", lambda req: Reply(200, chunks=chunks(), headers=SSE))
+    eng = loopback_engine(None, timeout=(2.0, READ), hooks={"after_response": after})
+    eng.transport.sleep = lambda s: pytest.fail("a hook's exception must not be retried")
+    with pytest.raises(RuntimeError, match="refused"):
+        eng.run("chat.completions.create", CHAT)
+    assert len(seen) == 1 and seen[0].raw.closed  # not left holding the connection open
+    assert hits(srv, "/v1/chat/completions") == 1
