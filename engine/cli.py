@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from . import errors
+from ._version import __version__
 from .client import Engine
 
 __all__ = ["main", "to_curl", "parse_params"]
@@ -39,6 +40,11 @@ def _string_only(schema: Any) -> bool:
         return False
     t = schema.get("type")
     return t == "string" or (isinstance(t, list) and set(t) <= {"string", "null"} and "string" in t)
+
+
+def _types(schema: Any) -> list[str]:
+    t = schema.get("type") if isinstance(schema, dict) else None
+    return t if isinstance(t, list) else [t]
 
 
 def parse_params(action: Any, pairs: Sequence[str], params_file: str | None) -> dict[str, Any]:
@@ -68,7 +74,8 @@ def parse_params(action: Any, pairs: Sequence[str], params_file: str | None) -> 
             params[key] = Path(text[1:])
             continue
         if param is not None and _string_only(param.schema):
-            params[key] = text
+            # A string parameter keeps its text; `null` means null where null is allowed.
+            params[key] = None if text == "null" and "null" in _types(param.schema) else text
             continue
         try:
             params[key] = json.loads(text)
@@ -101,7 +108,8 @@ def to_curl(request: Any) -> str:
         parts += ["--data-raw", shlex.quote(body.decode("utf-8", "replace"))]
     elif body is not None:
         for name, value in getattr(body, "fields", ()):
-            parts += ["-F", shlex.quote(f"{name}={value}")]
+            # --form-string: a value starting with @ or < is text, never a file for curl to read.
+            parts += ["--form-string", shlex.quote(f"{name}={value}")]
         for name, part in getattr(body, "files", ()):
             # The real path, so the line runs from any directory; content given in memory has none.
             source = f"{os.path.abspath(part.path)};filename={part.filename}" if part.path else part.filename
@@ -242,6 +250,10 @@ def _drop_from(path: str, index: int) -> None:
 
 
 def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # Checked before the job is submitted: a job whose results had nowhere to go would be paid and lost.
+    _writable(args.output, "--output")
+    if args.handle:
+        _writable(args.handle, "--handle")
     handle_path = Path(args.handle) if args.handle else None
     resuming = handle_path is not None and handle_path.exists()
     if resuming:
@@ -301,6 +313,15 @@ def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_DRIFT if report["drift"] else EXIT_OK
 
 
+def _writable(path: str, flag: str) -> None:
+    """Refuse an output path that cannot be written before anything is sent (or paid for)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise _Usage(f"{flag} {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise _Usage(f"{flag} {path}: not writable")
+
+
 def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     action = eng.action(args.name)
     params = parse_params(action, args.param or [], args.params_file)
@@ -311,7 +332,12 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
     if args.dry_run:
         out.write(to_curl(eng.prepare(action.name, params, redact=True)) + "\n")
         return EXIT_OK
+    if args.output and action.response_kind != "binary":
+        raise _Usage(f"-o is for binary answers; {action.name} answers with {action.response_kind}: "
+                     "redirect stdout instead")
     if args.all:
+        if action.pagination is None:
+            raise _Usage(f"{action.name} does not return a list: --all does not apply")
         walk = eng.paginate(action.name, params, max_items=args.max_items)
         tty = err.isatty()
         for n, item in enumerate(walk, 1):
@@ -324,7 +350,16 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
         return EXIT_OK
     if action.response_kind == "binary":
         if not args.output:
-            raise _Usage(f"{action.name} answers with binary data: give -o FILE")
+            raise _Usage(f"{action.name} answers with binary data: give -o FILE (or -o - for stdout)")
+        if args.output == "-":
+            target: Any = getattr(out, "buffer", None)
+            if target is None:
+                raise _Usage("-o -: this output takes text only")
+            size = eng.run(action.name, params, output=target)
+            target.flush()
+            err.write(f"wrote {size} bytes to stdout\n")
+            return EXIT_OK
+        _writable(args.output, "-o")
         size = eng.run(action.name, params, output=args.output)
         err.write(f"wrote {size} bytes to {args.output}\n")
         return EXIT_OK
@@ -347,6 +382,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--manifest", action="append", metavar="FILE",
                     help="manifest to load (repeat to layer a user manifest over the bundled one; "
                          "'bundled' names the bundled one)")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--base-url", help="override the API base URL")
     ap.add_argument("--sandbox", action="store_true",
                     help="answer every action in process: no network, no key, no cost")

@@ -9,6 +9,9 @@ import subprocess
 import sys
 import threading
 
+import pytest
+import responses
+
 
 from engine import cli
 from conftest import API_KEY, BASE, run_cli as call, schema_refs
@@ -69,7 +72,7 @@ def test_dry_run_of_an_upload_names_the_file_by_its_full_path(tmp_path, monkeypa
     argv = shlex.split(out)
     assert argv[:4] == ["curl", "-X", "POST", f"{BASE}/files"]
     forms = [argv[i + 1] for i, a in enumerate(argv) if a == "-F"]
-    assert "purpose=fine-tune" in forms
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--form-string"] == ["purpose=fine-tune"]
     (file_form,) = [f for f in forms if f.startswith("file=")]
     source, *attrs = file_form[len("file=@"):].split(";")
     assert source == str(tmp_path / "train.jsonl") and "filename=train.jsonl" in attrs
@@ -228,3 +231,55 @@ def test_all_hands_each_page_to_a_pipe_before_fetching_the_next(srv):
     assert first == ["b1", "b2"] and proc.returncode == 0, err
     assert [json.loads(line)["id"] for line in rest.splitlines()] == ["b3"]
     assert waited == [True]
+
+
+def test_dry_run_sends_text_fields_as_text_even_when_they_start_with_at(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    code, out, err = call("run", "images.edit", "-p", f"image=@{tmp_path / 'x.png'}", "-p", "prompt=@/etc/passwd",
+                          "--dry-run")
+    assert code == 0, err
+    argv = shlex.split(out)
+    assert argv[argv.index("--form-string") + 1] == "prompt=@/etc/passwd"  # curl must not upload that file
+
+
+def test_output_flags_are_checked_before_anything_is_sent(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    missing = tmp_path / "no-such-folder" / "x.mp3"
+    code, _, err = call("run", "audio.speech.create", "-p", "model=tts-1", "-p", "input=hi", "-p", "voice=alloy",
+                        "-o", str(missing))
+    assert code == cli.EXIT_USAGE and "no such folder" in err
+    code, _, err = call("run", "models.list", "-o", str(tmp_path / "m.json"))
+    assert code == cli.EXIT_USAGE and "-o is for binary answers" in err
+    code, _, err = call("run", "models.retrieve", "-p", "model=gpt-4o", "--all")
+    assert code == cli.EXIT_USAGE and "does not return a list" in err
+    (tmp_path / "in.jsonl").write_text('{"model": "m", "input": "x"}\n')
+    code, _, err = call("batch", "embeddings.create", "--input", str(tmp_path / "in.jsonl"), "--output", str(missing))
+    assert code == cli.EXIT_USAGE and "no such folder" in err  # and no job was submitted: nothing is mocked
+
+
+def test_binary_answer_to_stdout_with_dash(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+
+    class Stdout(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.buffer = io.BytesIO()
+
+    out, err = Stdout(), io.StringIO()
+    with responses.RequestsMock() as rsps:
+        rsps.post(f"{BASE}/audio/speech", body=b"ID3\x04audio", content_type="audio/mpeg")
+        code = cli.main(["run", "audio.speech.create", "-p", "model=tts-1", "-p", "input=hi", "-p", "voice=alloy",
+                         "-o", "-"], out, err)
+    assert code == 0 and out.buffer.getvalue() == b"ID3\x04audio" and out.getvalue() == ""
+
+
+def test_null_is_null_for_a_string_parameter_that_allows_it():
+    code, out, _ = call("run", "assistants.create", "-p", "model=gpt-4o", "-p", "name=null", "--dry-run")
+    argv = shlex.split(out)
+    assert json.loads(argv[argv.index("--data-raw") + 1]) == {"model": "gpt-4o", "name": None}
+
+
+def test_version():
+    with pytest.raises(SystemExit) as info:
+        cli._parser().parse_args(["--version"])
+    assert info.value.code == 0
