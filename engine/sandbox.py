@@ -137,7 +137,9 @@ class SandboxAdapter(BaseAdapter):
         listed = {a.name: self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
                   or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == a.path), None)
                   for a in actions if a.pagination}
-        self.storable = set(self.item_types.values()) | {t for t in listed.values() if t}
+        # Types that body fields name (`ids`) are kept too, so a later request can find them.
+        self.storable = set(self.item_types.values()) | {t for t in listed.values() if t} \
+            | set(self.cfg.get("ids", {}).values())
         self.routes: list[_Route] = []
         for a in actions:
             prefix, last = a.path.rsplit("/", 1)
@@ -157,8 +159,10 @@ class SandboxAdapter(BaseAdapter):
         # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
         self.routes.sort(key=lambda r: -r.literals)
         self.parents = {t: self._parent_types(path, True) for path, t in self.item_types.items()}
-        # A field named like an item's path parameter names an object of that item's type.
+        # A field named like an item's path parameter names an object of that item's type; `ids` says
+        # what the names alone cannot (several items share `file_id`; `input_file_id` is no path's).
         self.refs = {_HOLE.match(path.rsplit("/", 1)[-1]).group(1): t for path, t in self.item_types.items()}
+        self.refs.update(self.cfg.get("ids", {}))
 
     def _parent_types(self, path: str, item: bool) -> dict[str, str]:
         """Path parameter -> type of the enclosing object it names (the item's own id excluded)."""
@@ -393,6 +397,11 @@ class SandboxAdapter(BaseAdapter):
             raise self._error(400, "line_stream", param=route.action.stream_param)
         target = params.pop(route.holes[-1]) if route.kind in _ITEM_KINDS else None
         found = [self._find(state, route.parents[n], v, {}) for n, v in params.items() if n in route.parents]
+        for name, type_ in self.cfg.get("ids", {}).items():  # ids in the body must name stored objects
+            value = body.get(name)
+            for ident in value if isinstance(value, list) else [value]:
+                if isinstance(ident, str):
+                    self._find(state, type_, ident, {})
         schema = route.action.response_schema
         if route.kind == "list":
             return json.dumps(self._list(route, state, params, query)).encode(), "application/json"
@@ -431,8 +440,10 @@ class SandboxAdapter(BaseAdapter):
                 verb = self.cfg.get("verbs", {}).get(route.verb or "", {})
                 if "status" in verb:
                     self._set_status(state, route.type, record, verb["status"], [])
-                for name in verb.get("fill", ()):
-                    self._fill(state, record["data"], schema, name, body)
+                spec = self.cfg.get("assemble", {}).get(route.type, {}).get(route.verb or "")
+                if spec:
+                    self._assemble(state, record["data"], spec, body.get(spec["parts"]) or [],
+                                   {route.holes[-1]: target})
         if streams:
             return self._stream(route, state, record, body, events), "text/event-stream"
         return json.dumps(record["data"]).encode(), "application/json"
@@ -456,18 +467,18 @@ class SandboxAdapter(BaseAdapter):
             out["object"] = (route.type or "") + deleted.get("suffix", "")
         return out
 
-    def _fill(self, state: dict[str, Any], obj: dict[str, Any], schema: Any, name: str,
-              body: Mapping[str, Any]) -> None:
-        """Give a field left null its value; an object of a type the sandbox holds is stored as well."""
-        prop = self.synth.props(schema)[0].get(name)
-        if prop is None or obj.get(name) is not None:
-            return
-        alts = [a for a in self.synth.resolve(prop).get("anyOf", [prop]) if self.synth.resolve(a).get("type") != "null"]
-        type_ = self.synth.type_of(alts[0]) if alts else None
-        value = self._object(type_, alts[0], {}, {}, body) if type_ else self.synth.value(prop, name, body, want=True)
-        if type_ in self.storable:
-            self._store(state, type_, value, {})
-        obj[name] = value
+    def _assemble(self, state: dict[str, Any], obj: dict[str, Any], spec: Mapping[str, Any], parts: list[str],
+                  scope: Mapping[str, str]) -> None:
+        """Join the contents of the named parts (this object's own, in the order named) into a new stored object.
+
+        As `assemble` declares: the parts are of the type `ids` gives their
+        field; the new object takes the `copy` fields of this one.
+        """
+        found = [self._find(state, self.refs[spec["parts"]], part, scope) for part in parts]
+        content = b"".join(base64.b64decode(p["content"]) if p.get("content") else b"" for p in found)
+        fields = {name: obj[name] for name in spec.get("copy", ()) if name in obj}
+        new = self._object(spec["create"], self.type_schemas.get(spec["create"]), fields, {})
+        obj[spec["field"]] = copy.deepcopy(self._store(state, spec["create"], new, {}, content)["data"])
 
     def _file_fields(self, files: Mapping[str, tuple[str, bytes]]) -> dict[str, Any]:
         if not files:

@@ -287,7 +287,8 @@ def test_runs_move_from_queued_to_completed_over_polls(sbx):
     done = sbx.run("threads.runs.retrieve", {"thread_id": thread["id"], "run_id": run["id"]})
     assert isinstance(done["started_at"], int) and isinstance(done["completed_at"], int)
     assert done["cancelled_at"] is None and done["failed_at"] is None
-    job = sbx.run("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": "file-abc"})
+    train = sbx.run("files.create", {"file": ("train.jsonl", b'{"prompt": "a"}\n'), "purpose": "fine-tune"})
+    job = sbx.run("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": train["id"]})
     done = sbx.run("fine_tuning.jobs.wait", {"fine_tuning_job_id": job["id"]})
     assert done["status"] == "succeeded"
 
@@ -320,10 +321,64 @@ def test_verbs_set_the_declared_status(sbx):
 
 def test_chunked_upload_completes_into_a_retrievable_file(sbx, tmp_path):
     path = tmp_path / "train.jsonl"
-    path.write_bytes(b'{"a": 1}\n' * 10)
-    file = sbx.run("uploads.upload_file", {"file": path, "purpose": "fine-tune", "mime_type": "text/jsonl"})
+    content = b"".join(b'{"n": %07d}\n' % n for n in range(800_000))  # 12.8 MB: three parts of 5 MB
+    path.write_bytes(content)
+    file = sbx.run("uploads.upload_file", {"file": path, "purpose": "fine-tune", "mime_type": "text/jsonl",
+                                           "part_size": 5 * 1024 * 1024, "concurrency": 3})
     assert file["id"].startswith("file-") and file["object"] == "file"
-    assert sbx.run("files.retrieve", {"file_id": file["id"]})["id"] == file["id"]
+    assert (file["filename"], file["purpose"], file["bytes"]) == ("train.jsonl", "fine-tune", len(content))
+    assert sbx.run("files.retrieve", {"file_id": file["id"]}) == file
+    assert sbx.run("files.content", {"file_id": file["id"]}) == content
+
+
+def test_completing_an_upload_joins_its_parts_in_the_order_named(sbx):
+    upload = sbx.run("uploads.create", {"filename": "notes.txt", "purpose": "assistants", "bytes": 11,
+                                        "mime_type": "text/plain"})
+    first = sbx.run("uploads.parts.create", {"upload_id": upload["id"], "data": b"world"})
+    second = sbx.run("uploads.parts.create", {"upload_id": upload["id"], "data": b"hello "})
+    assert (first["object"], first["upload_id"]) == ("upload.part", upload["id"])
+    done = sbx.run("uploads.complete", {"upload_id": upload["id"], "part_ids": [second["id"], first["id"]]})
+    assert done["status"] == "completed"
+    file = done["file"]
+    assert (file["object"], file["filename"], file["purpose"], file["bytes"]) == ("file", "notes.txt", "assistants", 11)
+    assert sbx.run("files.content", {"file_id": file["id"]}) == b"hello world"
+    # A part of another upload is not this upload's.
+    other = sbx.run("uploads.create", {"filename": "x.txt", "purpose": "assistants", "bytes": 5,
+                                       "mime_type": "text/plain"})
+    with pytest.raises(engine.NotFoundError) as info:
+        sbx.run("uploads.complete", {"upload_id": other["id"], "part_ids": [first["id"]]})
+    assert info.value.body["error"]["message"] == f"No part found with id '{first['id']}'."
+
+
+def test_a_batch_of_an_uploaded_file_runs_its_lines(sbx, tmp_path):
+    lines = [{"custom_id": f"r{n}", "method": "POST", "url": "/v1/embeddings",
+              "body": {"model": "text-embedding-3-small", "input": f"x{n}"}} for n in range(3)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    file = sbx.run("uploads.upload_file", {"file": path, "purpose": "batch", "mime_type": "text/jsonl"})
+    batch = sbx.run("batches.create", {"input_file_id": file["id"], "endpoint": "/v1/embeddings",
+                                       "completion_window": "24h"})
+    batch = sbx.run("batches.wait", {"batch_id": batch["id"]})
+    assert batch["status"] == "completed"
+    assert batch["request_counts"] == {"total": 3, "completed": 3, "failed": 0}
+
+
+@pytest.mark.parametrize("name, params, field", [
+    ("batches.create", {"input_file_id": "file-nope", "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+     "input_file_id"),
+    ("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": "file-nope"}, "training_file"),
+    ("vector_stores.files.create", {"file_id": "file-nope"}, "file_id"),
+    ("vector_stores.file_batches.create", {"file_ids": ["KEEP", "file-nope"]}, "file_ids"),
+])
+def test_ids_in_the_body_must_name_stored_objects(sbx, name, params, field):
+    kept = sbx.run("files.create", {"file": ("a.jsonl", b"{}\n"), "purpose": "batch"})["id"]
+    if name.startswith("vector_stores."):
+        params = {**params, "vector_store_id": sbx.run("vector_stores.create", {"name": "v"})["id"]}
+    params = {k: [kept if i == "KEEP" else i for i in v] if isinstance(v, list) else v for k, v in params.items()}
+    with pytest.raises(engine.NotFoundError) as info:
+        sbx.run(name, params)
+    assert info.value.body["error"]["message"] == "No file found with id 'file-nope'."
+    sbx.run(name, {**params, field: [kept] if isinstance(params[field], list) else kept})  # a stored one is fine
 
 
 # A user's manifest layered over the bundled one (README "Worked example"): actions with no response schema.
@@ -594,7 +649,8 @@ def test_objects_no_action_creates_appear_once_when_listed(sbx):
     assert sbx.run("organization.users.retrieve", {"user_id": users[0]["id"]}) == users[0]
     sbx.run("organization.users.delete", {"user_id": users[0]["id"]})
     assert sbx.run("organization.users.list")["data"] == []
-    job = sbx.run("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": "file-abc"})
+    train = sbx.run("files.create", {"file": ("train.jsonl", b'{"prompt": "a"}\n'), "purpose": "fine-tune"})
+    job = sbx.run("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": train["id"]})
     events = sbx.run("fine_tuning.jobs.list_events", {"fine_tuning_job_id": job["id"]})["data"]
     assert [e["object"] for e in events] == ["fine_tuning.job.event"]
 
