@@ -345,8 +345,9 @@ class Engine:
                 if binary_out:
                     data = write_to(response, output, action=action.name, attempts=info.attempts, request_id=rid)
                 else:
-                    data = decode(response, action.response_kind, action=action.name, request_id=rid,
-                                  attempts=info.attempts)
+                    kind = "text" if any(params.get(k) in v for k, v in action.text_when.items()) \
+                        else action.response_kind
+                    data = decode(response, kind, action=action.name, request_id=rid, attempts=info.attempts)
             except APIError as exc:
                 raise exc.redacted(self._scrub)
         if raw:

@@ -149,6 +149,7 @@ class Action:
         self.by_name: dict[str, Param] = {p.name: p for p in self.params}
         self.response_kind: str = spec["response"]["kind"]
         self.response_schema: Any = spec["response"].get("schema")
+        self.text_when: dict[str, list[Any]] = dict(spec["response"].get("text_when", {}))
         stream = spec.get("stream")
         self.stream_param: str | None = stream["when"] if stream else None
         self.stream_style: dict[str, Any] | None = (manifest.definitions["streams"][stream["use"]]

@@ -55,8 +55,8 @@ class ParamValidator:
         props = {p.name: p.schema for p in action.params if p.file is None}
         self._schema = action.manifest.self_contained({"type": "object", "properties": props})
         self._props = props
-        # Only these can hold an integer, so only these are looked at for a 2.0 (see validate).
-        self._integer_slots = [n for n in props if _mentions_integer(self._schema["properties"][n], self._schema)]
+        # Only these can hold a number, so only these are looked at for a 2.0 or a NaN (see validate).
+        self._number_slots = [n for n in props if _mentions_number(self._schema["properties"][n], self._schema)]
         self._fast = None
         if jsonschema_rs is not None:
             try:
@@ -71,16 +71,24 @@ class ParamValidator:
         return jsonschema.Draft202012Validator(self._schema, format_checker=None)
 
     @cached_property
-    def _whole_numbers(self) -> Any:
-        """The explainer, except that 2.0 is no integer: JSON Schema says it is, the API refuses it."""
+    def _strict_numbers(self) -> Any:
+        """The explainer, with numbers as JSON has them.
+
+        JSON Schema calls 2.0 an integer, and NaN passes every bound (no comparison
+        with it is true); the API refuses 2.0 where it takes an integer, and JSON has
+        no NaN or Infinity to send.
+        """
         import jsonschema
 
         def integer(checker: Any, value: Any) -> bool:
             return isinstance(value, int) and not isinstance(value, bool)
 
+        def number(checker: Any, value: Any) -> bool:
+            return integer(checker, value) or (isinstance(value, float) and math.isfinite(value))
+
         base = jsonschema.Draft202012Validator
-        strict = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", integer))
-        return strict(self._schema, format_checker=None)
+        types = base.TYPE_CHECKER.redefine_many({"integer": integer, "number": number})
+        return jsonschema.validators.extend(base, type_checker=types)(self._schema, format_checker=None)
 
     def _ok(self, checked: Mapping[str, Any]) -> bool:
         if self._fast is None:
@@ -120,13 +128,12 @@ class ParamValidator:
                 if msg:
                     problems.append(Problem(name, "file", msg))
         checked = {k: v for k, v in params.items() if k in self._props}
-        if checked and not self._ok(checked):
-            for err in self._explainer.iter_errors(checked):
-                problems.extend(_problems(err, self._schema))
-        elif any(_has_whole_float(checked[n]) for n in self._integer_slots if n in checked):
-            # Valid to JSON Schema, yet `"n": 2.0` goes out with its decimal point and the API
-            # answers "expected an integer, but got a decimal number". Rare, so only then judged.
-            for err in self._whole_numbers.iter_errors(checked):
+        # JSON Schema takes 2.0 for an integer and NaN for any number, yet `"n": 2.0` goes out with
+        # its decimal point (the API answers "expected an integer, but got a decimal number") and a
+        # NaN cannot go out at all. Such floats are rare: only then does the strict judge look.
+        odd = any(_odd_float(checked[n]) for n in self._number_slots if n in checked)
+        if checked and (odd or not self._ok(checked)):
+            for err in (self._strict_numbers if odd else self._explainer).iter_errors(checked):
                 problems.extend(_problems(err, self._schema))
         if problems:
             problems.sort(key=lambda p: (p.param or "", p.rule))
@@ -163,11 +170,11 @@ def _problems(err: Any, root: Any) -> list[Problem]:
     return [Problem(where, err.validator, message)]
 
 
-def _mentions_integer(schema: Any, root: Any, seen: set[str] | None = None) -> bool:
-    """Whether an integer may sit anywhere in what `schema` accepts (following `$ref`s once each)."""
+def _mentions_number(schema: Any, root: Any, seen: set[str] | None = None) -> bool:
+    """Whether a number may sit anywhere in what `schema` accepts (following `$ref`s once each)."""
     seen = set() if seen is None else seen
     if isinstance(schema, list):
-        return any(_mentions_integer(s, root, seen) for s in schema)
+        return any(_mentions_number(s, root, seen) for s in schema)
     if not isinstance(schema, dict):
         return False
     ref = schema.get("$ref")
@@ -175,25 +182,28 @@ def _mentions_integer(schema: Any, root: Any, seen: set[str] | None = None) -> b
         if ref in seen:
             return False
         seen.add(ref)
-        if _mentions_integer(_deref(schema, root), root, seen):
+        if _mentions_number(_deref(schema, root), root, seen):
             return True
-    kind = schema.get("type")
-    if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
-        return True
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "integer" in kinds or "number" in kinds or "type" not in schema and "$ref" not in schema \
+            and not set(schema) & {"properties", "items", "enum", "const", *_SUBSCHEMAS}:
+        return True  # a number, or anything at all
     for key in ("properties", "patternProperties"):
-        if any(_mentions_integer(v, root, seen) for v in schema.get(key, {}).values()):
+        if any(_mentions_number(v, root, seen) for v in schema.get(key, {}).values()):
             return True
-    return any(_mentions_integer(schema[k], root, seen) for k in _SUBSCHEMAS if k in schema)
+    return any(_mentions_number(schema[k], root, seen) for k in _SUBSCHEMAS if k in schema)
 
 
-def _has_whole_float(value: Any) -> bool:
+def _odd_float(value: Any) -> bool:
+    """A float JSON Schema accepts where JSON or the API would not: 2.0, NaN, Infinity."""
     kind = type(value)
     if kind is float:
-        return value.is_integer()
+        return value.is_integer() or not math.isfinite(value)
     if kind is dict:
-        return any(_has_whole_float(v) for v in value.values())
+        return any(_odd_float(v) for v in value.values())
     if kind is list:
-        return any(_has_whole_float(v) for v in value)
+        return any(_odd_float(v) for v in value)
     return False
 
 
@@ -290,6 +300,8 @@ def _message(err: Any) -> str:
     sv = err.validator_value
     if v == "type":
         types = sv if isinstance(sv, list) else [sv]
+        if isinstance(inst, float) and not math.isfinite(inst):
+            return f"must be a finite number, got {inst!r} (JSON has no NaN or Infinity)"
         if isinstance(inst, float) and inst.is_integer() and "integer" in types:
             return f"must be a whole number written without a decimal point, got {inst!r} (send {int(inst)})"
         return f"must be of type {' or '.join(types)}, got {type(inst).__name__} {_short(inst)}"

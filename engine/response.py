@@ -98,6 +98,8 @@ def decode(response: requests.Response, kind: str, *, action: str, request_id: s
     media = _media_type(response)
     if kind == "none" or (not content and response.status_code == 204):
         return None
+    if kind == "text":  # asked for text (a transcript as srt, say): the body is the answer, whatever its type
+        return _text(content, response.encoding)
     if media.endswith("json") or media.endswith("+json") or (not media and kind == "json"):
         try:
             return json.loads(content)
@@ -107,8 +109,6 @@ def decode(response: requests.Response, kind: str, *, action: str, request_id: s
         # __context__, holding the whole body (`.doc`), which may echo a key.
         raise APIResponseError(f"the answer is not valid JSON ({why})",
                                action=action, request_id=request_id, attempts=attempts)
-    if media.startswith("text/") or kind == "text":
-        return _text(content, response.encoding)
     if kind == "json":
         # Declared JSON but something else came (e.g. an HTML error page from a proxy).
         raise APIResponseError(f"expected JSON, got content type {media or 'none'!r}",

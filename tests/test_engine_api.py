@@ -180,8 +180,28 @@ def test_invalid_json_answer_is_a_typed_error(eng, mocked):
 
 
 def test_html_where_json_was_declared(eng, mocked):
-    mocked.get(f"{BASE}/models", body="<html></html>", content_type="text/html")
-    assert eng.run("models.list") == "<html></html>"
+    """A proxy's page with a 200 is not the answer: the caller would get a string where it maps fields."""
+    mocked.get(f"{BASE}/models", body="<html>sign in to the wifi</html>", content_type="text/html")
+    with pytest.raises(engine.APIResponseError, match="expected JSON, got content type 'text/html'"):
+        eng.run("models.list")
+
+
+@pytest.mark.parametrize("fmt, ctype", [("srt", "application/x-subrip"), ("vtt", "text/vtt"),
+                                        ("text", "text/plain; charset=utf-8")])
+def test_a_text_format_asked_for_comes_back_as_text_whatever_its_type(eng, mocked, fmt, ctype):
+    mocked.post(f"{BASE}/audio/translations", body="1\n00:00:00,000 --> 00:00:01,000\nHello\n", content_type=ctype)
+    out = eng.run("audio.translations.create", {"file": ("a.mp3", b"ID3"), "model": "whisper-1",
+                                                "response_format": fmt})
+    assert out == "1\n00:00:00,000 --> 00:00:01,000\nHello\n"
+
+
+def test_json_formats_of_a_text_capable_action_stay_json(eng, mocked):
+    mocked.post(f"{BASE}/audio/transcriptions", json={"text": "Hello"})
+    assert eng.run("audio.transcriptions.create", {"file": ("a.mp3", b"ID3"), "model": "whisper-1",
+                                                   "response_format": "verbose_json"}) == {"text": "Hello"}
+    mocked.post(f"{BASE}/audio/transcriptions", body="Hello", content_type="text/plain")
+    with pytest.raises(engine.APIResponseError):  # JSON was asked for (the default), text came
+        eng.run("audio.transcriptions.create", {"file": ("a.mp3", b"ID3"), "model": "whisper-1"})
 
 
 def test_unknown_answer_fields_are_kept(eng, mocked):
@@ -326,3 +346,16 @@ def test_error_headers_are_looked_up_whatever_their_case(eng, mocked):
         eng.run("models.list")
     assert info.value.headers.get("retry-after") == "7"
     assert info.value.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+@pytest.mark.parametrize("params, where", [
+    ({"temperature": float("nan")}, "temperature"),
+    ({"top_p": float("inf")}, "top_p"),
+    ({"logit_bias": {"50256": float("-inf")}}, "logit_bias.50256"),
+])
+def test_nan_and_infinity_are_refused_before_sending(eng, mocked, params, where):
+    """They pass every bound (no comparison with NaN is true) but JSON cannot carry them."""
+    with pytest.raises(engine.ValidationError) as info:
+        eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "Hi"}], **params})
+    assert [p.param for p in info.value.problems] == [where]
+    assert "finite" in info.value.problems[0].message and len(mocked.calls) == 0
