@@ -93,6 +93,30 @@ def _checked_url(url: str) -> str:
     return url
 
 
+_HOOKS = ("before_request", "after_response")
+
+
+def _check_hooks(hooks: Any) -> None:
+    """A misspelt or uncallable hook fails here, not silently or at the thousandth call."""
+    if hooks is None:
+        return
+    if isinstance(hooks, Mapping):
+        for name, fn in hooks.items():
+            if name not in _HOOKS:
+                close = difflib.get_close_matches(str(name), _HOOKS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f" (hooks: {', '.join(_HOOKS)})"
+                raise TypeError(f"unknown hook {name!r}{hint}")
+            if not callable(fn):
+                raise TypeError(f"hook {name!r} must be callable, not {type(fn).__name__}")
+        return
+    found = [name for name in _HOOKS if getattr(hooks, name, None) is not None]
+    if not found:
+        raise TypeError(f"hooks object {type(hooks).__name__} has none of {', '.join(_HOOKS)}")
+    for name in found:
+        if not callable(getattr(hooks, name)):
+            raise TypeError(f"hook {name!r} must be callable")
+
+
 class Engine:
     """Runs any action of a manifest.
 
@@ -110,6 +134,7 @@ class Engine:
                  max_retries: int | None = None, session: requests.Session | None = None,
                  pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
                  hooks: Any = None, **values: Any) -> None:
+        _check_hooks(hooks)
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
         conn = self.manifest.connector
         creds: Mapping[str, Any] = conn["credentials"]

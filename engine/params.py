@@ -295,6 +295,10 @@ def _deref(schema: Any, root: Any) -> Any:
     return schema
 
 
+def _count(n: Any, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _message(err: Any) -> str:
     v, inst = err.validator, err.instance
     sv = err.validator_value
@@ -313,11 +317,11 @@ def _message(err: Any) -> str:
         word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[v]
         return f"must be {word} {sv}, got {_short(inst)}"
     if v in ("maxLength", "minLength"):
-        return f"must have {'at most' if v == 'maxLength' else 'at least'} {sv} characters, got {len(inst)}"
+        return f"must have {'at most' if v == 'maxLength' else 'at least'} {_count(sv, 'character')}, got {len(inst)}"
     if v in ("maxItems", "minItems"):
-        return f"must have {'at most' if v == 'maxItems' else 'at least'} {sv} items, got {len(inst)}"
+        return f"must have {'at most' if v == 'maxItems' else 'at least'} {_count(sv, 'item')}, got {len(inst)}"
     if v in ("maxProperties", "minProperties"):
-        return f"must have {'at most' if v == 'maxProperties' else 'at least'} {sv} keys, got {len(inst)}"
+        return f"must have {'at most' if v == 'maxProperties' else 'at least'} {_count(sv, 'key')}, got {len(inst)}"
     if v == "required":
         return err.message.replace(" is a required property", " is required")
     if v == "additionalProperties":

@@ -460,7 +460,7 @@ RT = {"model": "gpt-4o-realtime-preview"}
 REJECTED = [
     bad("chat.completions.create", "no-messages", {"model": "gpt-4o"}, "messages", "required", "is required"),
     bad("chat.completions.create", "empty-messages", {**CHAT, "messages": []}, "messages", "minItems",
-        "at least 1 items"),
+        "at least 1 item,"),
     bad("chat.completions.create", "unknown-role", {**CHAT, "messages": [{"role": "robot", "content": "Hi"}]},
         "messages[0].role", "enum", "'developer', 'system', 'user', 'assistant', 'tool', 'function', got 'robot'"),
     bad("chat.completions.create", "tool-message-without-id", {**CHAT, "messages": [{"role": "tool", "content": "x"}]},
@@ -494,7 +494,7 @@ REJECTED = [
     bad("completions.create", "negative-max-tokens", {"model": "davinci-002", "prompt": "x", "max_tokens": -1},
         "max_tokens", "minimum", ">= 0"),
     bad("embeddings.create", "empty-input", {"model": "text-embedding-3-small", "input": []}, "input", "minItems",
-        "at least 1 items"),
+        "at least 1 item,"),
     bad("embeddings.create", "dimensions-zero", {"model": "text-embedding-3-small", "input": "x", "dimensions": 0},
         "dimensions", "minimum", ">= 1"),
     bad("embeddings.create", "unknown-encoding", {"model": "text-embedding-3-small", "input": "x",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 import requests
@@ -359,3 +360,13 @@ def test_nan_and_infinity_are_refused_before_sending(eng, mocked, params, where)
         eng.run("chat.completions.create", {"model": "m", "messages": [{"role": "user", "content": "Hi"}], **params})
     assert [p.param for p in info.value.problems] == [where]
     assert "finite" in info.value.problems[0].message and len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize("hooks, message", [
+    ({"before_requests": print}, "unknown hook 'before_requests'; did you mean 'before_request'"),
+    ({"before_request": 5}, "hook 'before_request' must be callable, not int"),
+    (object(), "has none of before_request, after_response"),
+])
+def test_hook_mistakes_fail_when_the_engine_is_built(manifest, hooks, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        engine.Engine(manifest, api_key=API_KEY, hooks=hooks)
