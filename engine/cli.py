@@ -305,6 +305,8 @@ def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
         spec = openapi.load_spec(args.spec)
     except OSError as exc:
         raise _Usage(f"cannot read {args.spec}: {exc.strerror}") from None
+    except errors.Error as exc:  # not YAML, or not an OpenAPI description: the argument is wrong
+        raise _Usage(str(exc)) from None
     report = drift.compare(eng.manifest, spec)
     if args.json:
         _print_json(report, out)

@@ -27,22 +27,34 @@ def _resolve(schema: Any, store: Mapping[str, Any]) -> Any:
     return schema if isinstance(schema, Mapping) else {}
 
 
-def _types(schema: Mapping[str, Any]) -> list[str]:
-    t = schema.get("type")
-    out = set(t) if isinstance(t, list) else ({t} if t else set())
-    for branch in schema.get("anyOf", ()):
-        if isinstance(branch, Mapping):
-            bt = branch.get("type")
-            out |= set(bt) if isinstance(bt, list) else ({bt} if bt else set())
+def _alternatives(schema: Any, store: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> list[Mapping[str, Any]]:
+    """The schema and every branch under it, however deep: `nullable` over a `oneOf` nests one
+    anyOf inside another (openapi.convert_schema), and branches are often $refs."""
+    ref = schema.get("$ref") if isinstance(schema, Mapping) else None
+    if isinstance(ref, str):
+        if ref in seen:  # a schema that contains itself adds nothing new
+            return []
+        seen = seen | {ref}
+    schema = _resolve(schema, store)
+    out = [schema]
+    for key in ("anyOf", "oneOf", "allOf"):
+        for branch in schema.get(key, ()):
+            out += _alternatives(branch, store, seen)
+    return out
+
+
+def _types(schema: Mapping[str, Any], store: Mapping[str, Any]) -> list[str]:
+    out: set[str] = set()
+    for branch in _alternatives(schema, store):
+        t = branch.get("type")
+        out |= set(t) if isinstance(t, list) else ({t} if t else set())
     return sorted(out)
 
 
-def _enum(schema: Mapping[str, Any]) -> list[Any]:
-    values = list(schema.get("enum", ()))
-    for branch in schema.get("anyOf", ()):
-        if isinstance(branch, Mapping):
-            values += branch.get("enum", [])
-    return sorted({repr(v) for v in values})
+def _enum(schema: Mapping[str, Any], store: Mapping[str, Any]) -> list[Any]:
+    """The listed values of every branch; null is left to the types, where a `null` branch states it."""
+    values = [v for branch in _alternatives(schema, store) for v in branch.get("enum", ())]
+    return sorted({repr(v) for v in values if v is not None})
 
 
 def _param_view(p: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,8 +62,8 @@ def _param_view(p: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any
     view = {"in": p["in"], "wire": p.get("wire", p["name"]), "required": bool(p.get("required")),
             "file": p.get("file") is not None and p.get("file") is not False}
     if not view["file"]:
-        view["types"] = _types(schema)
-        view["enum"] = _enum(schema)
+        view["types"] = _types(schema, store)
+        view["enum"] = _enum(schema, store)
         for key in _LIMITS:
             if key in schema:
                 view[key] = schema[key]

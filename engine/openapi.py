@@ -14,6 +14,8 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+from .errors import Error
+
 __all__ = ["load_spec", "convert_schema", "operations", "derive_name", "collections",
            "describe_operation", "is_stream_flag"]
 
@@ -27,9 +29,24 @@ _SAYS_NULL = re.compile(r"\bcan be\s+set to\s+`?null`?", re.IGNORECASE)
 
 
 def load_spec(path: str) -> dict[str, Any]:
+    """The description at `path`; an Error naming the file (and line) when it is not one.
+
+    A file that is not YAML, or YAML without `openapi` and `paths`, would
+    otherwise surface as a parser traceback or as every operation "removed".
+    """
     with open(path, "rb") as fh:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        return yaml.load(fh, Loader=loader)
+        try:
+            spec = yaml.load(fh, Loader=loader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else path
+            problem, context = getattr(exc, "problem", None), getattr(exc, "context", None)
+            reason = f"{problem} ({context})" if problem and context else problem or str(exc)
+            raise Error(f"{where}: not valid YAML: {reason}") from None
+    if not isinstance(spec, dict) or "openapi" not in spec or not isinstance(spec.get("paths"), dict):
+        raise Error(f"{path}: not an OpenAPI description (it needs an `openapi` version and `paths`)")
+    return spec
 
 
 def operations(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -100,3 +100,121 @@ actions:
     p.write_text(text)
     eng = engine.Engine(p, k="secret")
     assert eng.prepare("things.count", {"kind": "a b"}).url == "http://127.0.0.1:9/things/count?beta=true&kind=a%20b"
+
+
+# A manifest whose parameters state flatly what the descriptions below nest: `nullable` over a `oneOf`
+# (which converts to an anyOf inside an anyOf) and alternatives behind $refs that nest again.
+FLAT_MANIFEST = """
+manifest_version: 1
+connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+actions:
+  - name: things.create
+    operation_id: createThing
+    method: POST
+    path: /things
+    credential: k
+    body: json
+    params:
+      - {name: stop, in: body, schema: {type: [string, array, "null"]}}
+      - {name: size, in: body, schema: {type: [string, "null"], enum: [small, large, huge, null]}}
+    response: {kind: json, schema: {$ref: "#/schemas/Thing"}}
+schemas:
+  Thing: {type: object, properties: {id: {type: string}}}
+"""
+
+NESTED_SPEC = """
+openapi: 3.0.0
+info: {title: demo, version: "1"}
+paths:
+  /things:
+    post:
+      operationId: createThing
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/CreateThingRequest"}
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Thing"}
+components:
+  schemas:
+    Thing: {type: object, properties: {id: {type: string}}}
+    CreateThingRequest:
+      type: object
+      properties:
+        stop:
+          nullable: true
+          oneOf:
+            - {type: string}
+            - {type: array, items: {type: string}}
+        size:
+          nullable: true
+          anyOf:
+            - {$ref: "#/components/schemas/Size"}
+    Size:
+      oneOf:
+        - {type: string, enum: [small, large]}
+        - {$ref: "#/components/schemas/BigSize"}
+    BigSize: {type: string, enum: [huge]}
+"""
+
+
+@pytest.fixture
+def flat_manifest(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(FLAT_MANIFEST)
+    return engine.load(path)
+
+
+def _spec(tmp_path, text):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return openapi.load_spec(str(path))
+
+
+def test_nested_alternatives_are_the_types_and_values_they_allow(flat_manifest, tmp_path):
+    report = drift.compare(flat_manifest, _spec(tmp_path, NESTED_SPEC))
+    assert report == {"added": [], "removed": [], "changed": [], "drift": False}
+
+
+def test_a_change_deep_in_nested_alternatives_is_still_reported(flat_manifest, tmp_path):
+    text = NESTED_SPEC.replace("- {type: array, items: {type: string}}", "- {type: integer}")
+    text = text.replace("enum: [huge]", "enum: [giant]")
+    changes = drift.compare(flat_manifest, _spec(tmp_path, text))["changed"][0]["changes"]
+    assert sorted(changes) == ["param size: enum +'giant' -'huge'",
+                               "param stop: types ['array', 'null', 'string'] -> ['integer', 'null', 'string']"]
+
+
+@needs_specs
+def test_the_2026_description_keeps_stop_and_image_sizes():
+    """It allows a string or a list of them for `stop`, and the same sizes as before (and more)."""
+    code, out, _ = call("drift", str(NEW), "--json")
+    changed = {c["action"]: c["changes"] for c in json.loads(out)["changed"]}
+    assert not [c for c in changed["chat.completions.create"] if c.startswith("param stop:")]
+    for action in ("images.generate", "images.edit"):
+        size = [c for c in changed[action] if c.startswith("param size:")]
+        assert size == ["param size: enum +'1024x1536', +'1536x1024', +'auto'"], (action, size)
+
+
+def test_a_file_that_is_not_yaml_is_a_usage_error_naming_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("openapi: 3.0.0\npaths:\n  /x: {get: [\n")
+    code, out, err = call("drift", str(bad))
+    assert code == cli.EXIT_USAGE and out == ""
+    assert err.startswith(f"openai-connector: {bad}:4: not valid YAML")
+    assert "Traceback" not in err
+    with pytest.raises(engine.Error, match="not valid YAML"):
+        openapi.load_spec(str(bad))
+
+
+@pytest.mark.parametrize("text", ["{}\n", "- a\n- b\n", "openapi: 3.0.0\ninfo: {title: t}\n", "paths: {}\n"])
+def test_yaml_that_is_not_an_openapi_description_is_a_usage_error(tmp_path, text):
+    path = tmp_path / "other.yaml"
+    path.write_text(text)
+    code, out, err = call("drift", str(path))
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert err == f"openai-connector: {path}: not an OpenAPI description (it needs an `openapi` version and `paths`)\n"
