@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from .client import Engine
 from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError,
-                     AuthenticationError, BadRequestError, BatchRequestError, ConflictError, Error, InternalServerError,
+                     AuthenticationError, BadRequestError, BatchRequestError, ConflictError, Error, UploadSourceError, InternalServerError,
                      ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
                      Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
                      ValidationError)
@@ -25,7 +25,7 @@ __all__ = [
     "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
-    "BatchRequestError", "__version__",
+    "BatchRequestError", "UploadSourceError", "__version__",
 ]
 
 from ._version import __version__  # noqa: E402

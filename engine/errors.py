@@ -15,7 +15,7 @@ __all__ = [
     "PermissionDeniedError", "NotFoundError", "ConflictError",
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
-    "PaginationError", "PollTimeoutError", "BatchRequestError", "status_error_class",
+    "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "status_error_class",
 ]
 
 
@@ -192,6 +192,10 @@ class BatchRequestError(APIError):
     def __init__(self, message: str, *, batch_status: str | None = None, **kw: Any) -> None:
         self.batch_status = batch_status
         super().__init__(message, **kw)
+
+
+class UploadSourceError(APIError):
+    """A file being uploaded could not be read, or changed under the upload: sending again cannot help."""
 
 
 class PaginationError(APIError):

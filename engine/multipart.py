@@ -19,7 +19,7 @@ import secrets
 from pathlib import PurePath
 from typing import IO, Any, Iterator, Sequence
 
-from .errors import APIError
+from .errors import UploadSourceError
 
 __all__ = ["FilePart", "file_part", "MultipartBody", "sniff", "UploadSourceError"]
 
@@ -43,10 +43,6 @@ _MAGIC: tuple[tuple[int, bytes, str, str], ...] = (
     (4, b"ftyp", ".mp4", "video/mp4"),
     (0, b"%PDF-", ".pdf", "application/pdf"),
 )
-
-
-class UploadSourceError(APIError):
-    """A file being uploaded could not be read, or changed under the upload: sending again cannot help."""
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:

@@ -20,7 +20,7 @@ import pytest
 
 import engine
 from conftest import API_KEY
-from engine.multipart import UploadSourceError
+from engine import UploadSourceError
 from loopback import Blackhole, Reply
 
 READ = 1.0  # long enough that a healthy loopback answer never misses it on a busy machine

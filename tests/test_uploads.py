@@ -14,7 +14,8 @@ import pytest
 
 import engine
 from conftest import API_KEY
-from engine.multipart import MultipartBody, UploadSourceError, file_part
+from engine import UploadSourceError
+from engine.multipart import MultipartBody, file_part
 from loopback import Loopback, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
