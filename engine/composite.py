@@ -69,12 +69,14 @@ class Composite:
         self.summary: str = spec.get("summary", "")
         self.description: str | None = spec.get("description")
         base = manifest.actions[spec["call"]] if "call" in spec else None
-        self.method = base.method if base else "POST"
-        self.path = base.path if base else ""
-        self.credential = base.credential if base else "none"
+        # The catalogue shows the first call the composite makes: its method, path and credential.
+        first = base or manifest.actions.get(spec.get("create", ""))
+        self.method = first.method if first else "POST"
+        self.path = first.path if first else ""
+        self.credential = first.credential if first else "none"
         self.body = "none"
         self.response_kind = "json"
-        self.response_schema = (manifest.actions[spec["poll"]].response_schema if "poll" in spec else None)
+        self.response_schema = self._answer_schema(spec, manifest)
         self.stream_param = None
         self.pagination_name = None
         self.pagination = None
@@ -83,6 +85,20 @@ class Composite:
         params += [Param({**p, "in": p.get("in", "body")}) for p in spec.get("params", ())]
         self.params = params
         self.by_name = {p.name: p for p in params}
+
+    @staticmethod
+    def _answer_schema(spec: Mapping[str, Any], manifest: Any) -> Any:
+        """What the composite returns: the polled action's answer, or a field of the last call's."""
+        if "poll" in spec:
+            return manifest.actions[spec["poll"]].response_schema
+        last = manifest.actions.get(spec.get("complete", ""))
+        schema = last.response_schema if last else None
+        field = spec.get("result_field")
+        if not field or not isinstance(schema, Mapping):
+            return schema
+        ref = schema.get("$ref", "")
+        named = manifest.schemas.get(ref.rsplit("/", 1)[-1]) if ref else schema
+        return (named or {}).get("properties", {}).get(field, schema)
 
     def __repr__(self) -> str:
         return f"<Composite {self.name} ({self.kind})>"

@@ -378,3 +378,11 @@ def test_a_file_object_that_hands_out_more_than_asked_is_cut_at_the_declared_siz
     fh.write(b"+appended")
     data = b"".join(bytes(c) for c in body)
     assert len(data) == body.length and b"declared\r\n--b--\r\n" in data and b"appended" not in data
+
+
+def test_the_chunked_upload_shows_its_first_call_and_its_answer_in_the_catalogue(manifest):
+    comp = engine.Engine(manifest, api_key=API_KEY).action("uploads.upload_file")
+    assert (comp.method, comp.path, comp.credential) == ("POST", "/uploads", "api_key")
+    out = comp.output_schema()
+    assert {"$ref": "#/$defs/OpenAIFile"} in [{"$ref": b.get("$ref")} for b in out["anyOf"]]
+    assert out["$defs"]["OpenAIFile"]["properties"]["object"]["enum"] == ["file"]
