@@ -16,6 +16,8 @@ import random
 import time
 from typing import Any, Callable, Mapping
 
+from urllib.parse import urlsplit
+
 import requests
 import urllib3
 from requests import exceptions as rexc
@@ -140,6 +142,27 @@ def status_error(response: requests.Response, *, action: str, attempts: int, req
                attempts=attempts, request_id=response.headers.get(request_id_header), body=body)
 
 
+def _origin(url: str | None) -> str:
+    """scheme://host:port only: a URL's path or query may carry what a message must not show."""
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's word for what failed (connection refused, reset...), else the class name."""
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, OSError) and node.strerror:
+            return node.strerror.lower()
+        inner = [a for a in node.args if isinstance(a, BaseException)]
+        node = inner[0] if inner else (node.__cause__ or node.__context__)
+        if node is not None and getattr(node, "reason", None) is not None and isinstance(node.reason, BaseException):
+            node = node.reason
+    return type(exc).__name__
+
+
 class Transport:
     """Sends prepared requests with retries; shared by all threads of an Engine."""
 
@@ -249,7 +272,8 @@ class Transport:
                 # requests reports a body that stalls past the read timeout as a ConnectionError.
                 return self._timeout(action, request, t0, attempt, "read", connect, read)
             self._log(action, request, None, t0, attempt, "connection error")
-            return None, (APIConnectionError, f"connection error: {type(exc).__name__}", {})
+            return None, (APIConnectionError, f"connection error talking to {_origin(request.url)}: "
+                                              f"{_reason(exc)}", {})
         except APIError as exc:
             # Raised by the body while it was sent (an upload's file that changed or failed to read):
             # the connection is already dropped, and the same file would fail the same way again.
