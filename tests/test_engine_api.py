@@ -370,3 +370,16 @@ def test_nan_and_infinity_are_refused_before_sending(eng, mocked, params, where)
 def test_hook_mistakes_fail_when_the_engine_is_built(manifest, hooks, message):
     with pytest.raises(TypeError, match=re.escape(message)):
         engine.Engine(manifest, api_key=API_KEY, hooks=hooks)
+
+
+def test_a_refused_connection_says_where_and_why(manifest):
+    import socket
+
+    with socket.socket() as s:  # a port that was just free: nothing listens there now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    eng = engine.Engine(manifest, api_key=API_KEY, base_url=f"http://127.0.0.1:{port}/v1?token=x", max_retries=0)
+    with pytest.raises(engine.APIConnectionError) as info:
+        eng.run("models.list")
+    assert f"connection error talking to http://127.0.0.1:{port}: connection refused" in str(info.value)
+    assert "token" not in str(info.value)
