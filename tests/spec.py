@@ -51,7 +51,7 @@ def mend(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        pass
+        pass  # not valid as printed: mend the known slips below
     text = _PLACEHOLDER.sub("", text)
     text = _BARE_KEY.sub(r'\1"\2"\3:', text)
     text = _NO_COMMA.sub(r"\1,\2", text)
