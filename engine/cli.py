@@ -51,7 +51,8 @@ def parse_params(action: Any, pairs: Sequence[str], params_file: str | None) -> 
     """`-p key=value` pairs over an optional JSON file: JSON values where they parse.
 
     A parameter that only takes strings keeps its text as is (`-p name=123`
-    stays "123"); a file parameter takes `@path`.
+    stays "123"); a file parameter takes `@path`, and so does one whose schema
+    says `format: path` (a path on disk the action reads itself).
     """
     params: dict[str, Any] = {}
     if params_file:
@@ -72,6 +73,9 @@ def parse_params(action: Any, pairs: Sequence[str], params_file: str | None) -> 
             if not text.startswith("@"):
                 raise _Usage(f"-p {key}=@PATH: file parameters take a path after '@'")
             params[key] = Path(text[1:])
+            continue
+        if param is not None and isinstance(param.schema, dict) and param.schema.get("format") == "path":
+            params[key] = text[1:] if text.startswith("@") else text  # a path on disk, as `@path` or plain
             continue
         if param is not None and _string_only(param.schema):
             # A string parameter keeps its text; `null` means null where null is allowed.

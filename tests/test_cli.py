@@ -283,3 +283,13 @@ def test_version():
     with pytest.raises(SystemExit) as info:
         cli._parser().parse_args(["--version"])
     assert info.value.code == 0
+
+
+def test_a_path_parameter_takes_at_path_like_a_file_parameter(tmp_path):
+    from engine.cli import parse_params
+
+    action = cli.Engine(api_key=API_KEY).action("uploads.upload_file")
+    assert action.by_name["file"].schema["format"] == "path"
+    at = parse_params(action, [f"file=@{tmp_path / 'big.jsonl'}", "purpose=batch"], None)
+    plain = parse_params(action, [f"file={tmp_path / 'big.jsonl'}", "purpose=batch"], None)
+    assert at == plain == {"file": str(tmp_path / "big.jsonl"), "purpose": "batch"}
