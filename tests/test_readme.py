@@ -1,9 +1,16 @@
 """The README's worked example runs as printed: its YAML block, its command and its Python line."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import engine
 from conftest import run_cli
@@ -28,3 +35,20 @@ def test_the_worked_example_adds_an_action_from_yaml_alone(tmp_path, monkeypatch
     exec(_block("python", "### Worked example"), namespace)  # the README's own line, as a reader runs it
     eng = namespace["eng"]
     assert eng.action("models.permissions.list").pagination["type"] == "cursor"
+
+
+def test_the_sandbox_flow_in_the_quick_start_runs_as_pasted(tmp_path):
+    """The one-paste Assistants flow: assistant, thread, message, run polled to completion, messages listed."""
+    script = _block("sh", "### Try a whole flow offline")
+    bindir = Path(sys.executable).parent  # where this interpreter's console scripts live
+    if shutil.which("openai-connector", path=str(bindir)) is None:
+        pytest.skip("the console script is not installed beside this interpreter")
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{") and line.endswith("}")]
+    messages = [json.loads(line) for line in lines]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["content"][0]["text"]["value"] == "What is 2+2?"
+    assert '"status": "completed"' in proc.stdout
