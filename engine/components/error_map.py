@@ -1,0 +1,63 @@
+"""Error mapping: where an error answer keeps its message, type, code and param.
+
+Declared once as `connector.errors` (an action may declare its own). Each field
+is a path into the decoded error body, or a template over `response` (`body`,
+`headers`, `status`). What is found becomes the `message`, `type`, `code` and
+`param` of the `engine.APIStatusError`, and is what retry rules match codes on.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+from . import builtin
+from .values import VALUE_SCHEMA, Value
+
+__all__ = ["ErrorMap", "JsonErrorMap", "FIELDS"]
+
+FIELDS = ("message", "type", "code", "param")
+TEMPLATE_NAMES = ("response",)
+
+
+class ErrorMap:
+    """Base of the errors family: `read(body, headers, status)` gives the four fields (None where absent)."""
+
+    family: ClassVar[str] = "errors"
+    type: ClassVar[str]
+    schema: ClassVar[dict[str, Any]]
+    example: ClassVar[dict[str, Any]]
+
+    def read(self, body: Any, headers: Mapping[str, str], status: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@builtin
+class JsonErrorMap(ErrorMap):
+    """Fields read from a JSON error body by path or template; a text body becomes the message."""
+
+    type = "json"
+    schema = {
+        "properties": {
+            "message": {**VALUE_SCHEMA, "description": "The human message (a path or template)."},
+            "error_type": {**VALUE_SCHEMA, "description": "The error's type or class, as `.type`."},
+            "code": {**VALUE_SCHEMA, "description": "The machine code, as `.code`; retry rules match it."},
+            "param": {**VALUE_SCHEMA, "description": "The offending parameter, as `.param`."},
+        },
+        "required": ["message"],
+    }
+    example = {"type": "json", "message": "errors[0].detail", "code": "errors[0].code"}
+
+    def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
+        self.spec = spec
+        keys = {"message": "message", "type": "error_type", "code": "code", "param": "param"}
+        self.fields = {field: Value(spec[key], base=("response", "body"), names=TEMPLATE_NAMES, where=where)
+                       for field, key in keys.items() if spec.get(key)}
+
+    def read(self, body: Any, headers: Mapping[str, str], status: int) -> dict[str, Any]:
+        context = {"response": {"body": body, "headers": headers, "status": status}}
+        out: dict[str, Any] = {}
+        for field in FIELDS:
+            value = self.fields[field].get(context) if field in self.fields else None
+            out[field] = value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+        if out["message"] is None and isinstance(body, str) and body:
+            out["message"] = body
+        return out

@@ -1,0 +1,113 @@
+"""Stream framing: how a streamed answer is cut into events, and how it ends.
+
+Declared under `definitions.streams` and named by an action's `stream: {use: NAME,
+when: PARAM}` (the body param that turns streaming on). A stream ends normally at
+its `done` sentinel, right after one of its `terminal_events`, or, where
+`ends_on_close` says so, when the server closes the connection; any other end is
+an `APIConnectionError`, never a quietly short answer.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+from . import builtin
+from .paths import PATH_SCHEMA, Path
+
+__all__ = ["Framing", "SseFraming", "JsonLinesFraming", "Event"]
+
+_COMMON = {
+    "done": {"type": "string", "description": "A data payload that ends the stream (`[DONE]`); not handed out."},
+    "terminal_events": {"type": "array", "items": {"type": "string"},
+                        "description": "Event names after which the stream is complete: the stream ends "
+                                       "right after handing one out."},
+    "error_events": {"type": "array", "items": {"type": "string"},
+                     "description": "Event names that carry an in-band error: raised as `engine.APIError`."},
+    "error_field": {**PATH_SCHEMA, "description": "A field whose presence in an event's data makes it an "
+                                                  "in-band error, whatever its name (`error`)."},
+    "event_field": {**PATH_SCHEMA, "description": "Where an event names itself in its data, for streams "
+                                                  "that send no `event:` line (`type`)."},
+    "data": {"enum": ["json", "text"], "default": "json",
+             "description": "What each payload is: JSON (one that is not is an `APIResponseError`) or text."},
+    "ends_on_close": {"type": "boolean", "default": False,
+                      "description": "The server's closing the connection is a normal end."},
+}
+
+
+class Event:
+    """One event of a stream: its name, its payload (decoded JSON, or text) and the raw text."""
+
+    __slots__ = ("event", "data", "raw", "id", "retry")
+
+    def __init__(self, event: str | None, raw: str, data: Any, id: str | None = None,
+                 retry: int | None = None) -> None:
+        self.event, self.raw, self.data, self.id, self.retry = event, raw, data, id, retry
+
+    def __repr__(self) -> str:
+        preview = self.raw if len(self.raw) <= 60 else self.raw[:57] + "..."
+        return f"Event(event={self.event!r}, data={preview!r})"
+
+
+class Framing:
+    """Base of the stream family: cuts byte chunks into (event name, raw text, id, retry) tuples."""
+
+    family: ClassVar[str] = "stream"
+    type: ClassVar[str]
+    schema: ClassVar[dict[str, Any]]
+    example: ClassVar[dict[str, Any]]
+
+    def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
+        self.spec = spec
+        self.done: str | None = spec.get("done")
+        self.terminal_events = frozenset(spec.get("terminal_events", ()))
+        self.error_events = frozenset(spec.get("error_events", ()))
+        self.error_field = Path(spec["error_field"]) if spec.get("error_field") else None
+        self.event_field = Path(spec["event_field"]) if spec.get("event_field") else None
+        self.json = spec.get("data", "json") == "json"
+        self.ends_on_close = bool(spec.get("ends_on_close", False))
+
+    def frame(self, chunks: Iterable[bytes]) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+        raise NotImplementedError
+
+
+@builtin
+class SseFraming(Framing):
+    """Server-sent events, parsed as the WHATWG spec says (CR/LF/CRLF, comments, multi-line data, BOM)."""
+
+    type = "sse"
+    schema = {"properties": dict(_COMMON)}
+    example = {"type": "sse", "done": "[DONE]", "error_events": ["error"]}
+
+    def frame(self, chunks: Iterable[bytes]) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+        from ..streaming import iter_sse
+
+        for sse in iter_sse(chunks):
+            yield sse.event, sse.raw, sse.id, sse.retry
+
+
+@builtin
+class JsonLinesFraming(Framing):
+    """JSON Lines (NDJSON): one JSON value a line; blank lines are skipped."""
+
+    type = "jsonl"
+    schema = {"properties": dict(_COMMON)}
+    example = {"type": "jsonl", "event_field": "type", "ends_on_close": True}
+
+    def frame(self, chunks: Iterable[bytes]) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+        pending: list[bytes] = []
+        for chunk in chunks:
+            start = 0
+            while True:
+                end = chunk.find(b"\n", start)
+                if end < 0:
+                    if start < len(chunk):
+                        pending.append(chunk[start:])
+                    break
+                pending.append(chunk[start:end])
+                line = b"".join(pending).strip()
+                pending = []
+                start = end + 1
+                if line:
+                    yield None, line.decode("utf-8", "replace"), None, None
+        line = b"".join(pending).strip()
+        if line:
+            yield None, line.decode("utf-8", "replace"), None, None
