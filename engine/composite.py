@@ -160,10 +160,10 @@ def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, ti
     started = clock()
     polls, result = 0, None
 
-    def call(name: str, call_params: Mapping[str, Any]) -> Any:
+    def call(name: str, args: Mapping[str, Any]) -> Any:
         try:
             with deadline(started + limit - clock()):
-                return engine.run(name, call_params, timeout=timeout, max_retries=max_retries, raw=True)
+                return engine.run(name, args, timeout=timeout, max_retries=max_retries, raw=True)
         except APITimeoutError as exc:
             if exc.phase != "deadline":
                 raise
