@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .errors import APIError, PollTimeoutError, Problem, ValidationError
+from .errors import APIError, APITimeoutError, PollTimeoutError, Problem, ValidationError
+from .transport import deadline
 
 if TYPE_CHECKING:
     from .client import Engine
@@ -141,6 +142,11 @@ def _hint_seconds(raw: Any) -> float | None:
 def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, timeout: Any = None,
              max_retries: int | None = None, sleep: Callable[[float], None] | None = None,
              clock: Callable[[], float] | None = None) -> Any:
+    """Call, then poll until a terminal status; `poll_timeout` is a deadline for the whole of it.
+
+    Every request (its retries included) is cut to the time left and no wait
+    runs past the end: a server that stalls cannot hold the caller longer.
+    """
     spec = comp.spec
     sleep = sleep or engine.transport.sleep
     clock = clock or time.monotonic
@@ -152,11 +158,24 @@ def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, ti
     terminal = set(spec["terminal"])
     hint = spec.get("poll_after_header")
     started = clock()
-    answer = engine.run(spec["call"], call_params, timeout=timeout, max_retries=max_retries, raw=True)
+    polls, result = 0, None
+
+    def call(name: str, args: Mapping[str, Any]) -> Any:
+        try:
+            with deadline(started + limit - clock()):
+                return engine.run(name, args, timeout=timeout, max_retries=max_retries, raw=True)
+        except APITimeoutError as exc:
+            if exc.phase != "deadline":
+                raise
+            raise PollTimeoutError(
+                f"no answer from {name} before the deadline: {clock() - started:.1f}s, {polls} polls, status "
+                f"{_status(result, field)!r} (poll_timeout={limit:g}s)", action=comp.name, attempts=exc.attempts,
+                body=result) from None
+
+    answer = call(spec["call"], call_params)
     result = answer.data
     # The ids to poll with come from the first answer and do not change.
     poll_params = _map(spec["poll_params"], {"params": params, "result": result})
-    polls = 0
     while _status(result, field) not in terminal:
         told = _hint_seconds(answer.headers.get(hint)) if hint else None
         wait = interval if told is None else told
@@ -165,8 +184,7 @@ def run_poll(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, ti
                 f"status still {_status(result, field)!r} after {clock() - started:.1f}s and {polls} polls "
                 f"(poll_timeout={limit:g}s)", action=comp.name, body=result)
         sleep(wait)
-        answer = engine.run(spec["poll"], poll_params, timeout=timeout,
-                            max_retries=max_retries, raw=True)
+        answer = call(spec["poll"], poll_params)
         result = answer.data
         polls += 1
     return result

@@ -172,7 +172,7 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect or read timeout expired; `phase` says which."""
+    """A connect or read timeout expired, or a caller's deadline (phase "deadline") cut the attempt off."""
 
     def __init__(self, message: str, *, phase: str, timeout: float | None, **kw: Any) -> None:
         self.phase, self.timeout = phase, timeout

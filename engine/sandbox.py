@@ -15,25 +15,30 @@ report lists (`buckets`) page a bounded series of time buckets derived from
 the query, with tokens any process can continue.
 
 State lives in memory, or in a JSON file read on each request and replaced
-atomically when a request changed it, so processes run one after another
-share one world. A lock serializes the requests of one Engine's threads.
+atomically when a request changed it, so processes share one world. A lock
+serializes the requests of one Engine's threads and, on a file beside the
+state (`FILE.lock`), of every process: each request's read, change and write
+is one step, so no process writes over what another just created.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import fcntl
 import http.client
 import io
 import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 import threading
 import time
 from email import policy as _email_policy
 from email.parser import BytesParser
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
@@ -64,6 +69,71 @@ def _put(node: dict[str, Any], path: str, value: Any) -> None:
     for key in parents:
         node = node.setdefault(key, {})
     node[last] = value
+
+
+def _flock(fd: int, end: float | None) -> bool:
+    """Take the exclusive lock on `fd`; False if the `time.monotonic()` value `end` comes first."""
+    if end is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(pause, left))
+            pause = min(2 * pause, 0.05)
+
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_MAX_DEPTH = 200
+
+
+def _shape_problem(state: Any) -> str | None:
+    """What keeps JSON read from a state file from being a sandbox state, or None.
+
+    The file may have been edited or be some other program's: the sandbox
+    must refuse it with its name, not fail on it halfway through a request.
+    """
+    if not isinstance(state, dict):
+        return f"a JSON {_JSON_TYPES[type(state)]}, not an object"
+    objects, listed = state.get("objects"), state.get("listed", [])
+    if type(state.get("seq")) is not int:
+        return "`seq` is not an integer"
+    if not isinstance(objects, dict):
+        return "`objects` is not an object"
+    if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
+        return "`listed` is not an array of strings"
+    for type_, items in objects.items():
+        if not isinstance(items, dict):
+            return f"objects[{type_[:40]!r}] is not an object"
+        for ident, record in items.items():
+            where = f"objects[{type_[:40]!r}][{ident[:40]!r}]"
+            if not isinstance(record, dict) or not isinstance(record.get("data"), dict) \
+                    or record["data"].get("id") != ident:
+                return f"{where} is not an object whose `data` has that id"
+            scope, content = record.get("scope"), record.get("content")
+            if not isinstance(scope, dict) or not all(isinstance(v, str) for v in scope.values()):
+                return f"{where}: `scope` is not an object of strings"
+            if type(record.get("seq")) is not int:
+                return f"{where}: `seq` is not an integer"
+            if content is not None and not (isinstance(content, str) and len(content) % 4 == 0
+                                            and _BASE64.fullmatch(content)):
+                return f"{where}: `content` is not base64"
+    stack: list[tuple[Any, int]] = [(state, 1)]
+    while stack:  # the handlers copy and encode objects recursively: bound how deep they go
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return f"nested deeper than {_MAX_DEPTH} levels"
+        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)
+                     if isinstance(child, (dict, list)))
+    return None
 
 
 def _query(text: str) -> dict[str, list[str]]:
@@ -174,22 +244,77 @@ class SandboxAdapter(BaseAdapter):
         return out
 
     # -- state ------------------------------------------------------------------
-    def _load(self) -> tuple[dict[str, Any], str | None]:
-        """The state, and its text as read (to tell whether the request changed it)."""
+    @contextlib.contextmanager
+    def _locked(self, wait: float | None) -> Iterator[str]:
+        """Hold this Engine's thread lock and, with a state file, the file lock beside it: a request's read,
+        change and write are one step for every thread and process sharing the state.
+
+        Yields the file to read and write. Waiting past `wait` seconds is a read timeout, as a busy server's is.
+        """
+        end = None if wait is None else time.monotonic() + wait
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            raise requests.exceptions.ReadTimeout(f"the sandbox stayed busy for {wait:g}s")
+        try:
+            if self.state_file is None:
+                yield ""
+                return
+            path = os.path.realpath(self.state_file)  # a symlink's target is written, and the link stays
+            lock = path + ".lock"
+            try:
+                fd = os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+            except OSError as exc:
+                raise Error(f"sandbox state {self.state_file} cannot be written: its lock file {lock} "
+                            f"cannot be opened: {exc.strerror}") from None
+            try:
+                try:
+                    taken = _flock(fd, end)
+                except OSError as exc:
+                    raise Error(f"sandbox state {self.state_file} cannot be locked: {exc.strerror}") from None
+                if not taken:
+                    raise requests.exceptions.ReadTimeout(
+                        f"sandbox state {self.state_file} stayed locked by another process for {wait:g}s")
+                yield path
+            finally:
+                os.close(fd)  # which releases the lock
+        finally:
+            self._lock.release()
+
+    def _load(self, path: str) -> tuple[dict[str, Any], str | None]:
+        """The state, and its text as read (to tell whether the request changed it); an empty file is a new world."""
         if self.state_file is None:
             if self._memory is None:
                 self._memory = self._fresh()
             return self._memory, None
         try:
-            with open(self.state_file, encoding="utf-8") as fh:
-                text = fh.read()
-            return json.loads(text), text
+            # Not blocking: a FIFO named as the state is refused below, not waited on.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return self._fresh(), ""
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise Error(f"sandbox state {self.state_file} cannot be read: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise Error(f"sandbox state {self.state_file} cannot be read: not a regular file")
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                raw = fh.read()
+            except OSError as exc:
+                raise Error(f"sandbox state {self.state_file} cannot be read: {exc.strerror}") from None
+        if not raw.strip():
+            return self._fresh(), ""
+        try:
+            text = raw.decode("utf-8")
+            state = json.loads(text)
+        except ValueError as exc:
             raise Error(f"sandbox state {self.state_file} cannot be read: {exc}") from None
+        except RecursionError:
+            raise Error(f"sandbox state {self.state_file} cannot be read: nested too deeply") from None
+        problem = _shape_problem(state)
+        if problem:
+            raise Error(f"sandbox state {self.state_file} is not a sandbox state: {problem}")
+        return state, text
 
-    def _save(self, state: dict[str, Any], before: str | None) -> None:
+    def _save(self, path: str, state: dict[str, Any], before: str | None) -> None:
         """Write the state beside the file and rename it over, so a reader never sees half of it."""
         if self.state_file is None:
             return
@@ -198,10 +323,14 @@ class SandboxAdapter(BaseAdapter):
             return
         tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(self.state_file)), prefix=".sandbox-")
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".sandbox-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
-            os.replace(tmp, self.state_file)
+            try:  # a state shared on purpose keeps the permissions it was given
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            except FileNotFoundError:
+                pass  # a first write: the file is the user's alone, as mkstemp made it
+            os.replace(tmp, path)
         except OSError as exc:
             raise Error(f"sandbox state {self.state_file} cannot be written: {exc.strerror}") from None
         finally:
@@ -365,13 +494,14 @@ class SandboxAdapter(BaseAdapter):
         raw = request.body
         data = None if raw is None else raw.encode() if isinstance(raw, str) else bytes(raw) \
             if isinstance(raw, (bytes, bytearray)) else b"".join(bytes(chunk) for chunk in raw)
-        with self._lock:
+        wait = timeout[1] if isinstance(timeout, (tuple, list)) else timeout
+        with self._locked(max(0.0, float(wait)) if isinstance(wait, (int, float)) else None) as path:
             try:
                 route, params = self._route(request.method or "", parts.path)
-                state, before = self._load()
+                state, before = self._load(path)
                 payload, ctype = self._handle(route, state, params, _query(parts.query), data,
                                               request.headers.get("Content-Type", ""))
-                self._save(state, before)
+                self._save(path, state, before)
             except _Reply as reply:
                 return self._response(request, reply.status, json.dumps(reply.body).encode(), "application/json")
         headers = {}

@@ -8,13 +8,15 @@ Answers the policy marks permanent (a 429 for an exhausted quota, say) fail at o
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import json
 import logging
 import math
 import random
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from urllib.parse import urlsplit
 
@@ -24,10 +26,35 @@ from requests import exceptions as rexc
 
 from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, status_error_class
 
-__all__ = ["RetryPolicy", "Transport", "Attempt", "status_error", "error_message"]
+__all__ = ["RetryPolicy", "Transport", "Attempt", "status_error", "error_message", "deadline"]
 
 log = logging.getLogger("engine")
 _EXHAUSTED = "retries exhausted"
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("engine_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every request sent in this block (on this thread) ends within `seconds` from now.
+
+    For a caller whose own limit spans several requests, such as a polling
+    composite: each attempt's connect and read timeouts are cut to the time
+    left, a retry that would wait past the end is not made, and an attempt the
+    end cuts off is an `APITimeoutError` of phase "deadline". Blocks nest: the
+    earlier end wins.
+    """
+    end = time.monotonic() + seconds
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(end if outer is None else min(outer, end))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _time_left() -> float | None:
+    end = _DEADLINE.get()
+    return None if end is None else end - time.monotonic()
 
 
 class RetryPolicy:
@@ -203,8 +230,18 @@ class Transport:
         replayable = getattr(request.body, "replayable", True)
         started = time.perf_counter()
         while True:
+            left = _time_left()
+            if left is not None and left <= 0:
+                info.elapsed = time.perf_counter() - started
+                raise APITimeoutError("the deadline passed before the request was sent", action=action,
+                                      attempts=info.attempts, phase="deadline", timeout=0.0)
             info.attempts += 1
-            response, failure = self._attempt(action, request, connect, read, stream, info.attempts)
+            response, failure = self._attempt(action, request, connect if left is None else min(connect, left),
+                                              read if left is None else min(read, left), stream, info.attempts)
+            if left is not None and failure is not None and failure[0] is APITimeoutError \
+                    and failure[2]["timeout"] < (connect if failure[2]["phase"] == "connect" else read):
+                failure = (APITimeoutError, f"no answer before the deadline, {left:.3g}s away when sent",
+                           {"phase": "deadline", "timeout": left})
             if response is not None and response.status_code < 400:
                 info.elapsed = time.perf_counter() - started
                 return response
@@ -315,6 +352,9 @@ class Transport:
             return f"the server asked to wait {delay:g}s, more than the {policy.max_retry_after:g}s cap"
         if delay is None or delay <= 0:
             delay = policy.backoff(retries_done, self.rand())
+        left = _time_left()
+        if left is not None and delay >= left:
+            return f"the deadline is {max(left, 0.0):.3g}s away, before the {delay:.3g}s wait would end"
         info.waits.append(delay)
         self.sleep(delay)
         return None
