@@ -53,7 +53,7 @@ _MISS = object()
 
 
 def is_template(s: Any) -> bool:
-    """Whether `s` is a string Jinja2 would treat as more than text."""
+    """Whether `s` is a template: a string holding `{{` or `{%` (only those; `{#` alone stays text)."""
     return isinstance(s, str) and ("{{" in s or "{%" in s)
 
 
@@ -271,7 +271,8 @@ def _shown(source: str) -> str:
 
 def _fail_if_undefined(value: Any, undefined: type) -> None:
     """Raise for an undefined anywhere in an expression's value: StrictUndefined only fails when used,
-    and a returned value is not used until after the template, where Jinja2 no longer guards it."""
+    and a returned value is not used until after the template, where Jinja2 no longer guards it.
+    This walks the value; plain paths, which return context data as is, never get here unless missing."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -339,7 +340,7 @@ class _Jinja:
                 why.owner = None if self._undefined_obj is missing else object_type_repr(self._undefined_obj)
                 return why
 
-        class Environment(ImmutableSandboxedEnvironment):
+        class KeysFirstSandboxedEnvironment(ImmutableSandboxedEnvironment):
             def getattr(self, obj: Any, attribute: str) -> Any:
                 if isinstance(obj, Mapping):  # data first: `body.items` is the key, not dict.items
                     try:
@@ -348,7 +349,7 @@ class _Jinja:
                         pass
                 return super().getattr(obj, attribute)
 
-        self.env = Environment(undefined=Undefined, autoescape=False, keep_trailing_newline=True)
+        self.env = KeysFirstSandboxedEnvironment(undefined=Undefined, autoescape=False, keep_trailing_newline=True)
         self.env.filters["b64encode"] = _b64encode
         self.env.globals["now_utc"] = _now_utc
         self.nodes, self.meta, self.Undefined = nodes, meta, Undefined
@@ -371,7 +372,8 @@ def _jinja() -> _Jinja:
 
 def _parse(source: str) -> tuple[bool, Any]:
     """(single, tree): whether `source` is one expression, and its Jinja2 tree (of the stripped text if so)."""
-    env, n = _jinja().env, _jinja().nodes
+    j = _jinja()
+    env, n = j.env, j.nodes
     stripped = source.strip()
     if stripped.startswith("{{") and stripped.endswith("}}"):
         tree = env.parse(stripped)
