@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 from ._version import __version__  # noqa: E402
+from .errors import TemplateError  # noqa: E402
+
+__all__ += ["TemplateError"]
 
 _default: Engine | None = None
 _default_lock = threading.Lock()

@@ -204,3 +204,22 @@ class PaginationError(APIError):
 
 class PollTimeoutError(APIError):
     """A declared polling action did not reach a terminal status before its deadline."""
+
+
+class TemplateError(Error):
+    """A manifest template failed while rendering.
+
+    The message names the template and why it failed, never the values it was rendered with:
+    those are the caller's data and may hold secrets.
+    """
+
+    def __init__(self, reason: str, *, source: str, file: str | None = None, line: int | None = None,
+                 where: str | None = None) -> None:
+        self.reason, self.source, self.file, self.line, self.where = reason, source, file, line, where
+        shown = source if len(source) <= 120 else source[:120] + "..."  # bounded: bodies can be templates
+        parts = [f"{file}:{line}" if file and line else file or "", f"at {where}" if where else "",
+                 f"template {shown!r}"]
+        super().__init__(": ".join(p for p in parts if p) + f": {reason}")
+
+
+__all__ += ["TemplateError"]
