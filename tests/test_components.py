@@ -311,3 +311,37 @@ def test_sse_framing_gives_names_and_payloads():
     framing = build("stream", {"type": "sse", "done": "[DONE]"})
     out = list(framing.frame([b"event: x\ndata: {\"n\":1}\n\ndata: [DONE]\n\n"]))
     assert [(e, raw) for e, raw, _, _ in out] == [("x", '{"n":1}'), (None, "[DONE]")]
+
+
+# -- templates inside components --------------------------------------------------------------------
+
+def test_template_values_in_a_paginator():
+    pager = build("paginator", {"type": "cursor", "items": "data",
+                                "next": {"body": "{{ response.body.meta.cursors.after or none }}"},
+                                "send": {"param": "after"},
+                                "stop_when": "{{ response.body.meta.page >= response.body.meta.pages }}"})
+    items, reqs = _walk(pager, [{"data": [1], "meta": {"cursors": {"after": "c2"}, "page": 1, "pages": 2}},
+                                {"data": [2], "meta": {"cursors": {"after": "c3"}, "page": 2, "pages": 2}}])
+    assert items == [1, 2] and reqs[1].params == {"after": "c2"}
+
+
+def test_a_json_body_template_nests_the_fields_and_keeps_types():
+    body, _ = build("body", {"type": "json", "template": {"user": "{{ body }}", "notify": "{{ params.n > 1 }}"}}) \
+        .encode([("name", "Ann"), ("age", 7)], [], {"params": {"n": 2}, "config": {}})
+    assert json.loads(body) == {"user": {"name": "Ann", "age": 7}, "notify": True}
+
+
+def test_a_choice_body_picks_multipart_for_files_and_json_otherwise():
+    choice = build("body", {"type": "choice", "options": [{"when": "files", "body": {"type": "multipart"}},
+                                                          {"body": "json"}]})
+    assert choice.carries_files
+    assert choice.choose({}, files=True).type == "multipart"
+    assert choice.choose({}, files=False).type == "json"
+
+
+def test_a_broken_template_in_a_block_fails_at_build_with_its_file():
+    with pytest.raises(engine.ManifestError, match="m.yaml"):
+        components.build("paginator", {"type": "cursor", "items": "data", "next": {"body": "{{ response.body. }}"},
+                                       "send": {"param": "p"}}, components.Where("m.yaml", 3))
+    with pytest.raises(engine.ManifestError, match="respons"):
+        components.build("errors", {"type": "json", "message": "{{ respons.body }}"}, components.Where("m.yaml", 3))
