@@ -15,7 +15,7 @@ __all__ = [
     "PermissionDeniedError", "NotFoundError", "ConflictError",
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
-    "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "status_error_class",
+    "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "status_error_class",
 ]
 
 
@@ -204,3 +204,7 @@ class PaginationError(APIError):
 
 class PollTimeoutError(APIError):
     """A declared polling action did not reach a terminal status before its deadline."""
+
+
+class OutputError(Error):
+    """An answer could not be written where `output=` (`-o`) points: a folder, no permission, a full disk."""
