@@ -16,6 +16,7 @@ from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusEr
                      ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
                      Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
                      ValidationError)
+from .errors import OutputError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
@@ -25,7 +26,7 @@ __all__ = [
     "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
-    "BatchRequestError", "UploadSourceError", "__version__",
+    "BatchRequestError", "UploadSourceError", "OutputError", "__version__",
 ]
 
 from ._version import __version__  # noqa: E402

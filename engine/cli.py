@@ -321,9 +321,11 @@ def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
 
 def _writable(path: str, flag: str) -> None:
     """Refuse an output path that cannot be written before anything is sent (or paid for)."""
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.realpath(path))  # through a symlink, the folder of the file it names
     if not os.path.isdir(folder):
         raise _Usage(f"{flag} {path}: no such folder {folder}")
+    if os.path.isdir(path):
+        raise _Usage(f"{flag} {path}: is a folder")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise _Usage(f"{flag} {path}: not writable")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -237,9 +238,13 @@ def run_chunked_upload(engine: "Engine", comp: Composite, params: Mapping[str, A
     spec = comp.spec
     path = Path(params["file"])
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         raise ValidationError(comp.name, [Problem("file", "file", f"cannot read {path}: {exc.strerror}")]) from None
+    if not stat.S_ISREG(info.st_mode):  # a pipe or a device: its size (0) says nothing of what it holds
+        raise ValidationError(comp.name, [Problem("file", "file", f"{path} is not a regular file: its size decides "
+                                                  "the parts, so save it to a file first")])
+    size = info.st_size
     part_size = int(params.get("part_size", spec["part_size"]))
     concurrency = max(1, int(params.get("concurrency", 1)))
     scope = {"params": {**params, "filename": params.get("filename", path.name)},

@@ -15,7 +15,7 @@ __all__ = [
     "PermissionDeniedError", "NotFoundError", "ConflictError",
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
-    "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "status_error_class",
+    "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "TemplateError", "status_error_class",
 ]
 
 
@@ -222,4 +222,5 @@ class TemplateError(Error):
         super().__init__(": ".join(p for p in parts if p) + f": {reason}")
 
 
-__all__ += ["TemplateError"]
+class OutputError(Error):
+    """An answer could not be written where `output=` (`-o`) points: a folder, no permission, a full disk."""

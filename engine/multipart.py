@@ -6,6 +6,12 @@ known from the sizes of its parts (a real Content-Length, not chunked
 encoding); and every new iteration starts over from the beginning (a file is
 rewound to where it started, a path reopened), so a retry resends it whole.
 
+A source whose size says nothing about its content (a pipe, a FIFO, a device,
+`/dev/stdin`, a file object that cannot seek, a /proc file) is read to its end
+once, when the body is built, into a temporary file: in memory up to a
+megabyte, then on disk, deleted when the body is. Its length is then exact and
+a retry can replay it; it is never sent short.
+
 A part sends exactly the size it declared when the body was built, since the
 Content-Length promised it: a file that grew since is sent as it was then (its
 first `size` bytes); one that shrank, vanished or failed to read raises
@@ -16,6 +22,8 @@ from __future__ import annotations
 import mimetypes
 import os
 import secrets
+import stat
+import tempfile
 from pathlib import PurePath
 from typing import IO, Any, Iterator, Sequence
 
@@ -24,6 +32,7 @@ from .errors import UploadSourceError
 __all__ = ["FilePart", "file_part", "MultipartBody", "sniff", "UploadSourceError"]
 
 _BLOCK = 1 << 20
+_SPOOL_MEMORY = 1 << 20  # a spooled source past this goes to disk
 
 # Leading bytes of the formats the API takes, for content given without a name.
 _MAGIC: tuple[tuple[int, bytes, str, str], ...] = (
@@ -58,39 +67,30 @@ class FilePart:
 
     __slots__ = ("filename", "content_type", "_data", "_path", "_fh", "_start", "size")
 
-    def __init__(self, filename: str, content_type: str, *, data: memoryview | None = None,
-                 path: str | None = None, fh: IO[bytes] | None = None, start: int = 0,
-                 size: int | None = None) -> None:
-        self.filename, self.content_type = filename, content_type
-        self._data, self._path, self._fh, self._start, self.size = data, path, fh, start, size
+    def __init__(self, filename: str, content_type: str, size: int, *, data: memoryview | None = None,
+                 path: str | None = None, fh: IO[bytes] | None = None, start: int = 0) -> None:
+        self.filename, self.content_type, self.size = filename, content_type, size
+        self._data, self._path, self._fh, self._start = data, path, fh, start
 
     @property
     def path(self) -> str | None:
-        """The file on disk the bytes come from, when they come from one."""
+        """The path the bytes were named by (read from a spooled copy when it is not a regular file)."""
         return self._path
 
-    @property
-    def replayable(self) -> bool:
-        return self._fh is None or self.size is not None
-
     def chunks(self) -> Iterator[bytes | memoryview]:
-        """The part's bytes: exactly `size` of them when it is known, else the stream to its end."""
+        """The part's bytes: exactly `size` of them."""
         if self._data is not None:
             for i in range(0, len(self._data), _BLOCK):
                 yield self._data[i:i + _BLOCK]
             return
         source = self._path if self._path is not None else repr(self.filename)
         try:
-            if self._path is not None:
-                with open(self._path, "rb") as fh:
-                    yield from _read_exactly(fh, self.size, source)  # type: ignore[arg-type]
+            if self._fh is not None:
+                self._fh.seek(self._start)
+                yield from _read_exactly(self._fh, self.size, source)
                 return
-            assert self._fh is not None
-            if self.size is None:
-                yield from _read_all(self._fh)
-                return
-            self._fh.seek(self._start)
-            yield from _read_exactly(self._fh, self.size, source)
+            with open(self._path, "rb") as fh:  # type: ignore[arg-type]
+                yield from _read_exactly(fh, self.size, source)
         except OSError as exc:
             raise UploadSourceError(f"cannot read {source} to upload it: {exc.strerror or exc}") from exc
 
@@ -98,14 +98,60 @@ class FilePart:
         return f"FilePart({self.filename!r}, {self.content_type!r}, size={self.size})"
 
 
-def _read_all(fh: IO[bytes]) -> Iterator[bytes]:
-    while True:
-        block = fh.read(_BLOCK)
-        if not block:
-            return
-        if not isinstance(block, (bytes, bytearray)):
-            raise TypeError("the file object gave text, not bytes: open it in binary mode ('rb')")
-        yield block
+def _spool(fh: Any, source: str) -> tuple[IO[bytes], int]:
+    """Read a source of unknown length to its end into a temporary file; return it rewound, and its size."""
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY)
+    size = 0
+    try:
+        while True:
+            try:
+                block = fh.read(_BLOCK)
+            except OSError as exc:
+                raise UploadSourceError(f"cannot read {source} to upload it: {exc.strerror or exc}") from exc
+            if block is None:  # what a non-blocking stream gives when no data is ready: not its end
+                raise UploadSourceError(f"{source} is a non-blocking stream with no data ready: "
+                                        "it cannot be read to its end to upload it")
+            if not block:
+                break
+            if not isinstance(block, (bytes, bytearray)):
+                raise TypeError("the file object gave text, not bytes: open it in binary mode ('rb')")
+            try:
+                spool.write(block)
+            except OSError as exc:
+                raise UploadSourceError(f"cannot copy {source} to a temporary file to upload it: "
+                                        f"{exc.strerror or exc}") from exc
+            size += len(block)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, size
+
+
+def _seekable_size(fh: Any) -> tuple[int, int] | None:
+    """(start, size) of a file object whose size seeking tells, else None: it must be read to be known.
+
+    Seeking tells nothing for a device (/dev/zero seeks to 0 for its end) or for a
+    file whose size is 0 yet has content (/proc); an in-memory object has no
+    file descriptor, and seeking is the truth for it.
+    """
+    if not _seekable(fh):
+        return None
+    try:
+        kind: int | None = os.fstat(fh.fileno()).st_mode
+    except (AttributeError, OSError, TypeError, ValueError):  # no descriptor (io.BytesIO)
+        kind = None
+    if kind is not None and not stat.S_ISREG(kind):
+        return None
+    try:
+        start = fh.tell()
+        end = fh.seek(0, os.SEEK_END)
+        fh.seek(start)
+    except OSError:  # a /proc file cannot seek to its end
+        return None
+    if kind is not None and end == 0:
+        return None
+    return start, end - start
 
 
 def _read_exactly(fh: IO[bytes], size: int, source: str) -> Iterator[bytes]:
@@ -159,13 +205,22 @@ def _part(value: Any, filename: str | None, content_type: str | None, default_fi
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         try:
-            size = os.stat(path).st_size
-            with open(path, "rb") as fh:
-                head = fh.read(16)
+            fh = open(path, "rb")  # a FIFO: waits here for its writer, as curl does
         except OSError as exc:
             raise TypeError(f"cannot read {path}: {exc.strerror}") from None
+        with fh:
+            info = os.fstat(fh.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size:
+                try:
+                    head = fh.read(16)
+                except OSError as exc:
+                    raise UploadSourceError(f"cannot read {path} to upload it: {exc.strerror or exc}") from exc
+                kw = {"path": path, "size": info.st_size}
+            else:  # a pipe, a device, a /proc file: what it holds is what it reads
+                spool, size = _spool(fh, path)
+                head = spool.read(16)
+                kw = {"path": path, "fh": spool, "size": size}
         filename = filename or PurePath(path).name
-        kw = {"path": path, "size": size}
     elif isinstance(value, str):
         raise TypeError("a str is ambiguous as a file: pass pathlib.Path(...) for a file on disk "
                         "or bytes for its content")
@@ -176,17 +231,18 @@ def _part(value: Any, filename: str | None, content_type: str | None, default_fi
         name = getattr(value, "name", None)
         if filename is None and isinstance(name, str) and name and not name.startswith("<"):
             filename = os.path.basename(name)
-        if _seekable(value):
-            start = value.tell()
-            size = value.seek(0, os.SEEK_END) - start
-            value.seek(start)
+        known = _seekable_size(value)
+        if known is not None:
+            start, size = known
             head = value.read(16)
             value.seek(start)
             if not isinstance(head, (bytes, bytearray)):
                 raise TypeError("a text-mode file cannot be uploaded: open it with 'rb'")
             kw = {"fh": value, "start": start, "size": size}
         else:
-            kw = {"fh": value, "size": None}
+            spool, size = _spool(value, repr(name) if isinstance(name, str) and name else "the file object")
+            head = spool.read(16)
+            kw = {"fh": spool, "size": size}
     else:
         raise TypeError("a file must be bytes, a binary file object, a pathlib.Path or a "
                         f"(filename, content[, content_type]) tuple, not {type(value).__name__}")
@@ -223,22 +279,13 @@ class MultipartBody:
             + part.content_type.replace("\r", "").replace("\n", "").encode() + b"\r\n\r\n"
             for name, part in self.files]
         self._tail = b"--" + b + b"--\r\n"
-        sizes = [part.size for _, part in self.files]
-        self.length: int | None = None if any(s is None for s in sizes) else (
-            sum(map(len, self._field_bytes)) + sum(map(len, self._file_heads)) + sum(sizes)  # type: ignore[arg-type]
-            + 2 * len(self.files) + len(self._tail))
-        self.replayable = all(part.replayable for _, part in self.files)
-        self._sent = False
+        self.length = (sum(map(len, self._field_bytes)) + sum(map(len, self._file_heads))
+                       + sum(part.size for _, part in self.files) + 2 * len(self.files) + len(self._tail))
 
     def __len__(self) -> int:
-        if self.length is None:
-            raise TypeError("the body's length is unknown: a part is an unseekable stream")
         return self.length
 
     def __iter__(self) -> Iterator[bytes | memoryview]:
-        if self._sent and not self.replayable:
-            raise ValueError("this upload reads from a stream that cannot be rewound, so it cannot be sent twice")
-        self._sent = True
         fields = b"".join(self._field_bytes)
         if fields:
             yield fields

@@ -17,7 +17,7 @@ from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
-from .errors import ValidationError, Problem
+from .errors import ValidationError, Problem, UploadSourceError
 
 if TYPE_CHECKING:
     from .manifest import Action
@@ -261,14 +261,12 @@ class RequestBuilder:
                             part = file_part(item, default_filename=filename, default_content_type=ctype)
                         except TypeError as exc:
                             raise ValidationError(self.action.name, [Problem(name, "file", str(exc))]) from None
+                        except UploadSourceError as exc:  # the same error, naming the action
+                            raise UploadSourceError(exc.message, action=self.action.name) from exc
                         files.append((wire, part))
             body, content_type = self.encoder(self, fields, files)
             headers["Content-Type"] = content_type
-            length = len(body) if isinstance(body, (bytes, bytearray)) else getattr(body, "length", None)
-            if length is not None:
-                headers["Content-Length"] = str(length)
-            else:
-                headers["Transfer-Encoding"] = "chunked"
+            headers["Content-Length"] = str(len(body))  # a multipart body knows its length: nothing is chunked
         elif self.method in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = "0"
         req = PreparedRequest()

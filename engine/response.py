@@ -7,13 +7,16 @@ rejects an answer for saying more than it was told to expect.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import stat
 from typing import IO, Any, Mapping
 
 import requests
 
-from .errors import APIConnectionError, APIResponseError
+from .errors import APIConnectionError, APIResponseError, OutputError
 
 __all__ = ["decode", "Result", "write_to"]
 
@@ -51,30 +54,79 @@ class Result:
 def write_to(response: requests.Response, output: str | os.PathLike | IO[bytes], *, action: str,
              attempts: int = 1, request_id: str | None = None) -> int:
     """Stream a binary answer to a path or file object in chunks; return the byte count."""
-    written = 0
-    tmp = f"{os.fspath(output)}.part" if isinstance(output, (str, os.PathLike)) else None
     try:
-        if tmp is not None:
-            # Written beside the target and renamed at the end: a cut download never
-            # leaves a file that looks complete.
-            with open(tmp, "wb") as fh:
-                for chunk in response.iter_content(_CHUNK):
-                    fh.write(chunk)
-                    written += len(chunk)
-            os.replace(tmp, output)
-        else:
-            for chunk in response.iter_content(_CHUNK):
-                output.write(chunk)
-                written += len(chunk)
+        if isinstance(output, (str, os.PathLike)):
+            return _to_path(response, os.fspath(output), action, attempts, request_id)
+        return _copy(response, output, action, attempts, request_id)
+    finally:
+        response.close()
+
+
+def _to_path(response: requests.Response, name: str, action: str, attempts: int, request_id: str | None) -> int:
+    """Write a path's new content.
+
+    A regular file (or a new path) is written under a name of its own beside it
+    and renamed over it at the end: a cut download never leaves a file that looks
+    complete, and two downloads to one path never mix. Anything else (a FIFO, a
+    device) is written into, as curl does, since renaming over it would replace it.
+    Through a symlink, the link stays and the file it names is written.
+    """
+    target = os.path.realpath(name)
+    try:
+        mode: int | None = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise OutputError(f"cannot write to {name}: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise OutputError(f"cannot write to {name}: it is a folder")
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with open(target, "wb") as fh:
+                return _copy(response, fh, action, attempts, request_id)
+        except OSError as exc:
+            raise OutputError(f"cannot write to {name}: {exc.strerror or exc}") from None
+    fd, tmp = _temporary(name, target)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            written = _copy(response, fh, action, attempts, request_id)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # ours: created exclusively, under a name nobody else picks
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write to {name}: {exc.strerror or exc}") from None
+        raise
+    return written
+
+
+def _temporary(name: str, target: str) -> tuple[int, str]:
+    """A new file beside `target` under a random name, created exclusively as mkstemp does.
+
+    Created with mode 0o666, so the umask sets the final file's permissions as for any new file.
+    """
+    folder, base = os.path.split(target)
+    while True:
+        tmp = os.path.join(folder, f"{base[:200]}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"cannot write to {name}: {exc.strerror}") from None
+
+
+def _copy(response: requests.Response, fh: IO[bytes], action: str, attempts: int, request_id: str | None) -> int:
+    written = 0
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            fh.write(chunk)
+            written += len(chunk)
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ContentDecodingError, requests.exceptions.Timeout) as exc:
         raise APIConnectionError(f"connection dropped while downloading after {written} bytes: "
                                  f"{type(exc).__name__}", action=action, attempts=attempts,
                                  request_id=request_id) from None
-    finally:
-        response.close()
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return written
 
 

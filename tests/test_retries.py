@@ -247,19 +247,6 @@ def test_an_error_reading_the_upload_cancels_instead_of_retrying(srv, leng):
     assert leng.waits == [] and not any(r.path == "/v1/files" and r.body.endswith(b"--\r\n") for r in srv.requests)
 
 
-def test_a_body_that_cannot_be_replayed_is_not_retried(srv, leng):
-    r, w = os.pipe()
-    os.write(w, b'{"custom_id": "1"}\n')
-    os.close(w)
-    srv.script("POST", "/v1/files", busy(503), Reply(200, {"id": "file-1"}))
-    with os.fdopen(r, "rb") as pipe, pytest.raises(engine.InternalServerError) as info:
-        leng.run("files.create", {"file": pipe, "purpose": "batch"})
-    assert info.value.attempts == 1 and hits(srv, "/v1/files") == 1 and leng.waits == []
-    assert "not retried: the request body is a stream that cannot be sent again" in str(info.value)
-    assert srv.requests[0].headers.get("transfer-encoding") == "chunked"
-    assert b'{"custom_id": "1"}\n' in srv.requests[0].body
-
-
 def test_raw_result_reports_the_whole_exchange(srv, leng):
     srv.script("GET", "/v1/models", busy(429, {"retry-after-ms": "20", "x-request-id": "req_1"}),
                Reply(200, {"object": "list", "data": [{"id": "m"}]},
