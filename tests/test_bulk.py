@@ -113,7 +113,8 @@ def test_map_raw_returns_results_with_headers():
 
 
 @pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5),
-                                           ("0.5", 0.5), ("", None), ("soon", None), ("5x", None)])
+                                           ("0.5", 0.5), ("", None), ("soon", None), ("5x", None),
+                                           ("inf", None), ("nan", None), ("-5", None), ("1e400s", None)])
 def test_reset_durations(text, seconds):
     assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
 
@@ -159,7 +160,7 @@ def test_map_waits_when_the_token_budget_runs_low():
 
     def handler(req):
         return Reply(200, {"data": []}, {"x-ratelimit-remaining-tokens": next(tokens),
-                                         "x-ratelimit-reset-tokens": "6m0s"})
+                                         "x-ratelimit-reset-tokens": "0m45s"})
 
     with Loopback() as srv:
         srv.route("POST", "/v1/embeddings", handler)
@@ -168,7 +169,30 @@ def test_map_waits_when_the_token_budget_runs_low():
         out = list(eng.map("embeddings.create", [{"model": "m", "input": str(n)} for n in range(4)], concurrency=1))
     assert out == [{"data": []}] * 4
     # Below the declared 2000 tokens after the 2nd answer: the 3rd call waits for the reset, once.
-    assert clock.sleeps == [360.0]
+    assert clock.sleeps == [45.0]
+
+
+@pytest.mark.parametrize("layer, cap", [(None, 60.0), ("connector:\n  bulk:\n    max_wait: 5\n", 5.0)])
+def test_map_caps_the_wait_for_an_announced_reset(tmp_path, layer, cap):
+    """`999999h` is 114 years: the wait stops at the retry policy's Retry-After cap, or `bulk.max_wait`."""
+    clock = Clock()
+
+    def handler(req):
+        return Reply(200, {"data": []}, {"x-ratelimit-remaining-requests": "0",
+                                         "x-ratelimit-reset-requests": "999999h"})
+
+    extra = []
+    if layer:
+        extra.append(tmp_path / "layer.yaml")
+        extra[0].write_text(layer)
+    with Loopback() as srv:
+        srv.route("POST", "/v1/embeddings", handler)
+        eng = make_engine(srv, *extra)
+        eng.transport.sleep, eng.transport.clock = clock.sleep, clock
+        out = list(eng.map("embeddings.create", [{"model": "m", "input": str(n)} for n in range(3)], concurrency=1))
+        assert len(srv.requests) == 3
+    assert out == [{"data": []}] * 3
+    assert clock.sleeps == [cap, cap]
 
 
 def test_map_reads_an_endless_iterable_lazily():
