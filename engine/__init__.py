@@ -16,6 +16,7 @@ from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusEr
                      ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
                      Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
                      ValidationError)
+from .errors import BatchHandleError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
@@ -26,6 +27,7 @@ __all__ = [
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
     "BatchRequestError", "UploadSourceError", "__version__",
+    "BatchHandleError",
 ]
 
 from ._version import __version__  # noqa: E402

@@ -16,6 +16,7 @@ __all__ = [
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
     "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "status_error_class",
+    "BatchHandleError",
 ]
 
 
@@ -204,3 +205,7 @@ class PaginationError(APIError):
 
 class PollTimeoutError(APIError):
     """A declared polling action did not reach a terminal status before its deadline."""
+
+
+class BatchHandleError(Error):
+    """A batch handle is malformed, or names a folder this job did not create and mark: nothing was removed."""
