@@ -523,13 +523,15 @@ def _checked_handle(engine: "Engine", handle: Any) -> dict[str, Any]:
     if not isinstance(handle["action"], str) or not isinstance(handle["custom_id_prefix"], str):
         raise BatchHandleError("the handle's action and custom_id_prefix must be text")
     engine.action(handle["action"])
-    batches = handle["batches"]
-    if not (_count(handle["total"]) and _count(handle["next"]) and _count(handle["failed"])
+    batches, total, most = handle["batches"], handle["total"], _config(engine)["max_requests"]
+    if not (_count(total) and _count(handle["next"]) and _count(handle["failed"])
             and isinstance(batches, list)
             and all(isinstance(b, Mapping) and isinstance(b.get("id"), str) and _count(b.get("first"))
-                    and _count(b.get("count")) for b in batches)):
-        raise BatchHandleError("the handle's total, next and failed must be counts, and its batches a list of "
-                               "{id, first, count}")
+                    and _count(b.get("count")) and b["count"] <= most and b["first"] + b["count"] <= total
+                    for b in batches)):
+        # The bounds matter: an input's answer is looked up in a table as long as its batch.
+        raise BatchHandleError(f"the handle's total, next and failed must be counts, and its batches a list of "
+                               f"{{id, first, count}}, each of at most {most} inputs within the total")
     files = handle.get("files", {})
     if not isinstance(files, Mapping) or not all(isinstance(k, str) and isinstance(v, Mapping)
                                                  for k, v in files.items()):

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -723,12 +724,17 @@ def test_a_handle_whose_token_is_wrong_or_missing_cannot_claim_the_jobs_folder(s
         shutil.rmtree(handle["dir"])
 
 
-@pytest.mark.parametrize("bad", [{"junk": 1}, "job.json", {"format": 1}, "batches", "next", "files"])
-def test_a_malformed_handle_is_a_typed_error(small_batches, bad):
+MALFORMED = {"batches": [["batch_0", 0, 3]], "next": "4", "files": ["x"],
+             "count": [{"id": "batch_0", "first": 0, "count": 10 ** 12}]}
+
+
+@pytest.mark.parametrize("bad", [{"junk": 1}, "job.json", {"format": 1}, *MALFORMED])
+def test_a_malformed_handle_is_a_typed_error(small_batches, bad, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the job's folder is left: keep it in tmp_path
     with Loopback() as srv:
         eng, handle = finished_job(srv, small_batches)
-        if isinstance(bad, str) and bad in handle:
-            handle[bad] = {"batches": [["batch_0", 0, 3]], "next": "4", "files": ["x"]}[bad]
+        if isinstance(bad, str) and bad in MALFORMED:
+            handle["batches" if bad == "count" else bad] = MALFORMED[bad]
         else:
             handle = bad
         with pytest.raises(engine.BatchHandleError):
