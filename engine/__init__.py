@@ -17,6 +17,7 @@ from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusEr
                      Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
                      ValidationError)
 from .errors import OutputError
+from .errors import BatchHandleError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
@@ -26,7 +27,7 @@ __all__ = [
     "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
-    "BatchRequestError", "UploadSourceError", "OutputError", "__version__",
+    "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "__version__",
 ]
 
 from ._version import __version__  # noqa: E402

@@ -4,11 +4,14 @@ It runs the calls on a bounded thread pool over the shared Engine, reads the
 inputs lazily and yields in input order. It paces itself from the rate-limit
 headers the server sends (their names are the manifest's
 `connector.rate_limits`, the thresholds `connector.bulk.slow_below`), so it
-waits for the budget to reset instead of retrying through 429s. Batch API
-jobs, the other way to send many calls, are `batch.py`.
+waits for the budget to reset instead of retrying through 429s. No announced
+reset holds it longer than `connector.bulk.max_wait` (by default the retry
+policy's `max_retry_after`): after that the next answer says where the budget
+stands. Batch API jobs, the other way to send many calls, are `batch.py`.
 """
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import deque
@@ -28,21 +31,25 @@ _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, 
 
 
 def parse_duration(text: str | None) -> float | None:
-    """Seconds in a reset header (`1s`, `6m0s`, `20ms`, `1h2m3.5s`, or bare seconds); None if unreadable."""
+    """Seconds in a reset header (`1s`, `6m0s`, `20ms`, `1h2m3.5s`, or bare seconds); None if unreadable.
+
+    A negative, infinite or NaN value is unreadable too: no clock can be set by it.
+    """
     if not text:
         return None
     text = text.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass  # not bare seconds: read it as units below
-    total, pos = 0.0, 0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
+        seconds, pos = 0.0, 0
+        for m in _DURATION.finditer(text):
+            if m.start() != pos:
+                return None
+            seconds += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if not pos or pos != len(text):
             return None
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return total if pos and pos == len(text) else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _int(text: str | None) -> int | None:
@@ -69,17 +76,19 @@ class Pacer:
 
     The request budget is spent locally as calls start, and an answer's count
     is lowered by the calls still in flight (the server may not have counted
-    them yet), so concurrent calls cannot overrun it between two answers.
+    them yet), so concurrent calls cannot overrun it between two answers. A
+    reset further off than `max_wait` seconds is waited for only that long: a
+    server announcing `999999h` must not put the caller to sleep for a century.
     """
 
     def __init__(self, rate_limits: Mapping[str, Any], slow_below: Mapping[str, Any], *,
-                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+                 sleep: Callable[[float], None], clock: Callable[[], float], max_wait: float = 60.0) -> None:
         self._budgets = [
             _Budget(rate_limits[f"remaining_{kind}"], rate_limits[f"reset_{kind}"], int(slow_below[kind]),
                     kind == "requests")
             for kind in ("requests", "tokens")
             if kind in slow_below and f"remaining_{kind}" in rate_limits and f"reset_{kind}" in rate_limits]
-        self._sleep, self._clock = sleep, clock
+        self._sleep, self._clock, self._max_wait = sleep, clock, max_wait
         self._lock = threading.Lock()
         self._in_flight = 0
 
@@ -117,7 +126,7 @@ class Pacer:
                 if remaining is None or reset is None:
                     continue
                 b.remaining = remaining - (self._in_flight if b.per_call else 0)
-                b.reset_at = now + reset
+                b.reset_at = now + min(reset, self._max_wait)
 
 
 def map_calls(engine: "Engine", name: str, params_iterable: Iterable[Mapping[str, Any]], *,
@@ -131,10 +140,12 @@ def map_calls(engine: "Engine", name: str, params_iterable: Iterable[Mapping[str
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    engine.action(name)
+    action = engine.action(name)
     conn = engine.manifest.connector
-    pacer = Pacer(conn.get("rate_limits", {}), conn.get("bulk", {}).get("slow_below", {}),
-                  sleep=engine.transport.sleep, clock=engine.transport.clock)
+    bulk = conn.get("bulk", {})
+    max_wait = bulk.get("max_wait", engine._policy(action, max_retries).max_retry_after)
+    pacer = Pacer(conn.get("rate_limits", {}), bulk.get("slow_below", {}),
+                  sleep=engine.transport.sleep, clock=engine.transport.clock, max_wait=float(max_wait))
 
     def call(params: Any) -> Any:
         if not isinstance(params, Mapping):

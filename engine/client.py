@@ -19,7 +19,7 @@ from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
 from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
-from .pagination import STYLES, Paginator
+from .pagination import STYLES, Paginator, read_checkpoint
 from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
 from .transport import Attempt, RetryPolicy, Transport
@@ -391,7 +391,7 @@ class Engine:
         if action.pagination is None:
             raise Error(f"{action.name} does not return a list (no pagination declared)")
         params = dict(params or {})
-        action.validator.validate(resume["params"] if resume else params)
+        action.validator.validate(read_checkpoint(resume, action.name)[0] if resume is not None else params)
         style = STYLES[action.pagination["type"]](action.pagination)
 
         def fetch(page_params: dict[str, Any]) -> Any:

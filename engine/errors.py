@@ -16,6 +16,7 @@ __all__ = [
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
     "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "TemplateError", "status_error_class",
+    "BatchHandleError",
 ]
 
 
@@ -224,3 +225,7 @@ class TemplateError(Error):
 
 class OutputError(Error):
     """An answer could not be written where `output=` (`-o`) points: a folder, no permission, a full disk."""
+
+
+class BatchHandleError(Error):
+    """A batch handle is malformed, or names a folder this job did not create and mark: nothing was removed."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Mapping
 
-from .errors import PaginationError
+from .errors import PaginationError, Problem, ValidationError
 
-__all__ = ["Paginator", "STYLES", "CursorStyle", "PageTokenStyle", "SingleStyle"]
+__all__ = ["Paginator", "STYLES", "CursorStyle", "PageTokenStyle", "SingleStyle", "read_checkpoint"]
 
 
 def _items(body: Any, field: str) -> list[Any]:
@@ -122,11 +122,37 @@ class SingleStyle:
 STYLES: dict[str, type] = {"cursor": CursorStyle, "page_token": PageTokenStyle, "single": SingleStyle}
 
 
+def read_checkpoint(resume: Any, action: str | None) -> tuple[dict[str, Any], int]:
+    """The params and skip count of a `resume=` checkpoint, or `ValidationError` saying what is wrong.
+
+    Checkpoints come from files, so anything may arrive; one saved by a walk of
+    another action would fetch that action's cursor from this one's list.
+    """
+    def refuse(why: str) -> ValidationError:
+        return ValidationError(action or "paginate", [Problem("resume", "checkpoint", why)])
+
+    if not isinstance(resume, Mapping):
+        raise refuse(f"a checkpoint is a mapping (as `walk.checkpoint` gives), not {type(resume).__name__}")
+    missing = [key for key in ("action", "params", "skip") if key not in resume]
+    if missing:
+        raise refuse(f"not a checkpoint: it has no {', '.join(missing)}")
+    if resume["action"] != action:
+        theirs = resume["action"][:100] if isinstance(resume["action"], str) else type(resume["action"]).__name__
+        raise refuse(f"the checkpoint is from a walk of {theirs!r}, not of {action!r}")
+    params, skip = resume["params"], resume["skip"]
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise refuse("the checkpoint's params are not a mapping of names to values")
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+        raise refuse(f"the checkpoint's skip is not a count of items: {skip!r}"[:200])
+    return dict(params), skip
+
+
 class Paginator:
     """Iterates the items of every page, fetching each page only when it is needed.
 
     `checkpoint` says where the walk stands: pass it back as `resume=` to
-    continue in another process without fetching any item twice.
+    continue in another process without fetching any item twice. It names its
+    action, and a checkpoint of another action is refused.
     """
 
     def __init__(self, fetch: Callable[[dict[str, Any]], Any], style: Any, params: Mapping[str, Any], *,
@@ -135,8 +161,7 @@ class Paginator:
         self._fetch = fetch
         self.action = action
         self._style = style
-        self._params = dict(resume["params"]) if resume else dict(params)
-        self._skip = int(resume.get("skip", 0)) if resume else 0
+        self._params, self._skip = read_checkpoint(resume, action) if resume is not None else (dict(params), 0)
         self.max_items, self.max_pages = max_items, max_pages
         self.pages = 0
         self.items = 0
@@ -151,8 +176,8 @@ class Paginator:
         if self._last is not None:
             mark = self._style.checkpoint(self._page_params, self._last)
             if mark is not None:
-                return {"params": mark[0], "skip": mark[1]}
-        return {"params": dict(self._page_params), "skip": self._in_page}
+                return {"action": self.action, "params": mark[0], "skip": mark[1]}
+        return {"action": self.action, "params": dict(self._page_params), "skip": self._in_page}
 
     def __iter__(self) -> "Paginator":
         return self

@@ -3,16 +3,20 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import hashlib
 import io
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +117,8 @@ def test_map_raw_returns_results_with_headers():
 
 
 @pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5),
-                                           ("0.5", 0.5), ("", None), ("soon", None), ("5x", None)])
+                                           ("0.5", 0.5), ("", None), ("soon", None), ("5x", None),
+                                           ("inf", None), ("nan", None), ("-5", None), ("1e400s", None)])
 def test_reset_durations(text, seconds):
     assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
 
@@ -159,7 +164,7 @@ def test_map_waits_when_the_token_budget_runs_low():
 
     def handler(req):
         return Reply(200, {"data": []}, {"x-ratelimit-remaining-tokens": next(tokens),
-                                         "x-ratelimit-reset-tokens": "6m0s"})
+                                         "x-ratelimit-reset-tokens": "0m45s"})
 
     with Loopback() as srv:
         srv.route("POST", "/v1/embeddings", handler)
@@ -168,7 +173,30 @@ def test_map_waits_when_the_token_budget_runs_low():
         out = list(eng.map("embeddings.create", [{"model": "m", "input": str(n)} for n in range(4)], concurrency=1))
     assert out == [{"data": []}] * 4
     # Below the declared 2000 tokens after the 2nd answer: the 3rd call waits for the reset, once.
-    assert clock.sleeps == [360.0]
+    assert clock.sleeps == [45.0]
+
+
+@pytest.mark.parametrize("layer, cap", [(None, 60.0), ("connector:\n  bulk:\n    max_wait: 5\n", 5.0)])
+def test_map_caps_the_wait_for_an_announced_reset(tmp_path, layer, cap):
+    """`999999h` is 114 years: the wait stops at the retry policy's Retry-After cap, or `bulk.max_wait`."""
+    clock = Clock()
+
+    def handler(req):
+        return Reply(200, {"data": []}, {"x-ratelimit-remaining-requests": "0",
+                                         "x-ratelimit-reset-requests": "999999h"})
+
+    extra = []
+    if layer:
+        extra.append(tmp_path / "layer.yaml")
+        extra[0].write_text(layer)
+    with Loopback() as srv:
+        srv.route("POST", "/v1/embeddings", handler)
+        eng = make_engine(srv, *extra)
+        eng.transport.sleep, eng.transport.clock = clock.sleep, clock
+        out = list(eng.map("embeddings.create", [{"model": "m", "input": str(n)} for n in range(3)], concurrency=1))
+        assert len(srv.requests) == 3
+    assert out == [{"data": []}] * 3
+    assert clock.sleeps == [cap, cap]
 
 
 def test_map_reads_an_endless_iterable_lazily():
@@ -231,7 +259,7 @@ class BatchAPI:
         self.polls_before_done = polls_before_done
         self.fail_create_at: int | None = None
         self.failed: dict[int, dict] = {}  # batch number -> its `errors` object: the batch fails validation
-        self.garbled = False  # output files end with a line that is not JSON
+        self.rewrite = lambda data: data  # what the server does to an output file's bytes before serving it
         self.lock = threading.Lock()
         srv.route("POST", "/v1/files", self.upload)
         srv.route("POST", "/v1/batches", self.create)
@@ -291,8 +319,8 @@ class BatchAPI:
         for field, items in (("output_file_id", out[::-1]), ("error_file_id", err)):
             if items:
                 self.files[f"{batch_id}-{field}"] = b"".join(json.dumps(x).encode() + b"\n" for x in items)
-                if self.garbled and field == "output_file_id":
-                    self.files[f"{batch_id}-{field}"] += b"<html>Bad Gateway</html>\n"
+                if field == "output_file_id":
+                    self.files[f"{batch_id}-{field}"] = self.rewrite(self.files[f"{batch_id}-{field}"])
                 result[field] = f"{batch_id}-{field}"
         return result
 
@@ -416,15 +444,14 @@ def test_a_failed_batch_gives_its_reason_to_each_of_its_inputs(small_batches):
     assert job.failed == 3 and api.downloads == ["batch_1-output_file_id"]
 
 
-def test_an_answer_file_that_is_not_json_lines_is_a_typed_error():
+def test_a_line_that_is_not_json_does_not_hide_the_other_answers():
     with Loopback() as srv:
         api = BatchAPI(srv)
-        api.garbled = True
+        api.rewrite = lambda data: data + b"<html>Bad Gateway</html>\n"
         eng = make_engine(srv)
         fast(eng)
         job = eng.batch("chat.completions.create", [chat("q")])
-        with pytest.raises(engine.APIResponseError, match="line 2 of a downloaded answer file"):
-            list(job.results())
+        assert [(i, r["choices"][0]["message"]["content"]) for i, r in job.results()] == [(0, "Q")]
 
 
 def test_a_bad_input_is_reported_before_anything_is_uploaded():
@@ -623,3 +650,189 @@ def test_a_large_batch_runs_in_flat_memory():
     checked, parts, grew_kib = map(int, proc.stdout.split())
     assert checked == count and parts == 3
     assert grew_kib < 32 * 1024, f"peak RSS grew by {grew_kib} KiB for 100 MB each way"
+
+
+# --- batch: tampered handles, planted files, broken answer lines -------------------------------
+
+def finished_job(srv: Loopback, small_batches: Path) -> tuple[engine.Engine, dict]:
+    """A job whose every result was delivered: resuming it has nothing to send, only its folder to remove."""
+    BatchAPI(srv)
+    eng = make_engine(srv, small_batches)
+    fast(eng)
+    job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(4)])
+    results = job.results()
+    next(results)
+    handle = job.handle
+    results.close()
+    handle["next"] = handle["total"]
+    return eng, handle
+
+
+def victims(tmp_path: Path, own_dir: str) -> dict[str, Any]:
+    """Folders a handle might name that the engine must never remove, by what is wrong with each.
+
+    The current folder is tmp_path/home/cwd, so `..` and relative names land on tmp_path/home.
+    """
+    home = tmp_path / "home"
+    mine = home / "my-documents"
+    unmarked = home / "engine-batch-unmarked"
+    other = home / "engine-batch-other-token"
+    link = home / "engine-batch-link"
+    parent_link = home / "parent-link"
+    for folder in (mine, unmarked, other, home / "cwd" / "engine-batch-x"):
+        folder.mkdir(parents=True)
+        (folder / "precious.txt").write_text("keep me")
+    (home / "precious.txt").write_text("keep me")
+    (other / ".engine-batch-job").write_text("0" * 32)
+    link.symlink_to(own_dir, target_is_directory=True)
+    parent_link.symlink_to(os.path.dirname(own_dir), target_is_directory=True)
+    return {"a user's folder": str(mine), "the parent folder": "..", "a relative name": "engine-batch-x",
+            "a folder with no marker": str(unmarked), "another token's folder": str(other),
+            "a symlink to the job's folder": str(link),
+            "a path through a symlink": str(parent_link / os.path.basename(own_dir)),
+            "a path with ..": str(home / "my-documents" / ".." / "my-documents"),
+            "not text": [str(mine)]}
+
+
+@pytest.mark.parametrize("case", ["a user's folder", "the parent folder", "a relative name", "a folder with no marker",
+                                  "another token's folder", "a symlink to the job's folder", "a path through a symlink",
+                                  "a path with ..", "not text"])
+def test_a_handle_naming_a_folder_the_job_did_not_make_is_refused_and_nothing_is_removed(
+        tmp_path, small_batches, monkeypatch, case):
+    with Loopback() as srv:
+        eng, handle = finished_job(srv, small_batches)
+        own = handle["dir"]
+        handle["dir"] = victims(tmp_path, own)[case]
+        monkeypatch.chdir(tmp_path / "home" / "cwd")
+        before = list(os.walk(tmp_path)), len(srv.requests)
+        with pytest.raises(engine.BatchHandleError):
+            list(eng.batch_results(handle).results())
+        assert (list(os.walk(tmp_path)), len(srv.requests)) == before
+        assert (tmp_path / "home" / "my-documents" / "precious.txt").read_text() == "keep me"
+        assert os.path.isdir(own)
+        handle["dir"] = own  # the job's own folder, with its token, is removed once all is delivered
+        assert list(eng.batch_results(handle).results()) == [] and not os.path.exists(own)
+
+
+def test_a_handle_whose_token_is_wrong_or_missing_cannot_claim_the_jobs_folder(small_batches):
+    with Loopback() as srv:
+        eng, handle = finished_job(srv, small_batches)
+        for token in ("f" * 32, None, 7):
+            with pytest.raises(engine.BatchHandleError, match="not this job's folder"):
+                eng.batch_results({**handle, "token": token})
+        assert os.path.isdir(handle["dir"])
+        shutil.rmtree(handle["dir"])
+
+
+MALFORMED = {"batches": [["batch_0", 0, 3]], "next": "4", "files": ["x"],
+             "count": [{"id": "batch_0", "first": 0, "count": 10 ** 12}]}
+
+
+@pytest.mark.parametrize("bad", [{"junk": 1}, "job.json", {"format": 1}, *MALFORMED])
+def test_a_malformed_handle_is_a_typed_error(small_batches, bad, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the job's folder is left: keep it in tmp_path
+    with Loopback() as srv:
+        eng, handle = finished_job(srv, small_batches)
+        if isinstance(bad, str) and bad in MALFORMED:
+            handle["batches" if bad == "count" else bad] = MALFORMED[bad]
+        else:
+            handle = bad
+        with pytest.raises(engine.BatchHandleError):
+            eng.batch_results(handle)
+
+
+def test_files_planted_in_the_jobs_folder_are_not_taken_for_downloads(tmp_path, small_batches):
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(6)])
+        results = job.results()
+        assert next(results)[1]["choices"][0]["message"]["content"] == "Q0"
+        handle = job.handle
+        results.close()
+        folder, prefix = Path(handle["dir"]), handle["custom_id_prefix"]
+        forged = b"".join(json.dumps({"custom_id": f"{prefix}-{n}", "error": None, "response": {
+            "status_code": 200, "body": "FORGED"}}).encode() + b"\n" for n in range(6))
+        for path in folder.iterdir():  # the download the job made, changed in place
+            if path.name != ".engine-batch-job":
+                path.write_bytes(forged)
+        for n in range(2):  # and files under every name the job might look for
+            for field in ("output_file_id", "error_file_id"):
+                (folder / f"{n}-{field}.jsonl").write_bytes(forged)
+        victim = tmp_path / "victim.txt"
+        victim.write_bytes(forged)
+        handle.setdefault("files", {})["1-output_file_id"] = {"name": "../" + victim.name, "size": len(forged),
+                                               "sha256": hashlib.sha256(forged).hexdigest()}
+        rest = list(eng.batch_results(handle).results())
+    assert [(i, r["choices"][0]["message"]["content"]) for i, r in rest] == [(n, f"Q{n}") for n in range(1, 6)]
+    assert api.downloads == ["batch_0-output_file_id"] * 2 + ["batch_1-output_file_id"]
+    assert victim.read_bytes() == forged and not folder.exists()
+
+
+def test_a_download_recorded_intact_is_not_fetched_again(small_batches):
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(3)])
+        results = job.results()
+        next(results)
+        handle = json.loads(json.dumps(job.handle))
+        results.close()
+        assert list(handle["files"]) == ["0-output_file_id"]
+        rest = [i for i, _ in eng.batch_results(handle).results()]
+    assert rest == [1, 2] and api.downloads == ["batch_0-output_file_id"]
+
+
+def test_each_answer_line_stands_alone(small_batches):
+    """Input 1's line is cut short, input 2's nested 100k deep, input 3's is garbage with no id left in it."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    def damage(data: bytes) -> bytes:
+        out = []
+        for line in data.splitlines(keepends=True):
+            n = int(json.loads(line)["custom_id"].rsplit("-", 1)[1])
+            if n == 1:
+                line = line[:len(line) // 2] + b"\n"
+            elif n == 2:
+                line = b'{"custom_id": "' + json.loads(line)["custom_id"].encode() + b'", "response": ' + deep + b"}\n"
+            elif n == 3:
+                line = b"\x00\xff<html>Bad Gateway</html>\n"
+            out.append(line)
+        return b"".join(out)
+
+    with Loopback() as srv:
+        api = BatchAPI(srv)
+        api.rewrite = damage
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(6)])
+        results = job.results()
+        first = [next(results) for _ in range(2)]
+        results.close()
+        rest = list(eng.batch_results(job.handle).results())  # and a resume goes on where it stood
+    got = dict(first + rest)
+    assert sorted(got) == list(range(6))
+    assert [got[n]["choices"][0]["message"]["content"] for n in (0, 4, 5)] == ["Q0", "Q4", "Q5"]
+    assert isinstance(got[1], engine.APIResponseError) and "cannot be read" in str(got[1])
+    assert isinstance(got[2], engine.APIResponseError) and "nested deeper" in str(got[2])
+    assert isinstance(got[3], BatchRequestError) and got[3].batch_status == "completed"
+    assert "no answer for this input (1 line of its answer files could not be read)" in str(got[3])
+
+
+def test_a_handle_whose_folder_is_gone_gets_a_new_one_and_never_makes_the_named_path(tmp_path, small_batches):
+    """As when resumed on another machine: the path the handle names is not this machine's to create."""
+    with Loopback() as srv:
+        BatchAPI(srv)
+        eng = make_engine(srv, small_batches)
+        fast(eng)
+        job = eng.batch("chat.completions.create", [chat(f"q{n}") for n in range(4)])
+        shutil.rmtree(job.handle["dir"])
+        named = tmp_path / "elsewhere" / "engine-batch-gone"
+        results = eng.batch_results({**job.handle, "dir": str(named), "token": "forged"}).results()
+        got = [next(results)]
+        assert not (tmp_path / "elsewhere").exists()
+        got += list(results)
+    assert [r["choices"][0]["message"]["content"] for _, r in got] == ["Q0", "Q1", "Q2", "Q3"]
+    assert not (tmp_path / "elsewhere").exists()

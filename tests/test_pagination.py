@@ -1,6 +1,7 @@
 """Pagination styles: cursor both ways, page tokens, single pages, loop guards, checkpoints."""
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs
 
 import pytest
@@ -93,6 +94,44 @@ def test_checkpoint_resumes_in_a_new_engine_without_refetching(srv, leng, loopba
     rest = [a["id"] for a in fresh.paginate("assistants.list", resume=mark)]
     assert got + rest == [f"obj_{i:04d}" for i in range(95)]
     assert "after=obj_0032" in srv.requests[before].query
+
+
+@pytest.mark.parametrize("resume, says", [
+    ({"junk": 1}, "not a checkpoint: it has no action, params, skip"),
+    ({}, "not a checkpoint"),
+    ("after=obj_0032", "a checkpoint is a mapping"),
+    (["params", "skip"], "a checkpoint is a mapping"),
+    (None, None),  # no checkpoint at all: a fresh walk
+    ({"action": "assistants.list", "params": "after=x", "skip": 0}, "params are not a mapping"),
+    ({"action": "assistants.list", "params": {}, "skip": -1}, "skip is not a count"),
+    ({"action": "assistants.list", "params": {}, "skip": "3"}, "skip is not a count"),
+    ({"action": "assistants.list", "params": {}, "skip": True}, "skip is not a count"),
+    ({"action": ["assistants.list"], "params": {}, "skip": 0}, "from a walk of 'list'"),
+])
+def test_a_malformed_checkpoint_is_a_typed_error_and_nothing_is_fetched(srv, leng, resume, says):
+    cursor_server(srv, "/v1/assistants", 5)
+    if says is None:
+        assert len(list(leng.paginate("assistants.list", resume=resume))) == 5
+        return
+    with pytest.raises(engine.ValidationError) as info:
+        leng.paginate("assistants.list", resume=resume)
+    assert info.value.problems[0].param == "resume" and says in info.value.problems[0].message
+    assert srv.requests == []
+
+
+def test_a_checkpoint_of_another_action_is_refused(srv, leng, loopback_engine):
+    cursor_server(srv, "/v1/vector_stores", 30)
+    walk = leng.paginate("vector_stores.list", {"limit": 10, "order": "asc"})
+    got = [next(walk)["id"] for _ in range(12)]
+    mark = json.loads(json.dumps(walk.checkpoint))  # as saved to a file and read back
+    assert mark["action"] == "vector_stores.list"
+    before = len(srv.requests)
+    fresh = loopback_engine()
+    with pytest.raises(engine.ValidationError, match="from a walk of 'vector_stores.list', not of 'assistants.list'"):
+        fresh.paginate("assistants.list", resume=mark)
+    assert len(srv.requests) == before
+    rest = [v["id"] for v in fresh.paginate("vector_stores.list", resume=mark)]
+    assert got + rest == [f"obj_{i:04d}" for i in range(30)]
 
 
 def usage_pages(srv: Loopback, path: str, pages: int) -> None:
@@ -195,7 +234,8 @@ def test_a_cursor_cycle_is_an_error_not_a_loop(srv, leng):
 
 def test_a_resumed_walk_counts_its_starting_cursor_as_seen(srv, leng):
     cycling_cursor_server(srv, "/v1/assistants")
-    walk = leng.paginate("assistants.list", resume={"params": {"after": "a"}, "skip": 0}, max_pages=20)
+    walk = leng.paginate("assistants.list", resume={"action": "assistants.list", "params": {"after": "a"}, "skip": 0},
+                         max_pages=20)
     with pytest.raises(engine.PaginationError, match="repeated the cursor 'a'"):
         list(walk)
     assert [r.query for r in srv.requests] == ["after=a", "after=b"]
