@@ -181,9 +181,17 @@ class RawBody(Body):
 
     type = "raw"
     schema = {"properties": {"param": {"type": "string", "description": "The body param whose value is the body."},
-                             "content_type": {"type": "string", "description": "The Content-Type sent."}},
+                             "content_type": {"type": "string", "description": "The Content-Type sent; may be "
+                                              "a template over `params` and `config`."}},
               "required": ["param", "content_type"]}
     example = {"type": "raw", "param": "sdp", "content_type": "application/sdp"}
+
+    def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
+        super().__init__(spec, where)
+        from ..templates import compile as compile_template
+
+        self.content_type = compile_template(spec["content_type"], file=getattr(where, "file", None),
+                                             names=TEMPLATE_NAMES)
 
     def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
         value = scope["params"].get(self.spec["param"])
@@ -191,7 +199,7 @@ class RawBody(Body):
             value = value.encode("utf-8")
         elif value is None:
             value = b""
-        return value, self.spec["content_type"]
+        return value, str(self.content_type.render(scope))
 
 
 @builtin
