@@ -194,26 +194,24 @@ def test_a_404_maps_the_api_message(api, connect):
 def test_the_key_never_shows(api, connect, caplog):
     """Not in errors (message, str, repr, body), reprs, logs or dry runs, even when a server echoes it."""
     caplog.set_level(logging.DEBUG)
+    wrong = KEY[:-1] + "X"
     eng = connect()
     api.fail_next(400, {"status": "failure", "code": 400,
                         "message": f"Bad request to /recipes/complexSearch?apiKey={KEY}&number=0"})
-    failures = []
-    for params in ({"query": "x"}, {"query": "y"}):
-        with pytest.raises(engine.APIStatusError) as info:
-            eng.run("recipes.complex_search", params) if not failures else \
-                connect(api_key=KEY[:-1] + "X").run("recipes.complex_search", params)
-        failures.append(info.value)
-    assert failures[0].status_code == 400 and "apiKey=" in failures[0].message
-    texts = [repr(eng), str(eng.prepare("recipes.complex_search", {"query": "z"}, redact=True).url)]
-    for err in failures:
+    with pytest.raises(engine.BadRequestError) as echoed:
+        eng.run("recipes.complex_search", {"query": "x"})
+    with pytest.raises(engine.AuthenticationError) as refused:
+        connect(api_key=wrong).run("recipes.complex_search", {"query": "y"})
+    assert "apiKey=" in echoed.value.message
+    texts = [repr(eng), eng.prepare("recipes.complex_search", {"query": "z"}, redact=True).url, caplog.text]
+    for err in (echoed.value, refused.value):
         texts += [err.message, str(err), repr(err), repr(err.body), repr(err.headers)]
-    texts.append(caplog.text)
     code, out, err = run_cli("--base-url", api.url, "run", "recipes.complex_search", "-p", "query=pasta",
                              "--dry-run")
     assert code == 0 and "apiKey=" in out
     texts += [out, err]
     for text in texts:
-        assert KEY not in text and KEY[:-1] + "X" not in text
+        assert KEY not in text and wrong not in text
 
 
 def test_cli_lists_describes_and_walks(api, monkeypatch):
