@@ -10,6 +10,7 @@ import difflib
 import os
 import re
 import threading
+import weakref
 from typing import IO, Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
@@ -94,6 +95,18 @@ def _checked_url(url: str) -> str:
 
 
 _HOOKS = ("before_request", "after_response")
+
+_LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every Engine not yet collected, for the fork hook
+
+
+def _fresh_pools_in_child() -> None:
+    """After fork, each process must have its own sockets: two reading one connection get each other's answers."""
+    for eng in list(_LIVE):
+        eng._fresh_pools()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_pools_in_child)
 
 
 def _check_hooks(hooks: Any) -> None:
@@ -211,6 +224,21 @@ class Engine:
         self._headers = headers
         self._policies: dict[tuple[str, int | None], RetryPolicy] = {}
         self._lock = threading.Lock()
+        _LIVE.add(self)
+
+    def _fresh_pools(self) -> None:
+        """New, empty connection pools (and lock), as a forked child needs.
+
+        The old pools are dropped, not closed: their sockets are still the parent's,
+        and the child's copies of them just go when collected.
+        """
+        self._lock = threading.Lock()  # another thread of the parent may have held it at the fork
+        seen: set[int] = set()
+        for adapter in self.session.adapters.values():
+            if isinstance(adapter, HTTPAdapter) and id(adapter) not in seen:
+                seen.add(id(adapter))
+                adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
+                adapter.proxy_manager = {}
 
     @staticmethod
     def _guard_redirects(session: requests.Session, headers: list[str]) -> None:
