@@ -82,13 +82,18 @@ class _Mask:
 def _checked_url(url: str) -> str:
     """The base URL, refused here rather than as a bare ValueError deep inside the first request.
 
-    The message does not repeat the URL: it may carry user:password.
+    No message repeats the URL or a piece of it (urllib's own would quote the port, which may be
+    part of a password). A user name or password in it is refused: it would show wherever the URL
+    does (reprs, logs, dry runs, hooks), and credentials go as the connector declares them.
     """
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError as exc:
-        raise Error(f"base_url cannot be parsed as a URL: {exc}") from None
+    except ValueError:
+        raise Error("base_url cannot be parsed as a URL (is its host, or its port, malformed?)") from None
+    if "@" in parts.netloc:
+        raise Error("base_url must not carry a user name or password (user:password@host): pass "
+                    "credentials as the connector declares them")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Error("base_url must be an absolute http:// or https:// URL with a host")
     return url

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 
 import pytest
 
 import engine
+from conftest import run_cli
 from loopback import Reply
 
 CALLS = 40
@@ -102,3 +104,37 @@ def test_a_child_forked_while_another_thread_builds_the_default_engine_can_still
     with engine._default_lock:
         _, child = forked(lambda: engine.run("models.retrieve", {"model": "mine"}, timeout=3)["id"], wait=10)
     assert child == "mine"
+
+
+# --- a password in base_url ----------------------------------------------------------------
+
+PASSWORD = "pw-SECRET-in-the-url-4242"
+
+
+REFUSED = "user name or password|cannot be parsed"
+
+
+@pytest.mark.parametrize("userinfo", [f"user:{PASSWORD}@", f"{PASSWORD}@", f"user:{PASSWORD}:x@",
+                                      f"user:{PASSWORD}?x@"])  # "?" ends the authority: the password reads as a port
+def test_a_base_url_with_a_password_is_refused_without_showing_it(srv, manifest, monkeypatch, caplog, userinfo):
+    """Refused, never used or shown: not in the error, a log, a hook, a dry run or the CLI's output."""
+    caplog.set_level("DEBUG")
+    url = srv.url.replace("://", "://" + userinfo) + "/v1"
+    seen = []
+    hooks = {"before_request": lambda *a: seen.append(a), "after_response": lambda *a: seen.append(a)}
+    texts = []
+    with pytest.raises(engine.Error, match=REFUSED) as info:
+        engine.Engine(manifest, api_key="k" * 20, base_url=url, hooks=hooks)
+    texts += [str(info.value), repr(info.value), repr(info.value.args)]
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    with pytest.raises(engine.Error) as info:
+        engine.Engine(manifest, api_key="k" * 20, hooks=hooks)
+    texts += [str(info.value), repr(info.value)]
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    for argv in (["--base-url", url, "run", "models.list", "--dry-run"], ["--base-url", url, "run", "models.list"]):
+        code, out, err = run_cli(*argv)
+        assert code != 0 and re.search(REFUSED, err)
+        texts += [out, err]
+    texts += [r.getMessage() for r in caplog.records]
+    assert seen == [] and srv.requests == []
+    assert not [t for t in texts if PASSWORD in t]
