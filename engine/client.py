@@ -99,6 +99,23 @@ def _checked_url(url: str) -> str:
     return url
 
 
+def _send_options(session: requests.Session, url: str, *, read_env: bool) -> dict[str, Any]:
+    """Proxies, CA bundle and client certificate for every request, looked up once, not per request.
+
+    What the session sets wins; the environment (when read) only fills what it leaves
+    unset, as requests' own `resolve_proxies` does. Passing the environment's proxies
+    over a caller's session would drop the proxy it configured.
+    """
+    proxies = dict(session.proxies or {})
+    verify = session.verify
+    if read_env:
+        for scheme, proxy in requests.utils.get_environ_proxies(url, no_proxy=proxies.get("no_proxy")).items():
+            proxies.setdefault(scheme, proxy)
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return {"proxies": proxies, "verify": verify, "cert": session.cert}
+
+
 _HOOKS = ("before_request", "after_response")
 
 _LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every Engine not yet collected, for the fork hook
@@ -212,12 +229,7 @@ class Engine:
         self._mask = _Mask(masked) if masked else None
         self.session = session
         self._guard_redirects(session, [spec["header"] for spec in creds.values()])
-        # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
-        send_options: dict[str, Any] = {}
-        if self._own_session or session.trust_env:
-            send_options["proxies"] = requests.utils.get_environ_proxies(self.base_url)
-        if self._own_session:
-            send_options["verify"] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        send_options = _send_options(session, self.base_url, read_env=self._own_session or session.trust_env)
         error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
         self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),

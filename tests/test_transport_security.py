@@ -14,10 +14,12 @@ import select
 import signal
 
 import pytest
+import requests
+from requests.adapters import HTTPAdapter
 
 import engine
 from conftest import run_cli
-from loopback import Reply
+from loopback import Loopback, Reply
 
 CALLS = 40
 
@@ -138,3 +140,74 @@ def test_a_base_url_with_a_password_is_refused_without_showing_it(srv, manifest,
     texts += [r.getMessage() for r in caplog.records]
     assert seen == [] and srv.requests == []
     assert not [t for t in texts if PASSWORD in t]
+
+
+# --- a caller's own session -------------------------------------------------------------------
+
+@pytest.fixture
+def proxy_env(monkeypatch):
+    """An environment naming a proxy and a CA bundle of its own, as a platform's may."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the discard port: nothing answers there
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/ca-bundle.pem")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
+def test_a_callers_session_keeps_its_proxy_over_the_environments(srv, manifest, proxy_env):
+    srv.route("GET", "/v1/models", lambda req: Reply(200, {"object": "list", "data": [{"id": "direct"}]}))
+    with Loopback() as proxy:
+        # A proxy is sent the whole URL as the request target, and answers for the server.
+        proxy.route("GET", "*", lambda req: Reply(200, {"object": "list", "data": [{"id": "via-proxy"}]}))
+        session = requests.Session()
+        session.proxies = {"http": proxy.url}
+        with engine.Engine(manifest, api_key="k" * 20, base_url=srv.url + "/v1", session=session,
+                           max_retries=0) as eng:
+            assert eng.run("models.list")["data"] == [{"id": "via-proxy"}]
+    assert [r.path for r in proxy.requests] == [srv.url + "/v1/models"] and srv.requests == []
+
+
+
+def test_an_engines_own_session_still_takes_the_environments_proxy(srv, manifest, proxy_env, monkeypatch):
+    with Loopback() as proxy:
+        proxy.route("GET", "*", lambda req: Reply(200, {"object": "list", "data": [{"id": "via-proxy"}]}))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        with engine.Engine(manifest, api_key="k" * 20, base_url=srv.url + "/v1", max_retries=0) as eng:
+            assert eng.run("models.list")["data"] == [{"id": "via-proxy"}]
+    assert len(proxy.requests) == 1 and srv.requests == []
+
+class SpyAdapter(HTTPAdapter):
+    """Records what the session hands the adapter for each request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict] = []
+
+    def send(self, request, **kwargs):
+        self.seen.append(kwargs)
+        return super().send(request, **kwargs)
+
+
+@pytest.mark.parametrize("trust_env, verify, cert, expected", [
+    (True, "ca.pem", ("client.pem", "client.key"), "ca.pem"),  # the caller's wins over the environment's
+    (True, True, None, "/env/ca-bundle.pem"),  # unset: the environment fills it in, as requests would
+    (False, True, "both.pem", True),  # a session told not to read the environment does not
+])
+def test_a_callers_session_keeps_its_ca_bundle_and_client_certificate(srv, manifest, proxy_env, tmp_path,
+                                                                      trust_env, verify, cert, expected):
+    def path(name):  # a file that exists: requests checks a client certificate is there, even for http
+        (tmp_path / name).touch()
+        return str(tmp_path / name)
+
+    verify, expected = (path(v) if isinstance(v, str) and "/" not in v else v for v in (verify, expected))
+    cert = tuple(map(path, cert)) if isinstance(cert, tuple) else path(cert) if cert else None
+    srv.route("GET", "/v1/models", lambda req: Reply(200, {"object": "list", "data": []}))
+    session = requests.Session()
+    session.trust_env, session.verify, session.cert = trust_env, verify, cert
+    session.proxies = {"http": None}  # direct: the loopback server is the target (a None proxy means none)
+    spy = SpyAdapter()
+    session.mount("http://", spy)
+    with engine.Engine(manifest, api_key="k" * 20, base_url=srv.url + "/v1", session=session, max_retries=0) as eng:
+        eng.run("models.list")
+    assert [(kw["verify"], kw["cert"]) for kw in spy.seen] == [(expected, cert)]
+    assert len(srv.requests) == 1
