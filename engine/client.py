@@ -228,13 +228,13 @@ class Engine:
         masked = [s.value for s in self._secrets.values() if s is not None and len(s.value) >= 8]
         self._mask = _Mask(masked) if masked else None
         self.session = session
-        self._guard_redirects(session, [spec["header"] for spec in creds.values()])
         send_options = _send_options(session, self.base_url, read_env=self._own_session or session.trust_env)
         error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
         self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),
                                    message_path=error_path, send_options=send_options,
-                                   hooks=hooks, redact=self._redacted, scrub=self._scrub)
+                                   hooks=hooks, redact=self._redacted, scrub=self._scrub,
+                                   private_headers=[spec["header"] for spec in (*creds.values(), *settings.values())])
         headers = dict(conn.get("headers", {}))
         for name, value in self._settings.items():
             headers[settings[name]["header"]] = value
@@ -256,22 +256,6 @@ class Engine:
                 seen.add(id(adapter))
                 adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
                 adapter.proxy_manager = {}
-
-    @staticmethod
-    def _guard_redirects(session: requests.Session, headers: list[str]) -> None:
-        """Drop every credential header (not just Authorization) on a redirect to another host."""
-        original = session.rebuild_auth
-        if getattr(original, "_engine_guard", False):
-            return
-
-        def rebuild_auth(prepared: requests.PreparedRequest, response: requests.Response) -> None:
-            original(prepared, response)
-            if session.should_strip_auth(response.request.url, prepared.url):
-                for name in headers:
-                    prepared.headers.pop(name, None)
-
-        rebuild_auth._engine_guard = True  # type: ignore[attr-defined]
-        session.rebuild_auth = rebuild_auth  # type: ignore[method-assign]
 
     def _redacted(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """A copy safe to hand to hooks: any header holding a credential is masked."""

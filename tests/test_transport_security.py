@@ -211,3 +211,67 @@ def test_a_callers_session_keeps_its_ca_bundle_and_client_certificate(srv, manif
         eng.run("models.list")
     assert [(kw["verify"], kw["cert"]) for kw in spy.seen] == [(expected, cert)]
     assert len(srv.requests) == 1
+
+
+# --- redirects: no downgrade, and nothing identifying to another host ----------------------
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "a private prompt"}]}
+COMPLETION = {"id": "c", "object": "chat.completion", "choices": []}
+HTTPS_BASE = "https://api.openai.com/v1"  # answered by `responses`, never reached
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_from_https_to_http_is_refused_and_nothing_is_sent_in_cleartext(srv, manifest, mocked, status):
+    for method in ("POST", "GET"):  # 301, 302 and 303 turn a POST into a GET
+        srv.route(method, "/v1/chat/completions", lambda req: Reply(200, COMPLETION))
+    mocked.add("POST", HTTPS_BASE + "/chat/completions", status=status,
+               headers={"Location": srv.url + "/v1/chat/completions"})
+    mocked.add_passthru(srv.url)  # followed, the redirect would reach the real (cleartext) loopback server
+    with engine.Engine(manifest, api_key="sk-test-0123456789", organization="org-1", project="proj-1",
+                       max_retries=2) as eng:
+        with pytest.raises(engine.APIError) as info:
+            eng.run("chat.completions.create", CHAT)
+    assert type(info.value) is engine.APIError and info.value.attempts == 1  # typed, and not retried
+    assert "https://api.openai.com" in str(info.value) and srv.url in str(info.value)
+    assert len(mocked.calls) == 1 and srv.requests == []
+
+
+def test_a_redirect_to_another_host_carries_no_credential_and_no_identifying_header(srv, loopback_engine):
+    with Loopback("127.0.0.2") as other:
+        srv.route("POST", "/v1/chat/completions",
+                  lambda req: Reply(307, b"", {"Location": other.url + "/v1/chat/completions"}))
+        other.route("POST", "/v1/chat/completions", lambda req: Reply(200, COMPLETION))
+        eng = loopback_engine(organization="org-1", project="proj-1")
+        assert eng.run("chat.completions.create", CHAT)["id"] == "c"
+    first, = srv.requests
+    assert first.headers["openai-organization"] == "org-1" and first.headers["openai-project"] == "proj-1"
+    second, = other.requests
+    assert not {"authorization", "openai-organization", "openai-project"} & set(second.headers)
+    assert second.json() == CHAT  # a 307 re-sends the body: to another host over the same scheme, as HTTP says
+
+
+DEMO = {
+    "manifest_version": 1,
+    "connector": {"name": "demo", "base_url": "http://127.0.0.1:9/api",
+                  "credentials": {"token": {"header": "X-Token"}},
+                  "settings": {"tenant": {"header": "X-Tenant"}}},
+    "actions": [{"name": "widgets.list", "method": "GET", "path": "/widgets", "credential": "token",
+                 "params": [], "response": {"kind": "json"}}],
+}
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_headers_dropped_on_a_redirect_to_another_host_are_the_ones_the_manifest_declares(srv, manifest,
+                                                                                                shared):
+    """Also when the session is shared with an Engine of another manifest that guarded it first."""
+    session = requests.Session() if shared else None
+    first = engine.Engine(manifest, session=session) if shared else None
+    with Loopback("127.0.0.2") as other:
+        srv.route("GET", "/api/widgets", lambda req: Reply(302, b"", {"Location": other.url + "/api/widgets"}))
+        other.route("GET", "/api/widgets", lambda req: Reply(200, {"data": []}))
+        with engine.Engine(engine.load(DEMO), token="t" * 20, tenant="acme", base_url=srv.url + "/api",
+                           session=session) as eng:
+            assert eng.run("widgets.list") == {"data": []}
+    assert first is None or first.session is session
+    assert srv.requests[0].headers["x-token"] == "t" * 20 and srv.requests[0].headers["x-tenant"] == "acme"
+    assert not {"x-token", "x-tenant"} & set(other.requests[0].headers)
