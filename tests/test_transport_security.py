@@ -63,21 +63,20 @@ def forked(child, parent=lambda: None, wait: float = 60.0):
         finally:
             os._exit(0)
     os.close(w)
-    data = b""
+    data, ended = b"", False
     try:
         if select.select([r], [], [], wait)[0]:
             os.read(r, 1)
         mine = parent()
-        while select.select([r], [], [], wait)[0]:
+        while not ended and select.select([r], [], [], wait)[0]:
             chunk = os.read(r, 65536)
-            if not chunk:
-                break
             data += chunk
+            ended = not chunk  # the child has exited
     finally:
         os.close(r)
-        if os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if not ended:
             os.kill(pid, signal.SIGKILL)  # never left hanging, whatever happened
-            os.waitpid(pid, 0)
+        os.waitpid(pid, 0)
     return mine, json.loads(data) if data else None
 
 
@@ -128,8 +127,6 @@ def test_a_child_forked_while_another_thread_builds_the_default_engine_can_still
 # --- a password in base_url ----------------------------------------------------------------
 
 PASSWORD = "pw-SECRET-in-the-url-4242"
-
-
 REFUSED = "user name or password|cannot be parsed"
 
 
