@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from urllib.parse import urlsplit
 
@@ -190,6 +190,35 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _guard_redirects(session: requests.Session, private: Iterable[str]) -> None:
+    """Make `session` refuse an https -> http redirect, and drop `private` headers on one to another origin.
+
+    requests follows a downgrade with the body (a prompt) and every header but
+    Authorization, and drops only Authorization on a change of host. The header names
+    come from the manifest (credentials and settings). Engines sharing a session share
+    one guard, which drops the headers of every one of them.
+    """
+    names = getattr(session.rebuild_auth, "_engine_private", None)
+    if names is not None:
+        names[0] = names[0] | frozenset(private)  # replaced whole: a redirect may be reading it
+        return
+    names = [frozenset(private)]
+    original = session.rebuild_auth
+
+    def rebuild_auth(prepared: requests.PreparedRequest, response: requests.Response) -> None:
+        old, new = response.request.url or "", prepared.url or ""
+        if urlsplit(old).scheme == "https" and urlsplit(new).scheme == "http":
+            raise APIError(f"refused a redirect from {_origin(old)} to {_origin(new)}: "
+                           "it would send the request unencrypted")
+        original(prepared, response)
+        if session.should_strip_auth(old, new):
+            for name in names[0]:
+                prepared.headers.pop(name, None)
+
+    rebuild_auth._engine_private = names  # type: ignore[attr-defined]
+    session.rebuild_auth = rebuild_auth  # type: ignore[method-assign]
+
+
 class Transport:
     """Sends prepared requests with retries; shared by all threads of an Engine."""
 
@@ -199,7 +228,8 @@ class Transport:
                  redact: Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None,
                  scrub: Callable[[Any], Any] = lambda value: value,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random, private_headers: Iterable[str] = ()) -> None:
+        _guard_redirects(session, private_headers)
         self.session = session
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -312,8 +342,8 @@ class Transport:
             return None, (APIConnectionError, f"connection error talking to {_origin(request.url)}: "
                                               f"{_reason(exc)}", {})
         except APIError as exc:
-            # Raised by the body while it was sent (an upload's file that changed or failed to read):
-            # the connection is already dropped, and the same file would fail the same way again.
+            # Raised by the body while it was sent (an upload's file that changed or failed to read),
+            # or by the redirect guard (a downgrade to http): the same request would fail the same way.
             self._log(action, request, None, t0, attempt, type(exc).__name__)
             return None, (type(exc), exc.message, {})
         except (rexc.RequestException, ValueError) as exc:
