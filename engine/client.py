@@ -14,7 +14,6 @@ from typing import IO, Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
@@ -22,7 +21,7 @@ from .errors import APIConnectionError, APIError, Error, MissingCredentialError,
 from .pagination import STYLES, Paginator
 from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
-from .transport import MAX_RESPONSE_BYTES, Attempt, RetryPolicy, Transport, split_timeout
+from .transport import MAX_RESPONSE_BYTES, Attempt, DeadlineAdapter, RetryPolicy, Transport, split_timeout
 
 __all__ = ["Engine"]
 
@@ -176,7 +175,7 @@ class Engine:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # proxies are resolved once below, not per request
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.sandbox = None

@@ -22,7 +22,7 @@ import requests
 import urllib3
 
 from .errors import APIConnectionError, APIError, APIResponseError, APITimeoutError
-from .transport import WATCHDOG, PastDeadline, socket_of
+from .transport import WATCHDOG, PastDeadline, cutter
 
 __all__ = ["ServerSentEvent", "iter_sse", "EventStream"]
 
@@ -109,8 +109,9 @@ def iter_sse(chunks: Iterable[bytes], *, max_event_bytes: int | None = None) -> 
                 continue
             if line[:5] == b"data:":
                 value = line[5:]
-                data.append(value[1:] if value[:1] == b" " else value)
-                data_len += len(data[-1]) + 1
+                value = value[1:] if value[:1] == b" " else value
+                data_len += len(value) + (1 if data else 0)  # the lines are joined with newlines
+                data.append(value)
                 if max_event_bytes is not None and data_len > max_event_bytes:
                     raise _too_large(max_event_bytes)
                 continue
@@ -122,8 +123,8 @@ def iter_sse(chunks: Iterable[bytes], *, max_event_bytes: int | None = None) -> 
             if name == b"event":
                 event = value.decode("utf-8", "replace")
             elif name == b"data":  # "data" with no colon: an empty data line
+                data_len += 1 if data else 0
                 data.append(b"")
-                data_len += 1
             elif name == b"id":
                 if b"\0" not in value:
                     last_id = value.decode("utf-8", "replace")
@@ -203,8 +204,8 @@ class EventStream:
                 raise StopIteration
             token = None
             if self.count == 0 and self.first_event_by is not None:
-                sock = socket_of(self.response)
-                token = WATCHDOG.guard(sock, self.first_event_by) if sock is not None else None
+                cut = cutter(self.response)
+                token = WATCHDOG.guard(cut, self.first_event_by) if cut is not None else None
             try:
                 sse = self._next_event(token)
             except StopIteration:

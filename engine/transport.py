@@ -23,11 +23,13 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+import urllib3.connection
 from requests import exceptions as rexc
+from requests.adapters import HTTPAdapter
 
 from .errors import APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError, status_error_class
 
-__all__ = ["RetryPolicy", "Transport", "Attempt", "Watchdog", "WATCHDOG", "status_error", "error_message",
+__all__ = ["RetryPolicy", "Transport", "Attempt", "Watchdog", "WATCHDOG", "cutter", "DeadlineAdapter", "status_error", "error_message",
            "MAX_RESPONSE_BYTES", "ACCEPT_ENCODING", "split_timeout", "PastDeadline"]
 
 log = logging.getLogger("engine")
@@ -43,8 +45,8 @@ class Watchdog:
 
     A read timeout restarts with every byte, so a server trickling one byte a
     second never trips it. One daemon thread per process watches the guarded
-    sockets and shuts a late one down, which ends the blocked read at once
-    (whatever it was waiting for: a chunk header, a compressed block, a line).
+    answers and shuts a late one's socket down, which ends the blocked read at
+    once (whatever it was waiting for: a chunk header, a compressed block, a line).
     """
 
     def __init__(self) -> None:
@@ -53,19 +55,19 @@ class Watchdog:
 
     def _reset(self) -> None:
         self._cond = threading.Condition()
-        self._guarded: dict[int, list[Any]] = {}  # token -> [deadline, socket or None, fired]
+        self._guarded: dict[int, list[Any]] = {}  # token -> [deadline, cut or None, fired]
         self._next = 0
         self._running = False
 
-    def guard(self, sock: socket.socket, deadline: float) -> int:
-        """Watch `sock` until `release`; `deadline` is on the `time.monotonic` clock."""
+    def guard(self, cut: Callable[[], None], deadline: float) -> int:
+        """Call `cut` at `deadline` (on the `time.monotonic` clock) unless released first."""
         with self._cond:
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._run, args=(self._cond, self._guarded),
                                  name="engine-deadline", daemon=True).start()
             self._next += 1
-            self._guarded[self._next] = [deadline, sock, False]
+            self._guarded[self._next] = [deadline, cut, False]
             self._cond.notify()
             return self._next
 
@@ -85,10 +87,10 @@ class Watchdog:
                     if entry[1] is None:
                         continue
                     if entry[0] <= now:
-                        entry[1], entry[2], sock = None, True, entry[1]
+                        entry[1], entry[2], cut = None, True, entry[1]
                         try:
-                            sock.shutdown(socket.SHUT_RDWR)
-                        except OSError:  # already closed by its owner: nothing left to cut
+                            cut()
+                        except (OSError, ValueError, RuntimeError):  # closed, or back in the pool: nothing to cut
                             pass
                     else:
                         wait = entry[0] - now if wait is None else min(wait, entry[0] - now)
@@ -98,10 +100,13 @@ class Watchdog:
 WATCHDOG = Watchdog()
 
 
-def socket_of(response: requests.Response) -> socket.socket | None:
-    """The socket an answer is read from, or None (an in-process adapter, a body already read)."""
+def cutter(response: requests.Response) -> Callable[[], None] | None:
+    """How another thread ends a blocked read of this answer, or None (no socket under it)."""
+    shutdown = getattr(response.raw, "shutdown", None)
+    if callable(shutdown):  # urllib3 >= 2.3: also refuses once the connection went back to the pool
+        return shutdown
     sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+    return (lambda: sock.shutdown(socket.SHUT_RDWR)) if isinstance(sock, socket.socket) else None
 
 
 def split_timeout(timeout: Any, connect: float, read: float,
@@ -117,6 +122,58 @@ def split_timeout(timeout: Any, connect: float, read: float,
 
 class PastDeadline(Exception):
     """The watchdog cut the connection: the attempt ran past its total timeout."""
+
+
+_WAITING = threading.local()  # `.deadline`: the total timeout of the attempt this thread is sending
+
+
+class _GuardedHeaders:
+    """A connection whose wait for the status line and headers the watchdog may cut.
+
+    A read timeout restarts with each byte of the headers too; this is the
+    only place that holds the socket while they arrive.
+    """
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_WAITING, "deadline", None)
+        sock = self.sock
+        if deadline is None or sock is None:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        token = WATCHDOG.guard(lambda: sock.shutdown(socket.SHUT_RDWR), deadline)
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        except Exception:
+            if WATCHDOG.release(token):
+                raise PastDeadline from None
+            raise
+        finally:
+            WATCHDOG.release(token)
+
+
+class _HTTPConnection(_GuardedHeaders, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_GuardedHeaders, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter, with connections that let the total timeout end a trickle of headers."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class RetryPolicy:
@@ -360,9 +417,13 @@ class Transport:
         waits = (min(connect, total), min(read, total))
         limits = {"connect": connect if connect <= total else None, "read": read if read <= total else None,
                   "total": total}
+        _WAITING.deadline = deadline
         try:
-            response = self.session.send(request, stream=True, timeout=waits,
-                                         allow_redirects=True, **self.send_options)
+            try:
+                response = self.session.send(request, stream=True, timeout=waits,
+                                             allow_redirects=True, **self.send_options)
+            finally:
+                _WAITING.deadline = None
             if response.status_code >= 400 or not stream:
                 # Read the whole body inside the retry loop: a cut or stalled body, an
                 # error's included, is a failure of this attempt.
@@ -422,8 +483,8 @@ class Transport:
         if time.monotonic() >= deadline:
             response.close()
             raise PastDeadline
-        sock = socket_of(response)
-        token = WATCHDOG.guard(sock, deadline) if sock is not None else None
+        cut = cutter(response)
+        token = WATCHDOG.guard(cut, deadline) if cut is not None else None
         parts: list[bytes] = []
         size = 0
         over = False
