@@ -111,13 +111,13 @@ def cutter(response: requests.Response) -> Callable[[], None] | None:
 
 def split_timeout(timeout: Any, connect: float, read: float,
                   total: float | None) -> tuple[float, float, float | None]:
-    """`timeout` over the defaults: a number bounds all three, a tuple is (connect, read[, total])."""
+    """`timeout` over the defaults: a number is the read timeout (and caps connect), a tuple is (connect, read[, total])."""
     if timeout is None:
         return connect, read, total
     if isinstance(timeout, (tuple, list)):
         return float(timeout[0]), float(timeout[1]), float(timeout[2]) if len(timeout) > 2 else total
     t = float(timeout)
-    return min(connect, t), t, t
+    return min(connect, t), t, total
 
 
 class PastDeadline(Exception):
@@ -338,10 +338,10 @@ class Transport:
         self.sleep, self.clock, self.rand = sleep, clock, rand
 
     def timeouts(self, timeout: Any) -> tuple[float, float, float]:
-        """(connect, read, total) for a call: a number bounds all three, a tuple sets each in turn.
+        """(connect, read, total) for a call; the total, unless declared, is connect + read.
 
         The total bounds one attempt from sending to the last byte of an answer
-        read whole, and to the headers (a stream: its first event) otherwise.
+        read whole, to the first event of a stream, to the headers of a download.
         """
         connect, read, total = split_timeout(timeout, self.connect_timeout, self.read_timeout, self.total_timeout)
         return connect, read, connect + read if total is None else total

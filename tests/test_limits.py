@@ -161,12 +161,12 @@ def test_a_trickled_body_ends_at_the_total_timeout(srv, loopback_engine, release
     assert "total timeout after 1s" in str(info.value)
 
 
-def test_a_number_as_timeout_bounds_the_whole_attempt_and_each_attempt_is_retried(srv, loopback_engine, released):
+def test_by_default_the_total_is_connect_plus_read_and_each_attempt_has_its_own(srv, loopback_engine, released):
     srv.route("GET", "/v1/models", trickler(released, PLAIN_HEAD, BODY))
     eng = loopback_engine(max_retries=1, record_waits=True)
     with pytest.raises(engine.APITimeoutError) as info:
-        eng.run("models.list", timeout=0.5)
-    assert (info.value.phase, info.value.timeout, info.value.attempts) == ("total", 0.5, 2)
+        eng.run("models.list", timeout=0.4)  # connect 0.4 (the lesser of it and 5), read 0.4: total 0.8
+    assert (info.value.phase, info.value.timeout, info.value.attempts) == ("total", 0.8, 2)
 
 
 def test_the_default_total_is_connect_plus_read(manifest):
@@ -174,7 +174,10 @@ def test_the_default_total_is_connect_plus_read(manifest):
         assert eng.transport.timeouts(None) == (5.0, 600.0, 605.0)
         assert eng.transport.timeouts((1, 2)) == (1.0, 2.0, 3.0)
         assert eng.transport.timeouts((1, 2, 9)) == (1.0, 2.0, 9.0)
-        assert eng.transport.timeouts(3) == (3.0, 3.0, 3.0)
+        assert eng.transport.timeouts(3) == (3.0, 3.0, 6.0)
+    with engine.Engine(manifest, api_key="k", timeout=(1, 2, 9)) as eng:
+        assert eng.transport.timeouts(None) == (1.0, 2.0, 9.0)
+        assert eng.transport.timeouts(30) == (1.0, 30.0, 9.0)  # a total set apart stays
 
 
 def test_a_stream_with_no_first_event_ends_at_the_total_timeout(srv, loopback_engine, released):
