@@ -200,8 +200,11 @@ class Engine:
             send_options["verify"] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
         limit = conn.get("limits", {}).get("max_response_bytes", MAX_RESPONSE_BYTES)
+        limit = limit if max_response_bytes is None else max_response_bytes
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise Error(f"max_response_bytes must be a positive whole number of bytes, not {limit!r}")
         self.transport = Transport(session, connect_timeout=connect, read_timeout=read, total_timeout=total,
-                                   max_response_bytes=int(limit if max_response_bytes is None else max_response_bytes),
+                                   max_response_bytes=limit,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),
                                    message_path=error_path, send_options=send_options,
                                    hooks=hooks, redact=self._redacted, scrub=self._scrub)

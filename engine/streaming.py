@@ -184,7 +184,8 @@ class EventStream:
         if read1 is None:  # a transport without read1: requests yields data as it comes
             yield from self.response.iter_content(chunk_size=None)
             return
-        raw.decode_content = True  # a compressed stream is decoded as it arrives (requests turns it off)
+        if hasattr(raw, "decode_content"):
+            raw.decode_content = True  # a compressed stream is decoded as it arrives (requests turns it off)
         while True:
             block = read1(_READ)
             if not block:
@@ -247,7 +248,8 @@ class EventStream:
 
     def _failure(self, exc: BaseException) -> APIConnectionError:
         if isinstance(exc, PastDeadline):
-            return APITimeoutError(f"total timeout after {self.total_timeout:g}s before the first event",
+            after = f" after {self.total_timeout:g}s" if self.total_timeout is not None else ""
+            return APITimeoutError(f"total timeout{after} before the first event",
                                    phase="total", timeout=self.total_timeout, action=self.action,
                                    attempts=self.attempts, request_id=self.request_id).redacted(self.scrub)
         if _timed_out(exc):

@@ -35,6 +35,7 @@ __all__ = ["RetryPolicy", "Transport", "Attempt", "Watchdog", "WATCHDOG", "cutte
 log = logging.getLogger("engine")
 _EXHAUSTED = "retries exhausted"
 _CHUNK = 1 << 16
+_REDIRECT_BODY = 1 << 16  # a redirect's body is thrown away: no need to read more of it
 MAX_RESPONSE_BYTES = 64 << 20  # when the manifest declares no `limits.max_response_bytes`
 # The content codings requests and urllib3 decode here (gzip and deflate always; br, zstd when installed).
 ACCEPT_ENCODING: str = requests.utils.DEFAULT_ACCEPT_ENCODING
@@ -354,6 +355,8 @@ class Transport:
         replayable = getattr(request.body, "replayable", True)
         # Sent unless the caller set its own: compressed answers cost less, and only codings decoded here are named.
         request.headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
+        if self._drain_redirect not in request.hooks.setdefault("response", []):
+            request.hooks["response"].append(self._drain_redirect)
         started = time.perf_counter()
         while True:
             info.attempts += 1
@@ -473,13 +476,21 @@ class Transport:
         self._log(action, request, None, t0, attempt, f"{phase} timeout")
         return None, (APITimeoutError, f"{phase} timeout after {limit:g}s", {"phase": phase, "timeout": limit})
 
-    def _read_whole(self, response: requests.Response, deadline: float) -> bool:
+    def _drain_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        """requests reads a redirect's body whole before following it: let it read only what fits, in time."""
+        if response.is_redirect:
+            self._read_whole(response, getattr(_WAITING, "deadline", None) or math.inf, _REDIRECT_BODY)
+        return response
+
+    def _read_whole(self, response: requests.Response, deadline: float, limit: int | None = None) -> bool:
         """Read the body into `response.content`, counting decoded bytes; True if it passed the size limit.
 
-        Past the limit the rest is never read (the connection is closed): a
-        gzip bomb or an endless body costs at most `max_response_bytes`. An
-        error's body keeps what fit. Past `deadline` it raises `PastDeadline`.
+        Past the limit (`max_response_bytes` unless given) the rest is never read
+        and the connection is closed: a gzip bomb or an endless body costs at
+        most the limit. An error's body keeps what fit. Past `deadline` it raises
+        `PastDeadline`.
         """
+        limit = self.max_response_bytes if limit is None else limit
         if time.monotonic() >= deadline:
             response.close()
             raise PastDeadline
@@ -491,8 +502,8 @@ class Transport:
         try:
             for chunk in response.iter_content(_CHUNK):
                 size += len(chunk)
-                if size > self.max_response_bytes:
-                    parts.append(chunk[:len(chunk) - (size - self.max_response_bytes)])
+                if size > limit:
+                    parts.append(chunk[:len(chunk) - (size - limit)])
                     over = True
                     break
                 parts.append(chunk)

@@ -273,3 +273,23 @@ def test_trickled_headers_end_at_the_total_timeout(srv, loopback_engine, release
     with pytest.raises(engine.APITimeoutError) as info:
         eng.run("models.list")
     assert (info.value.phase, info.value.timeout, info.value.attempts) == ("total", 1.0, 1)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "64", True])
+def test_a_limit_that_is_no_positive_byte_count_is_refused(manifest, bad):
+    with pytest.raises(engine.Error, match="max_response_bytes"):
+        engine.Engine(manifest, api_key="k", max_response_bytes=bad)
+
+
+def test_a_redirect_with_a_gzip_bomb_for_a_body_is_followed_without_reading_it(srv, loopback_engine):
+    bomb = gzip.compress(b"0" * (24 * MIB), compresslevel=6)
+    srv.route("GET", "/v1/models", lambda req: Reply(302, bomb, {"Location": "/v1/models2", "Content-Encoding": "gzip"}))
+    srv.route("GET", "/v1/models2", lambda req: Reply(200, LIST))
+    eng = loopback_engine()
+    tracemalloc.start()
+    try:
+        assert eng.run("models.list") == LIST
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * MIB, f"held {peak} bytes for a redirect's 24 MiB body"
