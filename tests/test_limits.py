@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import tracemalloc
 
 import pytest
@@ -293,3 +292,12 @@ def test_a_redirect_with_a_gzip_bomb_for_a_body_is_followed_without_reading_it(s
     finally:
         tracemalloc.stop()
     assert peak < 8 * MIB, f"held {peak} bytes for a redirect's 24 MiB body"
+
+
+def test_a_stream_cut_at_its_total_before_any_event_is_sent_again_with_a_fresh_total(srv, loopback_engine, released):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+    healthy = Reply(200, chunks=[b'data: {"n": 1}\n\n', b"data: [DONE]\n\n"], headers=SSE)
+    srv.script("POST", "/v1/chat/completions", trickler(released, head, b":" * 100), healthy)
+    eng = loopback_engine(max_retries=1, record_waits=True, timeout=(2.0, 5.0, 0.6))
+    res = eng.run("chat.completions.create", CHAT, raw=True)
+    assert [e.data for e in res.data] == [{"n": 1}] and res.attempts == 2
