@@ -31,6 +31,29 @@ def test_an_8_mib_data_line_in_1_kib_pieces_is_one_event():
     assert len(events) == 1 and events[0].data == {"text": text}
 
 
+def test_each_piece_of_a_long_line_costs_its_own_size_not_the_lines_so_far():
+    """Work counted as bytes allocated while the decoder takes each piece (tracemalloc), not as time."""
+    blob = b"data: " + b"q" * MIB + b"\n\n"
+    pieces = [blob[i:i + 512] for i in range(0, len(blob), 512)]
+    allocated = []
+
+    def metered():
+        for piece in pieces:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            yield piece
+            allocated.append(tracemalloc.get_traced_memory()[1] - base)
+
+    tracemalloc.start()
+    try:
+        events = list(iter_sse(metered()))
+    finally:
+        tracemalloc.stop()
+    assert len(events) == 1 and len(events[0].raw) == MIB
+    # Copying the line so far for each piece would allocate about 2048 * 0.5 MiB = 1 GiB in all.
+    assert sum(allocated) < 16 * MIB, f"{sum(allocated)} bytes allocated for a 1 MiB line"
+
+
 def test_a_line_split_anywhere_across_many_pieces_keeps_every_byte():
     blob = b"data: a\r\ndata: " + bytes(range(32, 127)) * 50 + b"\r\r" + b"data: [DONE]\n\n"
     for size in (1, 2, 3, 7, 1000):
