@@ -172,7 +172,7 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect or read timeout expired; `phase` says which."""
+    """A connect, read or total (whole attempt) timeout expired; `phase` says which."""
 
     def __init__(self, message: str, *, phase: str, timeout: float | None, **kw: Any) -> None:
         self.phase, self.timeout = phase, timeout
