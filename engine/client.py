@@ -15,7 +15,6 @@ from typing import IO, Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
@@ -23,7 +22,7 @@ from .errors import APIConnectionError, APIError, Error, MissingCredentialError,
 from .pagination import STYLES, Paginator, read_checkpoint
 from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
-from .transport import Attempt, RetryPolicy, Transport
+from .transport import MAX_RESPONSE_BYTES, Attempt, DeadlineAdapter, RetryPolicy, Transport, split_timeout
 
 __all__ = ["Engine"]
 
@@ -168,7 +167,7 @@ class Engine:
     def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
                  max_retries: int | None = None, session: requests.Session | None = None,
                  pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
-                 hooks: Any = None, **values: Any) -> None:
+                 hooks: Any = None, max_response_bytes: int | None = None, **values: Any) -> None:
         _check_hooks(hooks)
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
         conn = self.manifest.connector
@@ -204,15 +203,14 @@ class Engine:
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
-        if timeout is not None:
-            connect, read = (float(timeout[0]), float(timeout[1])) if isinstance(timeout, (tuple, list)) \
-                else (min(connect, float(timeout)), float(timeout))
+        total = float(timeouts["total"]) if "total" in timeouts else None  # None: connect + read
+        connect, read, total = split_timeout(timeout, connect, read, total)
         self.max_retries = max_retries
         self._own_session = session is None
         if session is None:
             session = requests.Session()
             session.trust_env = False  # proxies are resolved once below, not per request
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.sandbox = None
@@ -230,7 +228,12 @@ class Engine:
         self.session = session
         send_options = _send_options(session, self.base_url, read_env=self._own_session or session.trust_env)
         error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
-        self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
+        limit = conn.get("limits", {}).get("max_response_bytes", MAX_RESPONSE_BYTES)
+        limit = limit if max_response_bytes is None else max_response_bytes
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise Error(f"max_response_bytes must be a positive whole number of bytes, not {limit!r}")
+        self.transport = Transport(session, connect_timeout=connect, read_timeout=read, total_timeout=total,
+                                   max_response_bytes=limit,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),
                                    message_path=error_path, send_options=send_options,
                                    hooks=hooks, redact=self._redacted, scrub=self._scrub,
@@ -380,7 +383,7 @@ class Engine:
             def reopen(failure: APIConnectionError) -> requests.Response:
                 """The stream broke before its first event: the transport may send the request again."""
                 fresh = self.transport.resend(action.name, request, policy, failure, timeout=timeout, attempt=info)
-                data.attempts = info.attempts
+                data.attempts, data.first_event_by = info.attempts, info.deadline
                 data.request_id = fresh.headers.get(self.transport.request_id_header)
                 for res in results:
                     res.status_code, res.headers, res.attempts = fresh.status_code, fresh.headers, info.attempts
@@ -388,12 +391,15 @@ class Engine:
                 return fresh
 
             style = action.stream_style or {}
+            _, read, total = self.transport.timeouts(timeout)
             data: Any = EventStream(response, action=action.name, done=style.get("done"),
                                     error_events=style.get("error_events", ()),
                                     terminal_events=style.get("terminal_events", ()),
                                     request_id=rid, attempts=info.attempts,
-                                    read_timeout=self.transport.timeouts(timeout)[1], scrub=self._scrub,
-                                    reopen=reopen)
+                                    read_timeout=read, scrub=self._scrub, reopen=reopen,
+                                    data_format=style.get("data", "json"),
+                                    max_event_bytes=self.transport.max_response_bytes,
+                                    first_event_by=info.deadline, total_timeout=total)
         else:
             try:
                 if binary_out:
