@@ -255,7 +255,7 @@ class Engine:
         self._lock = threading.Lock()  # another thread of the parent may have held it at the fork
         seen: set[int] = set()
         for adapter in self.session.adapters.values():
-            if isinstance(adapter, HTTPAdapter) and id(adapter) not in seen:
+            if isinstance(adapter, requests.adapters.HTTPAdapter) and id(adapter) not in seen:
                 seen.add(id(adapter))
                 adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
                 adapter.proxy_manager = {}
