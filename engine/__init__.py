@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Mapping
 
@@ -37,6 +38,16 @@ __all__ += ["TemplateError"]
 
 _default: Engine | None = None
 _default_lock = threading.Lock()
+
+
+def _fresh_lock_in_child() -> None:
+    """Another thread may have held the lock at the fork; in the child no thread ever releases it."""
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def default_engine() -> Engine:

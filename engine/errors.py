@@ -173,7 +173,7 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect or read timeout expired, or a caller's deadline (phase "deadline") cut the attempt off."""
+    """A connect, read or total (whole attempt) timeout expired, or a caller's deadline cut the attempt off; `phase` says which."""
 
     def __init__(self, message: str, *, phase: str, timeout: float | None, **kw: Any) -> None:
         self.phase, self.timeout = phase, timeout
