@@ -58,7 +58,10 @@ class Composite:
         self.response_kind = "json"
         self.response_schema = self._answer_schema(spec, manifest, calls)
         self.stream_param = None
+        self.streamed_always = False
+        self.pagination_name = None
         self.pagination = None
+        self.paginator = None
         self.replaces: str | None = None
         exclude = set(spec.get("exclude_params", ()))
         params = [p for p in base.params if p.name not in exclude] if base else []

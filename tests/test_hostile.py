@@ -45,7 +45,7 @@ def test_yaml_tags_that_build_python_objects_are_refused(tmp_path):
     marker = tmp_path / "pwned"
     manifest = tmp_path / "evil.yaml"
     manifest.write_text(textwrap.dedent(f"""\
-        manifest_version: 1
+        manifest_version: 2
         connector: !!python/object/apply:os.system ["touch {marker}"]
         actions: []
         """))
@@ -96,7 +96,7 @@ def test_header_params_with_line_breaks_are_a_validation_error(tmp_path):
             credential: api_key
             params:
               - {name: trace_id, wire: X-Trace-Id, in: header, schema: {type: string}}
-            response: {kind: json}
+            response: {type: json}
         """))
     with Loopback() as srv:
         srv.route("GET", "/v1/widgets", lambda req: Reply(200, {"trace": req.headers.get("x-trace-id")}))

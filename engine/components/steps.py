@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path as FsPath
@@ -325,10 +326,14 @@ class SplitFileStep(Step):
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
         path = FsPath(os.fspath(run.params[self.param]))
         try:
-            size = path.stat().st_size
+            info = path.stat()
         except OSError as exc:
             raise ValidationError(run.name, [Problem(self.param, "file", f"cannot read {path}: {exc.strerror}")]) \
                 from None
+        if not stat.S_ISREG(info.st_mode):  # a pipe or a device: its size (0) says nothing of what it holds
+            raise ValidationError(run.name, [Problem(self.param, "file", f"{path} is not a regular file: its size "
+                                                     "decides the parts, so save it to a file first")])
+        size = info.st_size
         part_size = int(self.part_size.render(context))
         count = max(1, -(-size // part_size))
         parts = [FilePart(path, i * part_size, min(part_size, size - i * part_size), i, self.content_type)
