@@ -16,6 +16,7 @@ from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusEr
                      ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
                      Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
                      ValidationError)
+from .errors import UntrustedManifestError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
@@ -27,6 +28,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
     "BatchRequestError", "UploadSourceError", "__version__",
 ]
+__all__.append("UntrustedManifestError")
 
 from ._version import __version__  # noqa: E402
 

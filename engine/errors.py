@@ -204,3 +204,11 @@ class PaginationError(APIError):
 
 class PollTimeoutError(APIError):
     """A declared polling action did not reach a terminal status before its deadline."""
+
+
+class UntrustedManifestError(ManifestError):
+    """A manifest given at run time would read an environment variable or send a credential where the
+    caller did not allow; raised when the Engine is built, before anything is read or sent."""
+
+
+__all__.append("UntrustedManifestError")
