@@ -25,7 +25,7 @@ from .request import header_value_problem
 if TYPE_CHECKING:
     from .manifest import Action
 
-__all__ = ["ParamValidator", "pattern_matcher"]
+__all__ = ["ParamValidator", "pattern_matcher", "offline_validator"]
 
 _MAX_SHOWN = 80
 _SUBSCHEMAS = ("items", "prefixItems", "additionalProperties", "anyOf", "oneOf", "allOf", "not", "if", "then", "else")
@@ -104,7 +104,8 @@ def _explainer_class(base: Any, root: Any) -> Any:
             yield jsonschema.ValidationError(f"{names} {'does' if len(extras) == 1 else 'do'} not match any of "
                                              f"the allowed key patterns")
 
-    defs = root.get("$defs", {}) if isinstance(root, dict) else {}
+    # What `#/...` references inside a node lead to: the self-contained `$defs`, or the manifest's `schemas`.
+    targets = {k: root[k] for k in ("$defs", "schemas") if k in root} if isinstance(root, dict) else {}
 
     def unevaluated_properties(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
         # Which keys count as evaluated depends on patternProperties anywhere below: the compiled
@@ -113,7 +114,7 @@ def _explainer_class(base: Any, root: Any) -> Any:
             yield from _keywords.unevaluatedProperties(validator, value, instance, schema)
             return
         try:
-            node = jsonschema_rs.validator_for({**schema, "$defs": defs}, retriever=_no_fetch,
+            node = jsonschema_rs.validator_for({**schema, **targets}, retriever=_no_fetch,
                                                validate_formats=False)
             errors = list(node.iter_errors(instance))
         except (ValueError, TypeError, jsonschema_rs.ReferencingError):
@@ -133,6 +134,14 @@ def _offline_registry() -> Any:
     from referencing import Registry
 
     return Registry(retrieve=_no_fetch)  # type: ignore[call-arg]
+
+
+def offline_validator(schema: Any) -> Any:
+    """A pure-Python Draft 2020-12 validator for `schema` that fetches nothing and runs no regex in `re`."""
+    import jsonschema
+
+    return _explainer_class(jsonschema.Draft202012Validator, schema)(schema, format_checker=None,
+                                                                      registry=_offline_registry())
 
 
 class ParamValidator:
@@ -159,10 +168,7 @@ class ParamValidator:
 
     @cached_property
     def _explainer(self) -> Any:
-        import jsonschema
-
-        cls = _explainer_class(jsonschema.Draft202012Validator, self._schema)
-        return cls(self._schema, format_checker=None, registry=_offline_registry())
+        return offline_validator(self._schema)
 
     @cached_property
     def _strict_numbers(self) -> Any:

@@ -402,3 +402,24 @@ def test_a_backtracking_pattern_is_explained_without_backtracking(tmp_path):
     """)
     assert got == [[["a", "pattern"]], [["a", "pattern"], ["n", "type"]], [["b", "additionalProperties"]],
                    [["b." + "a" * 40, "type"]], [["c", "unevaluatedProperties"]], []]
+
+
+def test_the_sandbox_judges_a_body_without_backtracking_either():
+    got = guarded("""
+        import json, engine
+        data = {"manifest_version": 1,
+                "connector": {"name": "demo", "base_url": "http://127.0.0.1:9", "credentials": {"k": {"header": "X-K"}}},
+                "actions": [{"name": "t.c", "method": "POST", "path": "/t", "credential": "k", "body": "json",
+                             "params": [{"name": "b", "in": "body", "schema": {"type": "object",
+                                         "patternProperties": {"^(a+)+$": {"type": "integer"}}}}],
+                             "response": {"kind": "json"}}]}
+        with engine.Engine(engine.load(data), sandbox=True) as eng:
+            ok = eng.run("t.c", {"b": {"a" * 40 + "!": "x"}})  # no pattern matches that key: any value goes
+            try:
+                eng.run("t.c", {"b": {"a" * 40: "x"}})
+                bad = None
+            except engine.ValidationError as exc:
+                bad = [p.param for p in exc.problems]
+        print(json.dumps([ok, bad]))
+    """)
+    assert got == [{"b": {"a" * 40 + "!": "x"}}, ["b." + "a" * 40]]
