@@ -714,6 +714,10 @@ def _validate(merged: dict[str, Any], origins: Sequence[tuple[dict[str, Any], _L
             if sp is None or sp["in"] != "body":
                 fail(f"stream parameter {st['when']!r} must be a body parameter of the action", at + ["stream", "when"])
 
+    for i, comp in enumerate(merged.get("composites", ())):
+        for j, p in enumerate(comp.get("params", ())):
+            if "schema" in p:
+                check_refs(p["schema"], ["composites", i, "params", j, "schema"])
 
     _validate_composites(merged, names, fail)
 

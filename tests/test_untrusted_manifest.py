@@ -216,10 +216,13 @@ def _remote(url: str) -> list[str]:
         head + "    params: [{name: a, in: body, schema: {$ref: '#/schemas/A'}}]\n    response: {kind: json}\n"
                f"schemas:\n  A: {{$id: '{url}', type: object, properties: {{b: {{$ref: 'other.json'}}}}}}\n",
         head + f"    params: [{{name: a, in: body, schema: {{$dynamicRef: '{url}'}}}}]\n    response: {{kind: json}}\n",
+        head + "    params: [{name: a, in: body, schema: {type: string}}]\n    response: {kind: json}\n"
+               "composites:\n  - {name: t.wait, type: poll, call: t.c, poll: t.c, poll_params: {a: params.a},\n"
+               f"     terminal: [done], params: [{{name: a, schema: {{$ref: '{url}'}}}}]}}\n",
     ]
 
 
-@pytest.mark.parametrize("case", range(5))
+@pytest.mark.parametrize("case", range(6))
 def test_a_remote_reference_is_refused_at_load_and_never_fetched(tmp_path, srv, case):
     srv.route("GET", "/*", lambda req: Reply(200, {"type": "string"}))
     path = layer(tmp_path, _remote(srv.url + "/s.json")[case], "remote.yaml")
