@@ -18,7 +18,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
-from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
+from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem, UntrustedManifestError
 from .pagination import STYLES, Paginator, read_checkpoint
 from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
@@ -113,6 +113,66 @@ def _send_options(session: requests.Session, url: str, *, read_env: bool) -> dic
         if verify is True:
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     return {"proxies": proxies, "verify": verify, "cert": session.cert}
+def _origin(url: Any) -> str | None:
+    """scheme://host:port of a URL, never its user or password; None when it has no usable one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _names(value: Any, keyword: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{keyword} takes a list of strings")
+    return list(value)
+
+
+class _Trust:
+    """The trust model (README, "Trust model"): what a manifest given at run time may make the Engine do.
+
+    The bundled manifest and the caller are trusted; any other layer is data, unless the caller
+    passes trust_manifest=True. Such a layer cannot make the Engine read an environment variable
+    the bundled manifest does not declare (unless in allow_env), nor send credentials or settings to
+    an origin other than the bundled manifest's or one the caller chose (base_url=, allow_origins=).
+    """
+
+    def __init__(self, manifest: _manifest.Manifest, trust_all: bool, allow_env: Iterable[str],
+                 allow_origins: Iterable[str]) -> None:
+        bundled = manifest.bundled or {}
+        self.all = bool(trust_all)
+        self.env = set(bundled.get("env", ())) | set(_names(allow_env, "allow_env"))
+        self.origins = {o for o in [_origin(bundled.get("base_url"))] if o}
+        for url in _names(allow_origins, "allow_origins"):
+            origin = _origin(url)
+            if origin is None:
+                raise Error("allow_origins takes http:// or https:// URLs with a host")
+            self.origins.add(origin)
+
+    def env_value(self, env: str, what: str, instead: str) -> str | None:
+        """The variable's value, read only if allowed: else an error saying how to allow it."""
+        if not self.all and env not in self.env:
+            raise UntrustedManifestError(
+                f"the manifest reads {what} from the environment variable {env}, which the bundled manifest "
+                f"does not declare; pass {instead}, allow it with allow_env=[{env!r}], or pass "
+                f"trust_manifest=True for a manifest you trust")
+        return os.environ.get(env) or None
+
+    def check_origin(self, url: str) -> None:
+        """Refuse a base URL the manifest chose at an origin nobody trusted."""
+        origin = _origin(url)
+        if self.all or origin in self.origins:
+            return
+        raise UntrustedManifestError(
+            f"the manifest sends requests to {origin}, but credentials and settings go only to the bundled "
+            f"manifest's origin or one the caller chose; pass base_url=..., allow_origins=[{origin!r}], "
+            f"or trust_manifest=True for a manifest you trust")
 
 
 _HOOKS = ("before_request", "after_response")
@@ -162,14 +222,21 @@ class Engine:
     `hooks` (an object or a mapping) may provide `before_request(action,
     request)` and `after_response(action, response, elapsed)`, called on every
     attempt for tracing and metering; they see credentials masked.
+
+    A manifest other than the bundled one is not trusted with the environment or
+    with where credentials go: `allow_env`, `allow_origins` and `trust_manifest`
+    widen that (README, "Trust model"); without them such a manifest that would
+    read another variable or send to another origin is an `UntrustedManifestError` here.
     """
 
     def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
                  max_retries: int | None = None, session: requests.Session | None = None,
                  pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
-                 hooks: Any = None, max_response_bytes: int | None = None, **values: Any) -> None:
+                 hooks: Any = None, max_response_bytes: int | None = None, trust_manifest: bool = False,
+                 allow_env: Iterable[str] = (), allow_origins: Iterable[str] = (), **values: Any) -> None:
         _check_hooks(hooks)
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
+        trust = _Trust(self.manifest, trust_manifest, allow_env, allow_origins)
         conn = self.manifest.connector
         creds: Mapping[str, Any] = conn["credentials"]
         settings: Mapping[str, Any] = conn.get("settings", {})
@@ -183,7 +250,7 @@ class Engine:
         for name, spec in creds.items():
             value = values.get(name)
             if value is None and spec.get("env"):
-                value = os.environ.get(spec["env"]) or None
+                value = trust.env_value(spec["env"], f"credential {name!r}", f"Engine({name}=...)")
             problem = header_value_problem(value) if value is not None else None
             if problem:
                 raise Error(f"credential {name!r} {problem}")
@@ -192,14 +259,18 @@ class Engine:
         for name, spec in settings.items():
             value = values.get(name)
             if value is None and spec.get("env"):
-                value = os.environ.get(spec["env"]) or None
+                value = trust.env_value(spec["env"], f"setting {name!r}", f"Engine({name}=...)")
             if value:
                 problem = header_value_problem(value)
                 if problem:
                     raise Error(f"setting {name!r} {problem}")
                 self._settings[name] = value
-        env_url = os.environ.get(conn["base_url_env"]) if conn.get("base_url_env") else None
+        env_url = trust.env_value(conn["base_url_env"], "the base URL", "base_url=...") \
+            if conn.get("base_url_env") and not base_url else None
         self.base_url = _checked_url(base_url or env_url or conn["base_url"]).rstrip("/")
+        if not (base_url or env_url or sandbox or sandbox_state is not None) \
+                and (self._settings or any(self._secrets.values())):
+            trust.check_origin(self.base_url)  # the sandbox sends nothing anywhere
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
