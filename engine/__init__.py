@@ -13,12 +13,11 @@ from typing import Any, Mapping
 
 from .client import Engine
 from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError,
-                     AuthenticationError, BadRequestError, BatchRequestError, ConflictError, Error, UploadSourceError, InternalServerError,
-                     ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
-                     Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
+                     AuthenticationError, BadRequestError, BatchHandleError, BatchRequestError, ConflictError, Error,
+                     InternalServerError, ManifestError, MissingCredentialError, NotFoundError, OutputError,
+                     PaginationError, PermissionDeniedError, PollTimeoutError, Problem, RateLimitError, TemplateError,
+                     UnknownActionError, UnprocessableEntityError, UntrustedManifestError, UploadSourceError,
                      ValidationError)
-from .errors import OutputError
-from .errors import BatchHandleError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
@@ -28,13 +27,12 @@ __all__ = [
     "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
-    "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "__version__",
+    "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "TemplateError",
+    "UntrustedManifestError", "__version__",
 ]
 
 from ._version import __version__  # noqa: E402
-from .errors import TemplateError  # noqa: E402
 
-__all__ += ["TemplateError"]
 
 _default: Engine | None = None
 _default_lock = threading.Lock()

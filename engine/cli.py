@@ -398,6 +398,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--manifest", action="append", metavar="FILE",
                     help="manifest to load (repeat to layer a user manifest over the bundled one; "
                          "'bundled' names the bundled one)")
+    ap.add_argument("--trust-manifest", action="store_true",
+                    help="trust the --manifest files: they may read any environment variable they name and "
+                         "send credentials to any base_url (see the README's trust model)")
+    ap.add_argument("--allow-env", action="append", default=[], metavar="NAME",
+                    help="let the manifest read this environment variable for a credential or setting (repeatable)")
+    ap.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                    help="let credentials go to this origin although the manifest declared them for another")
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--base-url", help="override the API base URL")
     ap.add_argument("--sandbox", action="store_true",
@@ -452,7 +459,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         manifests = [BUNDLED if m == "bundled" else m for m in args.manifest]
     try:
         eng = Engine(manifests, base_url=args.base_url, sandbox=args.sandbox,
-                     sandbox_state=args.sandbox_state)
+                     sandbox_state=args.sandbox_state, trust_manifest=args.trust_manifest,
+                     allow_env=args.allow_env, allow_origins=args.allow_origin)
         with eng:
             if args.command == "actions":
                 return _cmd_actions(eng, args, out)

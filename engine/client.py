@@ -11,17 +11,17 @@ import os
 import re
 import threading
 import weakref
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
-from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
 from .components.paging import Page, PageRequest
-from .pagination import Paginator, read_checkpoint
 from .components.values import is_template
+from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem, UntrustedManifestError
+from .pagination import Paginator, read_checkpoint
 from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
 from .transport import MAX_RESPONSE_BYTES, Attempt, DeadlineAdapter, RetryPolicy, Transport, split_timeout
@@ -117,6 +117,78 @@ def _send_options(session: requests.Session, url: str, *, read_env: bool) -> dic
     return {"proxies": proxies, "verify": verify, "cert": session.cert}
 
 
+def _origin(url: Any) -> str | None:
+    """scheme://host:port of a URL, never its user or password; None when it has no usable one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _names(value: Any, keyword: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{keyword} takes a list of strings")
+    return list(value)
+
+
+class _Trust:
+    """The trust model (README, "Trust model"): what a manifest may make the Engine read and where it may send.
+
+    - An environment variable is read for a credential or setting only if the bundled
+      manifest names that variable for it, or the caller allows it (`allow_env=`,
+      `trust_manifest=True`). Any other is not read at all: the credential counts as
+      not given, and the call that needs it says how to allow it.
+    - A credential or setting goes only to the origin of the base URL in force where
+      it was first declared, unless the caller chose the base URL (`base_url=`, an
+      allowed `base_url_env`), allowed the origin (`allow_origins=`), or trusts the
+      manifest. A layer that moves `base_url` cannot take a key declared for another
+      origin with it, even by declaring it again: the Engine refuses to be built.
+    """
+
+    def __init__(self, manifest: _manifest.Manifest, trust_all: bool, allow_env: Iterable[str],
+                 allow_origins: Iterable[str]) -> None:
+        self.all = bool(trust_all)
+        self.declared_at: Mapping[str, Any] = manifest.trust.get("declared_at", {})
+        self.bundled_env: Mapping[str, list[str]] = manifest.trust.get("env", {})
+        self.env = set(_names(allow_env, "allow_env"))
+        self.origins: set[str] = set()
+        for url in _names(allow_origins, "allow_origins"):
+            origin = _origin(url)
+            if origin is None:
+                raise Error("allow_origins takes http:// or https:// URLs with a host")
+            self.origins.add(origin)
+        self.unread: dict[str, list[str]] = {}  # name -> the variables not read for it
+
+    def env_reader(self, name: str) -> Callable[[str], str | None]:
+        """How credential or setting `name` reads a variable: only when allowed, else as if unset."""
+        def read(env: str) -> str | None:
+            if self.all or env in self.env or env in self.bundled_env.get(name, ()):
+                return os.environ.get(env) or None
+            self.unread.setdefault(name, []).append(env)
+            return None
+        return read
+
+    def check_origin(self, url: str, sent: Iterable[str]) -> None:
+        """Refuse to send what was declared for another origin to the one the manifest now names."""
+        if self.all:
+            return
+        origin = _origin(url)
+        for name in sent:
+            if origin in self.origins or origin == _origin(self.declared_at.get(name)):
+                continue
+            raise UntrustedManifestError(
+                f"{name!r} was declared for {_origin(self.declared_at.get(name))}, but the manifest sends requests "
+                f"to {origin}: a credential or setting goes only where it was declared; pass base_url=..., "
+                f"allow_origins=[{origin!r}], or trust_manifest=True for a manifest you trust")
+
+
 _HOOKS = ("before_request", "after_response")
 
 _LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every Engine not yet collected, for the fork hook
@@ -164,14 +236,21 @@ class Engine:
     `hooks` (an object or a mapping) may provide `before_request(action,
     request)` and `after_response(action, response, elapsed)`, called on every
     attempt for tracing and metering; they see credentials masked.
+
+    A manifest other than the bundled one is not trusted with the environment or
+    with where credentials go: `allow_env`, `allow_origins` and `trust_manifest`
+    widen that (README, "Trust model"); without them such a manifest that would
+    read another variable or send to another origin is an `UntrustedManifestError` here.
     """
 
     def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
                  max_retries: int | None = None, session: requests.Session | None = None,
                  pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
-                 hooks: Any = None, max_response_bytes: int | None = None, **values: Any) -> None:
+                 hooks: Any = None, max_response_bytes: int | None = None, trust_manifest: bool = False,
+                 allow_env: Iterable[str] = (), allow_origins: Iterable[str] = (), **values: Any) -> None:
         _check_hooks(hooks)
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
+        trust = _Trust(self.manifest, trust_manifest, allow_env, allow_origins)
         conn = self.manifest.connector
         creds: Mapping[str, Any] = conn["credentials"]
         settings: Mapping[str, Any] = conn.get("settings", {})
@@ -184,7 +263,7 @@ class Engine:
         self._secrets: dict[str, _Secret | None] = {}
         for name, auth in self.manifest.credentials.items():
             try:
-                parts = auth.read(values.get(name), lambda env: os.environ.get(env) or None)
+                parts = auth.read(values.get(name), trust.env_reader(name))
             except TypeError as exc:
                 raise TypeError(f"credential {name!r} {exc}") from None
             problem = next((header_value_problem(p) for p in parts or () if header_value_problem(p)), None)
@@ -195,7 +274,7 @@ class Engine:
         for name, spec in settings.items():
             value = values.get(name)
             if value is None and spec.get("env"):
-                value = os.environ.get(spec["env"]) or None
+                value = trust.env_reader(name)(spec["env"])
             if value is None:
                 value = spec.get("default")
             if value:
@@ -203,8 +282,12 @@ class Engine:
                 if problem:
                     raise Error(f"setting {name!r} {problem}")
                 self._settings[name] = value
-        env_url = os.environ.get(conn["base_url_env"]) if conn.get("base_url_env") else None
+        env_url = trust.env_reader("$base_url_env")(conn["base_url_env"]) \
+            if conn.get("base_url_env") and not base_url else None
         self.base_url = _checked_url(base_url or env_url or conn["base_url"]).rstrip("/")
+        if not (base_url or env_url or sandbox or sandbox_state is not None):  # the sandbox sends nothing anywhere
+            trust.check_origin(self.base_url, [*(n for n, v in self._secrets.items() if v), *self._settings])
+        self._unread_env = trust.unread
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
@@ -321,6 +404,10 @@ class Engine:
             if secret is None:
                 envs = auth.env_names()
                 env = f" or set {' and '.join(envs)}" if envs else ""
+                if name in self._unread_env:
+                    unread = self._unread_env[name]
+                    env = (f" (this manifest names {', '.join(unread)}, which is read only when the caller allows "
+                           f"it: allow_env={unread!r}, or --allow-env on the command line)")
                 raise MissingCredentialError(action.name, [Problem(None, "credential",
                                       f"needs the {name!r} credential: pass Engine({name}=...){env}")])
             credential = (auth, secret.value)

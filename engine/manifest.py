@@ -40,6 +40,15 @@ _TEMPLATE_IN_PATH = re.compile(r"\{\{.*?\}\}")
 _REF_PREFIX = "#/schemas/"
 _JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 _MAX_PROBLEMS = 50  # a manifest with more problems than this is reported in part
+# A loaded file may hold at most this many nodes (aliases counted as expanded) and nest this deep:
+# a 600-byte alias bomb expands to hundreds of millions, and deep nesting overflows the C parser's stack.
+MAX_NODES = 1_000_000
+MAX_DEPTH = 100
+# Keywords that name another schema; in a manifest they may only point inside it (#/schemas/NAME).
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Keywords that judge the same value in place: a cycle through only these never ends.
+_IN_PLACE_ONE = ("not", "if", "then", "else")
+_IN_PLACE_MANY = ("allOf", "anyOf", "oneOf")
 
 
 class _Lines:
@@ -92,6 +101,50 @@ def _loader_for(lines: _Lines) -> type:
     return Loader
 
 
+def _check_size(raw: bytes, file: str) -> None:
+    """Refuse a document that would expand past MAX_NODES or nest past MAX_DEPTH, before building it.
+
+    Reads parser events only (nothing is expanded): each alias adds the size its anchor had.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    sizes: dict[Any, int] = {}
+    stack: list[list[Any]] = []  # [nodes so far, anchor] per open collection
+    total = 0
+    for event in yaml.parse(raw, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor)
+            if size is None:
+                continue  # an undefined or self-holding alias: the loader refuses it with its own message
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            stack.append([0, event.anchor])
+            if len(stack) > MAX_DEPTH:
+                raise ManifestError(f"nested more than {MAX_DEPTH} levels deep", file=file,
+                                    line=event.start_mark.line + 1)
+            size = 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            count, anchor = stack.pop()  # the count includes the collection itself
+            if anchor is not None:
+                sizes[anchor] = count
+            if stack:
+                stack[-1][0] += count
+            continue
+        else:
+            continue
+        if stack:
+            stack[-1][0] += size
+        total += size
+        if total > MAX_NODES:
+            what = f"alias *{event.anchor} expands" if isinstance(event, yaml.AliasEvent) else "it grows"
+            raise ManifestError(f"the document holds more than {MAX_NODES:,} nodes once aliases are expanded "
+                                f"({what} past the limit here)", file=file, line=event.start_mark.line + 1)
+
+
 def _read(source: str | os.PathLike | Mapping[str, Any],
           raw: bytes | None = None) -> tuple[dict[str, Any], _Lines]:
     import yaml
@@ -103,6 +156,7 @@ def _read(source: str | os.PathLike | Mapping[str, Any],
     try:
         if raw is None:
             raw = _bytes(file)
+        _check_size(raw, file)
         data = yaml.load(raw, Loader=_loader_for(lines))  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -183,6 +237,7 @@ class Action:
         self.credential: str = spec.get("credential", manifest.default_credential)
         self.headers: dict[str, str] = dict(spec.get("headers", {}))
         body = spec.get("body", {"type": "none"})
+        body = {"type": body} if isinstance(body, str) else body  # a manifest built without load() keeps shorthands
         self.body_component = components.build("body", body, where)
         self.body: str = body["type"]
         self.params: list[Param] = [Param(p) for p in spec["params"]]
@@ -283,11 +338,14 @@ class Manifest:
 
     def __init__(self, data: dict[str, Any], files: Sequence[str] = (), *,
                  places: Callable[[Sequence[Any]], Where] | None = None,
-                 replaced: Mapping[str, str] | None = None) -> None:
+                 replaced: Mapping[str, str] | None = None, trust: Mapping[str, Any] | None = None) -> None:
         where = places or (lambda path: Where(None, None, "/".join(map(str, path))))
         self.data = data
         self.files = list(files)
         self.replaced: dict[str, str] = dict(replaced or {})
+        # Who declared what (see the Engine's trust model): for each credential and setting, the base URL
+        # in force where it was last declared, and whether that was the bundled manifest.
+        self.trust: dict[str, Any] = dict(trust or _provenance([data], [False]))
         self.connector: dict[str, Any] = data["connector"]
         defs = data.get("definitions", {})
         self.definitions: dict[str, Any] = {"parameters": defs.get("parameters", {}),
@@ -424,14 +482,16 @@ def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("data"), dict) \
-            or not isinstance(doc.get("replaced"), dict):
+            or not isinstance(doc.get("replaced"), dict) or not isinstance(doc.get("trust"), dict):
         return None
     return doc
 
 
-def _cache_write(path: Path, key: str, data: dict[str, Any], replaced: Mapping[str, str]) -> None:
+def _cache_write(path: Path, key: str, data: dict[str, Any], replaced: Mapping[str, str],
+                 trust: Mapping[str, Any]) -> None:
     try:
-        payload = json.dumps({"key": key, "data": data, "replaced": dict(replaced)}, separators=(",", ":"),
+        payload = json.dumps({"key": key, "data": data, "replaced": dict(replaced), "trust": dict(trust)},
+                             separators=(",", ":"),
                              default=_json_default).encode()
     except (TypeError, ValueError):
         return  # a value JSON cannot hold: not cached, still valid
@@ -474,12 +534,13 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
         h.update(_bytes(str(SCHEMA_PATH)))
         h.update(components.fingerprint().encode())
         for f in files:
+            h.update(b"B" if _is_bundled(f) else b"F")
             h.update(hashlib.sha256(raws[f]).digest())
         key = h.hexdigest()
         path = folder / f"{key}.json"
         cached = _cache_read(path, key)
         if cached is not None:
-            return Manifest(cached["data"], files, replaced=cached["replaced"])
+            return Manifest(cached["data"], files, replaced=cached["replaced"], trust=cached["trust"])
     merged: dict[str, Any] = {}
     origins: list[tuple[dict[str, Any], _Lines]] = []
     replaced: dict[str, str] = {}
@@ -493,16 +554,49 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
     places = _Places(origins, merged)
     problems += _check(merged, places)
     manifest = None
+    trust = _provenance([data for data, _ in origins],
+                        [not isinstance(src, Mapping) and _is_bundled(src) for src in sources])
     if not problems:
         try:
-            manifest = Manifest(merged, [lines.file for _, lines in origins], places=places.where, replaced=replaced)
+            manifest = Manifest(merged, [lines.file for _, lines in origins], places=places.where, replaced=replaced,
+                                trust=trust)
         except ManifestError as exc:  # a template that does not compile, found while building its block
             problems += exc.problems
     if problems:
         raise ManifestError.many(problems)
     if path is not None and key is not None:
-        _cache_write(path, key, merged, replaced)
+        _cache_write(path, key, merged, replaced, trust)
     return manifest  # type: ignore[return-value]
+
+
+def _is_bundled(source: str | os.PathLike) -> bool:
+    return Path(source).resolve() == BUNDLED
+
+
+def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) -> dict[str, Any]:
+    """Who declared each credential and setting first, and which variables the bundled manifest names.
+
+    `declared_at` is the base URL in force where a credential or setting was first
+    declared: it goes only to that origin unless the caller says otherwise, so a
+    later layer cannot take it elsewhere, even by declaring it again. `env` maps each
+    name to the variables the bundled manifest reads for it (the only ones the
+    Engine reads without the caller's leave); `$base_url_env` is the base URL's.
+    """
+    declared_at: dict[str, Any] = {}
+    env: dict[str, list[str]] = {}
+    base_url = None
+    for layer, is_bundled in zip(layers, bundled):
+        connector = layer.get("connector") if isinstance(layer.get("connector"), Mapping) else {}
+        base_url = connector.get("base_url", base_url)
+        for section in ("credentials", "settings"):
+            for name, spec in (connector.get(section) or {}).items():
+                declared_at.setdefault(name, base_url)
+                if is_bundled and isinstance(spec, Mapping):
+                    env[name] = sorted({spec[k] for k in ("env", "username_env", "password_env")
+                                        if isinstance(spec.get(k), str)})
+        if is_bundled and isinstance(connector.get("base_url_env"), str):
+            env["$base_url_env"] = [connector["base_url_env"]]
+    return {"declared_at": declared_at, "env": env}
 
 
 def _duplicate_names(data: Mapping[str, Any], lines: _Lines) -> list[ManifestError]:
@@ -634,6 +728,97 @@ def _schema_problem(exc: Any, name: str) -> str:
     return f"{name} has an invalid JSON Schema: {error.message[:300]}"
 
 
+def _foreign_keyword(node: Any) -> tuple[list[Any], str] | None:
+    """The first keyword that could make validation reach outside the manifest or run away, and why.
+
+    References must be '#/schemas/NAME' (a remote one would be fetched while validating); `$id`
+    would change what they resolve against; a pattern must compile as a linear-time regex.
+    """
+    stack: list[tuple[Any, list[Any]]] = [(node, [])]
+    while stack:
+        n, path = stack.pop()
+        if isinstance(n, list):
+            stack.extend((v, path + [i]) for i, v in reversed(list(enumerate(n))))
+            continue
+        if not isinstance(n, dict):
+            continue
+        for key, value in n.items():
+            if isinstance(value, str):
+                if key in _REF_KEYWORDS and not value.startswith(_REF_PREFIX):
+                    return path, (f"{key} {_short(value)} does not point inside the manifest: only "
+                                  f"'{_REF_PREFIX}NAME' is allowed (nothing is fetched)")
+                if key == "$id":
+                    return path, "$id is not allowed in a manifest schema: it changes what references resolve against"
+                if key == "$schema" and not re.match(r"https?://json-schema\.org/", value):
+                    return path, f"$schema {_short(value)} is not a json-schema.org dialect"
+                if key == "pattern":
+                    problem = _pattern_problem(value)
+                    if problem:
+                        return path, f"pattern {_short(value)} {problem}"
+            elif key == "patternProperties" and isinstance(value, dict):
+                for pattern in value:
+                    problem = _pattern_problem(pattern)
+                    if problem:
+                        return path + [key], f"patternProperties key {_short(pattern)} {problem}"
+        stack.extend((v, path + [k]) for k, v in reversed(list(n.items())))
+    return None
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    from .params import pattern_matcher
+
+    try:
+        pattern_matcher(pattern)
+    except ValueError as exc:
+        return f"is not a regular expression the validator can compile ({str(exc).splitlines()[0][:120]})"
+    return None
+
+
+def _short(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _in_place_cycle(schemas: Mapping[str, Any]) -> list[str] | None:
+    """Named schemas that reach themselves without moving into a property or item, as a path, or None."""
+    edges: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        found: list[str] = []
+        stack = [schema]
+        while stack:
+            n = stack.pop()
+            if not isinstance(n, dict):
+                continue
+            for key in _REF_KEYWORDS:
+                ref = n.get(key)
+                if isinstance(ref, str) and ref.startswith(_REF_PREFIX) and ref[len(_REF_PREFIX):] in schemas:
+                    found.append(ref[len(_REF_PREFIX):])
+            stack.extend(n[k] for k in _IN_PLACE_ONE if k in n)
+            for k in _IN_PLACE_MANY:
+                if isinstance(n.get(k), list):
+                    stack.extend(n[k])
+            if isinstance(n.get("dependentSchemas"), dict):
+                stack.extend(n["dependentSchemas"].values())
+        edges[name] = found
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in schemas:
+        if start in state:
+            continue
+        path, iters = [start], [iter(edges[start])]
+        state[start] = 1
+        while path:
+            nxt = next(iters[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                iters.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                iters.append(iter(edges[nxt]))
+    return None
+
+
 def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]:
     import jsonschema
 
@@ -654,6 +839,9 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
     check = jsonschema.Draft202012Validator.check_schema
 
     def check_refs(node: Any, path: list[Any]) -> None:
+        found = _foreign_keyword(node)
+        if found is not None:
+            fail(found[1], path + found[0])
         for name in _refs(node):
             if name not in schemas:
                 close = difflib.get_close_matches(name, list(schemas), n=1)
@@ -673,6 +861,15 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
              + _hint(default, credentials), ["connector", "default_credential"])
     for name, schema in schemas.items():
         check_schema(schema, f"schema {name!r}", ["schemas", name])
+    cycle = _in_place_cycle(schemas)
+    if cycle:
+        who = f"schema {cycle[0]} refers to itself" if len(cycle) == 2 else \
+            f"schemas {' -> '.join(cycle)} refer to each other"
+        fail(f"{who} on the same value (through $ref, allOf, anyOf, oneOf, not, if/then/else): validating "
+             f"would never end; a recursive schema must recurse through properties or items", ["schemas", cycle[0]])
+    for name, p in shared.items():
+        if isinstance(p, dict) and "schema" in p:
+            check_refs(p["schema"], ["definitions", "parameters", name, "schema"])
     names: dict[str, int] = {}
     for i, spec in enumerate(merged["actions"]):
         at = ["actions", i]
@@ -756,6 +953,10 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
                 sp = next((p for p in resolved if p["name"] == st["when"]), None)
                 if sp is None or sp["in"] != "body":
                     fail(f"stream switch {st['when']!r} must be a body parameter of the action", at + ["stream", "when"])
+    for i, comp in enumerate(merged.get("composites", ())):
+        for j, p in enumerate(comp.get("params", ())):
+            if "schema" in p:
+                check_schema(p["schema"], f"parameter {p['name']!r}", ["composites", i, "params", j, "schema"])
     _check_composites(merged, names, fail)
     return problems
 

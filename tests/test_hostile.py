@@ -17,6 +17,7 @@ import requests
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import engine
+from engine.request import Context
 from engine.manifest import BUNDLED
 from conftest import API_KEY
 from loopback import Loopback, Reply
@@ -206,7 +207,7 @@ def test_path_values_never_change_the_path_structure(peng, plain, data):
     action = peng.action(data.draw(st.sampled_from(with_path)))
     values = {p.name: data.draw(st.text(min_size=1, max_size=30)) for p in action.params if p.location == "path"}
     assume(all(v.strip() for v in values.values()))
-    url = action.builder.url(BASE, values)
+    url = action.builder.url(values, Context(BASE, {}, None, {}))
     got = urlsplit(url).path[len(urlsplit(BASE).path):].strip("/").split("/")
     shape = segments(action.path)
     assert len(got) == len(shape)

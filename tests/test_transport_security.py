@@ -270,7 +270,7 @@ DEMO = {
                   "credentials": {"token": {"type": "header", "header": "X-Token"}},
                   "settings": {"tenant": {"header": "X-Tenant"}}},
     "actions": [{"name": "widgets.list", "method": "GET", "path": "/widgets", "credential": "token",
-                 "params": [], "response": {"kind": "json"}}],
+                 "params": [], "response": {"type": "json"}}],
 }
 
 
