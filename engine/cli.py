@@ -394,7 +394,8 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="openai-connector", description="Run any action of the connector manifest.")
+    ap = argparse.ArgumentParser(prog="openai-connector", description="Run any action of the connector manifest.",
+                                 allow_abbrev=False)
     ap.add_argument("--manifest", action="append", metavar="FILE",
                     help="manifest to load (repeat to layer a user manifest over the bundled one; "
                          "'bundled' names the bundled one)")
