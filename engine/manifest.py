@@ -540,7 +540,10 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
         path = folder / f"{key}.json"
         cached = _cache_read(path, key)
         if cached is not None:
-            return Manifest(cached["data"], files, replaced=cached["replaced"], trust=cached["trust"])
+            from .templates import deferred
+
+            with deferred():  # checked when it was cached: no template needs Jinja2 before it renders
+                return Manifest(cached["data"], files, replaced=cached["replaced"], trust=cached["trust"])
     merged: dict[str, Any] = {}
     origins: list[tuple[dict[str, Any], _Lines]] = []
     replaced: dict[str, str] = {}
