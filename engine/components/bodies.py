@@ -8,6 +8,8 @@ for APIs that nest the caller's fields (`{"user": {...}}`).
 """
 from __future__ import annotations
 
+import abc
+
 import json
 from typing import Any, ClassVar, Mapping, Sequence
 from urllib.parse import quote
@@ -69,7 +71,7 @@ _TEMPLATE = {"description": "The whole body's shape: any JSON value whose string
                             "type, so `\"{{ body }}\"` nests every body field as an object."}
 
 
-class Body:
+class Body(abc.ABC):
     """Base of the body family."""
 
     family: ClassVar[str] = "body"
@@ -98,8 +100,9 @@ class Body:
             return dict(fields)
         return self.template.render({**scope, "body": dict(fields)})
 
+    @abc.abstractmethod
     def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
-        raise NotImplementedError
+        """Each type says how."""
 
 
 @builtin
@@ -110,6 +113,9 @@ class NoBody(Body):
     schema: dict[str, Any] = {"properties": {}}
     example = {"type": "none"}
     sends = False
+
+    def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
+        return b"", ""  # never sent: the builder leaves the body out when `sends` is false
 
 
 @builtin
@@ -241,6 +247,9 @@ class ChoiceBody(Body):
                 when = compile_template(when, file=getattr(where, "file", None), names=("params",))
             self.options.append((when, build("body", _block(option["body"]), where)))
         self.carries_files = any(b.carries_files for _, b in self.options)  # type: ignore[misc]
+
+    def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
+        return self.choose(scope.get("params", {}), bool(files)).encode(fields, files, scope)
 
     def choose(self, params: Mapping[str, Any], files: bool) -> Body:
         for when, body in self.options:

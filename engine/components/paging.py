@@ -10,6 +10,8 @@ more, is a `PaginationError`, never a short result.
 """
 from __future__ import annotations
 
+import abc
+
 from typing import Any, ClassVar, Mapping
 from urllib.parse import urljoin
 
@@ -115,7 +117,7 @@ _COMMON = {
 }
 
 
-class Paginator:
+class Paginator(abc.ABC):
     """Base of the paginator family."""
 
     family: ClassVar[str] = "paginator"
@@ -167,8 +169,9 @@ class Paginator:
             return True, more
         return False, more
 
+    @abc.abstractmethod
     def next(self, request: PageRequest, page: Page, items: list[Any], seen: set[Any]) -> PageRequest | None:
-        raise NotImplementedError
+        """Each type says how."""
 
     def checkpoint(self, request: PageRequest, item: Any) -> tuple[PageRequest, int] | None:
         """Where to resume right after `item`, when the item itself says (else: the page and a skip count)."""

@@ -8,6 +8,8 @@ composite's params), `steps`, and, where a step says so, `response`, `item` and
 """
 from __future__ import annotations
 
+import abc
+
 import math
 import os
 import stat
@@ -69,7 +71,7 @@ class Run:
                 attempts=exc.attempts, body=self.last) from None
 
 
-class Step:
+class Step(abc.ABC):
     """Base of the step family: `run(run, context)` -> the step's result."""
 
     family: ClassVar[str] = "step"
@@ -89,8 +91,9 @@ class Step:
         """Actions this step calls: checked to exist at load."""
         return []
 
+    @abc.abstractmethod
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
-        raise NotImplementedError
+        """Each type says how."""
 
 
 _COMMON = {

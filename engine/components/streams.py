@@ -8,6 +8,8 @@ an `APIConnectionError`, never a quietly short answer.
 """
 from __future__ import annotations
 
+import abc
+
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from . import builtin
@@ -47,7 +49,7 @@ class Event:
         return f"Event(event={self.event!r}, data={preview!r})"
 
 
-class Framing:
+class Framing(abc.ABC):
     """Base of the stream family: cuts byte chunks into (event name, raw text, id, retry) tuples."""
 
     family: ClassVar[str] = "stream"
@@ -65,10 +67,10 @@ class Framing:
         self.json = spec.get("data", "json") == "json"
         self.ends_on_close = bool(spec.get("ends_on_close", False))
 
+    @abc.abstractmethod
     def frame(self, chunks: Iterable[bytes],
               max_bytes: int | None = None) -> Iterator[tuple[str | None, str, str | None, int | None]]:
         """(event name, payload text, id, retry) for each event; past `max_bytes` an `APIResponseError`."""
-        raise NotImplementedError
 
 
 @builtin

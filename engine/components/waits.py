@@ -6,6 +6,8 @@ the header is absent or unreadable; callers cap what they are given.
 """
 from __future__ import annotations
 
+import abc
+
 import email.utils
 import math
 import re
@@ -18,7 +20,7 @@ __all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Durat
 _HEADER = {"header": {"type": "string", "description": "The response header to read."}}
 
 
-class Wait:
+class Wait(abc.ABC):
     """Base of the wait family: `seconds(headers, now)` -> the wait asked for, or None."""
 
     family: ClassVar[str] = "wait"
@@ -36,8 +38,9 @@ class Wait:
         value = self.parse(raw.strip(), now)
         return value if value is not None and math.isfinite(value) else None  # "nan" parses as a float
 
+    @abc.abstractmethod
     def parse(self, raw: str, now: float) -> float | None:
-        raise NotImplementedError
+        """Each type says how."""
 
 
 def _number(raw: str) -> float | None:
