@@ -12,7 +12,7 @@ import re
 import threading
 import weakref
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
@@ -313,6 +313,7 @@ class Engine:
                     self._secrets[name] = _Secret(tuple("sandbox" for _ in auth.parts))
         masked = [m for name, s in self._secrets.items() if s is not None
                   for m in self.manifest.credentials[name].masks(s.value) if len(m) >= 8]
+        masked += [q for q in (quote(m, safe="") for m in masked) if q not in masked]  # as a URL carries it
         self._mask = _Mask(masked) if masked else None
         self.session = session
         send_options = _send_options(session, self.base_url, read_env=self._own_session or session.trust_env)
@@ -360,13 +361,15 @@ class Engine:
                 adapter.proxy_manager = {}
 
     def _redacted(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """A copy safe to hand to hooks: any header holding a credential is masked."""
+        """A copy safe to hand to hooks: any header holding a credential is masked, and so is the URL's query."""
         copy = request.copy()
         secrets = [m for name, s in self._secrets.items() if s is not None
                    for m in self.manifest.credentials[name].masks(s.value)]
         for name, value in list(copy.headers.items()):
             if any(secret in value for secret in secrets):
                 copy.headers[name] = "<redacted>"
+        if self._mask is not None and copy.url:
+            copy.url = self._mask.text(copy.url)  # a query credential (`?api_key=...`)
         return copy
 
     def _scrub(self, value: Any) -> Any:
