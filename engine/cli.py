@@ -13,7 +13,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterable, Sequence, TextIO
 
 from . import errors
 from ._version import __version__
@@ -98,9 +98,23 @@ def _quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def to_curl(request: Any) -> str:
-    """An equivalent curl command (credentials already replaced by the caller)."""
-    parts = ["curl", "-X", request.method, shlex.quote(request.url)]
+def _quote_url(url: str, keys: Iterable[str] = ()) -> str:
+    """Shell-quote a URL, leaving a redacted query credential (`api_key=$KEY`) expandable.
+
+    Only the query params in `keys` (the credential's) are expanded: a caller's own value
+    that happens to read `$HOME` stays text.
+    """
+    names = "|".join(re.escape(k) for k in keys)
+    ref = re.compile(rf"(?<=[?&])({names})=%24([A-Za-z_][A-Za-z0-9_]*)(?=&|$)") if names else None
+    if ref is None or not ref.search(url):
+        return shlex.quote(url)
+    escaped = re.sub(r'([\\"`$])', r"\\\1", url)
+    return '"' + ref.sub(lambda m: m.group(1) + "=${" + m.group(2) + "}", escaped) + '"'
+
+
+def to_curl(request: Any, query_keys: Iterable[str] = ()) -> str:
+    """An equivalent curl command (credentials already replaced by the caller; `query_keys`: a query credential's)."""
+    parts = ["curl", "-X", request.method, _quote_url(request.url, query_keys)]
     for name, value in request.headers.items():
         if name.lower() in ("content-length", "transfer-encoding"):
             continue
@@ -346,7 +360,8 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
             raise _Usage(f"{action.name} does not stream")
         params[action.stream_param] = True
     if args.dry_run:
-        out.write(to_curl(eng.prepare(action.name, params, redact=True)) + "\n")
+        auth = eng.manifest.credentials.get(action.credential)
+        out.write(to_curl(eng.prepare(action.name, params, redact=True), auth.query_names() if auth else ()) + "\n")
         return EXIT_OK
     if args.output and action.response_kind != "binary":
         raise _Usage(f"-o is for binary answers; {action.name} answers with {action.response_kind}: "
