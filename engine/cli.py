@@ -283,7 +283,12 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
     handle_path = Path(args.handle) if args.handle else None
     resuming = handle_path is not None and handle_path.exists()
     if resuming:
-        job = eng.batch_results(json.loads(handle_path.read_text()))
+        try:
+            handle = json.loads(handle_path.read_bytes())
+        except (ValueError, RecursionError, OSError) as exc:  # a handle file is data from disk: anything may be there
+            raise _Usage(f"--handle {args.handle} is not a batch handle this command wrote "
+                         f"({type(exc).__name__})") from None
+        job = eng.batch_results(handle)
         if Path(args.output).exists():
             _drop_from(args.output, job.done)
     else:

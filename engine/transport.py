@@ -417,7 +417,6 @@ class Transport:
         """Send with retries; return a 2xx response or raise a typed error."""
         info = attempt or Attempt()
         connect, read, total = self.timeouts(timeout)
-        replayable = getattr(request.body, "replayable", True)
         # Sent unless the caller set its own: compressed answers cost less, and only codings decoded here are named.
         request.headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
         if self._drain_redirect not in request.hooks.setdefault("response", []):
@@ -448,7 +447,7 @@ class Transport:
                 error = self.errors.read(body, response.headers, response.status_code)
                 reason = policy.permanent_reason(response.status_code, error)
                 if reason is None and policy.retryable_status(response.status_code, response.headers):
-                    reason = self._again(info, policy, response.headers, replayable)
+                    reason = self._again(info, policy, response.headers)
                     if reason is None:
                         continue
                 info.elapsed = time.perf_counter() - started
@@ -456,7 +455,7 @@ class Transport:
                                    request_id_header=self.request_id_header, error=error,
                                    reason=None if reason == _EXHAUSTED else reason).redacted(self.scrub)
             if issubclass(failure[0], APIConnectionError):
-                why = self._again(info, policy, None, replayable)
+                why = self._again(info, policy, None)
                 if why is None:
                     continue
             else:
@@ -477,7 +476,7 @@ class Transport:
         if log.isEnabledFor(logging.DEBUG):
             url = self.scrub((request.url or "").split("?", 1)[0])
             log.debug("%s attempt %d: %s %s -> %s", action, attempt.attempts, request.method, url, failure.message)
-        why = self._again(attempt, policy, None, getattr(request.body, "replayable", True))
+        why = self._again(attempt, policy, None)
         if why is not None:
             failure.attempts = attempt.attempts
             if why != _EXHAUSTED:
@@ -598,14 +597,11 @@ class Transport:
         response._content_consumed = True
         return over
 
-    def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None,
-               replayable: bool) -> str | None:
+    def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None) -> str | None:
         """Wait before the next attempt and return None, or say why there is none."""
         retries_done = info.attempts - 1
         if retries_done >= policy.max_retries:
             return _EXHAUSTED
-        if not replayable:
-            return "the request body is a stream that cannot be sent again"
         delay = policy.server_delay(headers, self.clock()) if headers is not None else None
         if delay is not None and delay > policy.max_retry_after:
             return f"the server asked to wait {delay:g}s, more than the {policy.max_retry_after:g}s cap"
