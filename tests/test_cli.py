@@ -296,11 +296,9 @@ def test_a_path_parameter_takes_at_path_like_a_file_parameter(tmp_path):
 
 
 def test_a_handle_file_that_is_not_json_is_a_usage_error(tmp_path):
-    from conftest import run_cli
-
     handle = tmp_path / "job.json"
     for text in ("not json", "[" * 100_000):
         handle.write_text(text)
-        code, out, err = run_cli("--sandbox", "batch", "embeddings.create", "--output", str(tmp_path / "o.jsonl"),
+        code, out, err = call("--sandbox", "batch", "embeddings.create", "--output", str(tmp_path / "o.jsonl"),
                                  "--handle", str(handle))
         assert code == 2 and "is not a batch handle" in err, err
