@@ -345,3 +345,22 @@ def test_a_broken_template_in_a_block_fails_at_build_with_its_file():
                                        "send": {"param": "p"}}, components.Where("m.yaml", 3))
     with pytest.raises(engine.ManifestError, match="respons"):
         components.build("errors", {"type": "json", "message": "{{ respons.body }}"}, components.Where("m.yaml", 3))
+
+
+def test_every_registered_type_builds_from_its_own_example():
+    for family in components.FAMILIES:
+        for kind, cls in components.registry(family).items():
+            built = components.build(family, cls.example)
+            assert isinstance(built, cls), (family, kind)
+
+
+def test_the_component_reference_in_docs_is_generated_from_these_schemas():
+    """docs/components.md is what tools/gen_docs.py writes today: a stale reference fails here."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "tools" / "gen_docs.py"), "--check"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -6,6 +6,8 @@ the header is absent or unreadable; callers cap what they are given.
 """
 from __future__ import annotations
 
+import abc
+
 import email.utils
 import math
 import re
@@ -18,7 +20,7 @@ __all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Durat
 _HEADER = {"header": {"type": "string", "description": "The response header to read."}}
 
 
-class Wait:
+class Wait(abc.ABC):
     """Base of the wait family: `seconds(headers, now)` -> the wait asked for, or None."""
 
     family: ClassVar[str] = "wait"
@@ -36,8 +38,9 @@ class Wait:
         value = self.parse(raw.strip(), now)
         return value if value is not None and math.isfinite(value) else None  # "nan" parses as a float
 
+    @abc.abstractmethod
     def parse(self, raw: str, now: float) -> float | None:
-        raise NotImplementedError
+        """Each type says how."""
 
 
 def _number(raw: str) -> float | None:
@@ -107,19 +110,25 @@ _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
 
 
-def parse_duration(text: str) -> float | None:
-    """Go-style durations (`6m0s`, `1.5s`, `20ms`) or a bare number of seconds; None if unreadable."""
+def parse_duration(text: str | None) -> float | None:
+    """Go-style durations (`6m0s`, `1.5s`, `20ms`) or a bare number of seconds; None if unreadable.
+
+    A negative, infinite or NaN value is unreadable too: no clock can be set by it.
+    """
+    if not text:
+        return None
     text = text.strip()
-    plain = _number(text)
-    if plain is not None:
-        return plain
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
+    total = _number(text)
+    if total is None:
+        pos, total = 0, 0.0
+        for match in _DURATION.finditer(text):
+            if match.start() != pos:
+                return None
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if not pos or pos != len(text):
             return None
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos else None
+    return total if math.isfinite(total) and total >= 0 else None
 
 
 @builtin
