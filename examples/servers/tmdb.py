@@ -148,9 +148,10 @@ class TMDBServer:
         if req.method == "GET" and path == "/discover/movie":
             found = self.movies
             genres = req.one("with_genres")
-            if genres:
+            if genres:  # commas: every genre (AND); pipes: any of them (OR)
                 wanted = {int(g) for g in re.split(r"[,|]", genres)}
-                found = [m for m in found if wanted & set(m["genre_ids"])]
+                test = wanted.issubset if "," in genres else wanted.intersection
+                found = [m for m in found if test(m["genre_ids"])]
             floor = req.one("vote_average.gte")
             if floor:
                 found = [m for m in found if m["vote_average"] >= float(floor)]
