@@ -167,7 +167,8 @@ def test_a_used_up_quota_is_a_402_raised_at_once(api, connect):
         eng.run("recipes.information", {"id": 1002})
     err = info.value
     assert err.status_code == 402 and err.code == 402
-    assert err.message.startswith("HTTP 402: Your daily points limit of 2 has been reached.")
+    assert err.message == ("HTTP 402: Your daily points limit of 2 has been reached. Please upgrade your plan to "
+                           "continue using the API. (not retried: the daily points are used up until midnight UTC)")
     assert len(api.requests) == 3 and eng.waits == []
 
 
