@@ -182,6 +182,9 @@ def test_rating_a_movie_sends_a_json_body(api, connect):
     with pytest.raises(engine.ValidationError):
         eng.run("movie.rating.add", {"movie_id": 101, "value": 8.3})
     assert len(api.requests) == 3
+    gone = eng.run("movie.rating.delete", {"movie_id": 101, "guest_session_id": "guest-1"})
+    assert gone["status_code"] == 13 and api.ratings == {}
+    assert api.requests[3].method == "DELETE" and api.requests[3].body == b""
 
 
 def test_the_genre_list_is_a_single_page(api, connect):

@@ -32,9 +32,8 @@ class Seen:
     """One request as it arrived: method, path, query (name -> list of values), headers, body."""
 
     def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                 body: bytes, raw_query: str) -> None:
+                 body: bytes) -> None:
         self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
-        self.raw_query = raw_query
 
     def one(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -72,7 +71,7 @@ class SpoonacularServer:
                 body = self.rfile.read(length) if length else b""
                 url = urlsplit(self.path)
                 seen = Seen(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
-                            {k.lower(): v for k, v in self.headers.items()}, body, url.query)
+                            {k.lower(): v for k, v in self.headers.items()}, body)
                 status, payload, headers = owner.answer(seen)
                 data = json.dumps(payload).encode()
                 self.send_response(status)

@@ -41,9 +41,8 @@ class Seen:
     """One request as it arrived: method, path, query (name -> list of values), headers, body."""
 
     def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                 body: bytes, raw_query: str) -> None:
+                 body: bytes) -> None:
         self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
-        self.raw_query = raw_query
 
     def one(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -87,7 +86,7 @@ class TMDBServer:
                 body = self.rfile.read(length) if length else b""
                 url = urlsplit(self.path)
                 seen = Seen(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
-                            {k.lower(): v for k, v in self.headers.items()}, body, url.query)
+                            {k.lower(): v for k, v in self.headers.items()}, body)
                 status, payload, headers = owner.answer(seen)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
@@ -179,22 +178,22 @@ class TMDBServer:
             return 200, {"id": movie["id"], **self._credits(movie)}
         if tail == "/recommendations" and req.method == "GET":
             return self._page(req, [x for x in self.movies if x["id"] != movie["id"]])
-        if tail == "/rating" and req.method == "POST":
+        if tail == "/rating" and req.method in ("POST", "DELETE"):
+            if not req.one("guest_session_id") and not req.one("session_id"):
+                return 401, {"status_code": 3, "status_message": "Authentication failed: You do not have "
+                                                                 "permissions to access the service.", "success": False}
+            if req.method == "DELETE":
+                self.ratings.pop(movie["id"], None)
+                return 200, {"status_code": 13, "status_message": "The item/record was deleted successfully.",
+                             "success": True}
             try:
                 value = json.loads(req.body)["value"]
             except (ValueError, KeyError, TypeError):
                 return 400, {"status_code": 18, "status_message": "Validation failed.", "success": False}
-            if not req.one("guest_session_id") and not req.one("session_id"):
-                return 401, {"status_code": 3, "status_message": "Authentication failed: You do not have "
-                                                                 "permissions to access the service.", "success": False}
             updated = movie["id"] in self.ratings
             self.ratings[movie["id"]] = value
             return 201, {"status_code": 12 if updated else 1, "success": True,
                          "status_message": "The item/record was updated successfully." if updated else "Success."}
-        if tail == "/rating" and req.method == "DELETE":
-            self.ratings.pop(movie["id"], None)
-            return 200, {"status_code": 13, "status_message": "The item/record was deleted successfully.",
-                         "success": True}
         return 404, NOT_FOUND
 
     def _page(self, req: Seen, found: list[Any]) -> tuple[int, Any]:
