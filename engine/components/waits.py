@@ -17,7 +17,10 @@ from . import builtin
 
 __all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Duration", "parse_duration"]
 
-_HEADER = {"header": {"type": "string", "description": "The response header to read."}}
+_HEADER = {"header": {"type": "string", "description": "The response header to read."},
+           "statuses": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599},
+                        "description": "Read the header only on answers with these statuses (a rate-limit reset "
+                                       "header that every answer carries should not delay a retried 502)."}}
 
 
 class Wait(abc.ABC):
@@ -30,8 +33,12 @@ class Wait(abc.ABC):
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
         self.header: str = spec["header"]
+        self.statuses = frozenset(spec.get("statuses", ()))
 
-    def seconds(self, headers: Mapping[str, str], now: float) -> float | None:
+    def seconds(self, headers: Mapping[str, str], now: float, status: int | None = None) -> float | None:
+        """The wait in seconds, or None when the header is absent, unreadable, or not for this status."""
+        if self.statuses and status not in self.statuses:
+            return None
         raw = headers.get(self.header)
         if raw is None or not raw.strip():
             return None
@@ -67,7 +74,8 @@ class Seconds(Wait):
     """A number of seconds (`Retry-After: 2`); with `or_http_date`, also an HTTP date, as RFC 9110 allows."""
 
     type = "seconds"
-    schema = {"properties": {**_HEADER, "or_http_date": {"type": "boolean", "default": False}},
+    schema = {"properties": {**_HEADER, "or_http_date": {"type": "boolean", "default": False,
+                                                          "description": "An HTTP date is read too."}},
               "required": ["header"]}
     example = {"type": "seconds", "header": "retry-after", "or_http_date": True}
 
