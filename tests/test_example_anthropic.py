@@ -331,3 +331,13 @@ def test_cli_lists_describes_and_dry_runs_without_sending(api, monkeypatch):
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == [m[0] for m in server.MODELS]
     assert len(api.requests) == 3
+
+
+def test_the_server_stops_with_no_thread_or_connection_left():
+    import threading
+
+    before = set(threading.enumerate())
+    with server.AnthropicServer() as s:
+        with engine.Engine(manifest=MANIFEST, base_url=s.url, api_key=KEY) as eng:
+            eng.run("models.retrieve", {"model_id": MODEL})        # a keep-alive connection stays open
+    assert set(threading.enumerate()) <= before
