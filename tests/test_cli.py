@@ -22,7 +22,7 @@ def test_actions_lists_all_and_by_group():
     code, out, _ = call("actions")
     lines = out.strip().splitlines()
     assert code == 0 and len(lines) == 118
-    assert sum("(composite: " in line for line in lines) == 8
+    assert sum("(composite)" in line for line in lines) == 8
     code, out, _ = call("actions", "--group", "audio", "--json")
     assert code == 0 and {a["name"] for a in json.loads(out)} == {
         "audio.speech.create", "audio.transcriptions.create", "audio.translations.create"}

@@ -77,7 +77,8 @@ class HeaderAuth(Auth):
         "properties": {
             "header": {"type": "string", "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
                        "description": "The header's name."},
-            "prefix": {"type": "string", "description": "Written before the value, e.g. `Bearer ` or `Token `."},
+            "prefix": {"type": "string", "pattern": "^[^\\r\\n]*$",
+                       "description": "Written before the value, e.g. `Bearer ` or `Token `."},
             "env": _ENV,
             "description": _DESCRIPTION,
         },

@@ -177,7 +177,11 @@ class MultipartBody(Body):
 
 @builtin
 class RawBody(Body):
-    """One param is the whole body: bytes, text or a binary file object, sent with a declared content type."""
+    """One param is the whole body, sent with a declared content type.
+
+    The param is text or bytes, or a file param (bytes, a binary file object, a
+    path), which is streamed from its source and re-read for a retry.
+    """
 
     type = "raw"
     schema = {"properties": {"param": {"type": "string", "description": "The body param whose value is the body."},
@@ -193,7 +197,11 @@ class RawBody(Body):
         self.content_type = compile_template(spec["content_type"], file=getattr(where, "file", None),
                                              names=TEMPLATE_NAMES)
 
+    carries_files = True
+
     def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
+        if files:  # a file param: streamed from its source, re-readable for retries
+            return _Stream(files[0][1]), str(self.content_type.render(scope))
         value = scope["params"].get(self.spec["param"])
         if isinstance(value, str):
             value = value.encode("utf-8")
@@ -240,6 +248,24 @@ class ChoiceBody(Body):
                     (when not in (None, "files") and when.render({"params": params})):
                 return body.choose(params, files)
         return self.options[-1][1]
+
+
+class _Stream:
+    """One file part as a whole body: its length known up front, its bytes read while it is sent."""
+
+    __slots__ = ("part",)
+
+    def __init__(self, part: Any) -> None:
+        self.part = part
+
+    def __len__(self) -> int:
+        return int(self.part.size)
+
+    def __iter__(self) -> Any:
+        return iter(self.part.chunks())
+
+    def __repr__(self) -> str:
+        return f"<raw body {self.part!r}>"
 
 
 def _block(spec: Any) -> Mapping[str, Any]:

@@ -107,19 +107,25 @@ _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
 
 
-def parse_duration(text: str) -> float | None:
-    """Go-style durations (`6m0s`, `1.5s`, `20ms`) or a bare number of seconds; None if unreadable."""
+def parse_duration(text: str | None) -> float | None:
+    """Go-style durations (`6m0s`, `1.5s`, `20ms`) or a bare number of seconds; None if unreadable.
+
+    A negative, infinite or NaN value is unreadable too: no clock can be set by it.
+    """
+    if not text:
+        return None
     text = text.strip()
-    plain = _number(text)
-    if plain is not None:
-        return plain
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
+    total = _number(text)
+    if total is None:
+        pos, total = 0, 0.0
+        for match in _DURATION.finditer(text):
+            if match.start() != pos:
+                return None
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if not pos or pos != len(text):
             return None
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos else None
+    return total if math.isfinite(total) and total >= 0 else None
 
 
 @builtin
