@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -24,7 +25,7 @@ MANIFEST = str(ROOT / "examples" / "anthropic.yaml")
 # Loaded by path under its own name: `anthropic` is also the name of the vendor's SDK package.
 _spec = importlib.util.spec_from_file_location("example_server_anthropic",
                                                ROOT / "examples" / "servers" / "anthropic.py")
-server = importlib.util.module_from_spec(_spec)
+server = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(server)  # type: ignore[union-attr]
 
 KEY = server.API_KEY
@@ -46,15 +47,16 @@ def api() -> Iterator[Any]:
 
 @pytest.fixture
 def make(api) -> Iterator[Callable[..., engine.Engine]]:
-    """Engines on the server; each records its retry waits in `.waits` instead of sleeping."""
+    """Engines on the server; unless `sleep=True`, each records its waits in `.waits` instead of sleeping."""
     made = []
 
-    def build(**options: Any) -> engine.Engine:
+    def build(sleep: bool = False, **options: Any) -> engine.Engine:
         options = {"api_key": KEY, "max_retries": 0, **options}
         e = engine.Engine(manifest=MANIFEST, base_url=api.url, **options)
-        e.waits = []
-        e.transport.sleep = e.waits.append
-        e.transport.rand = lambda: 0.0
+        if not sleep:
+            e.waits = []
+            e.transport.sleep = e.waits.append
+            e.transport.rand = lambda: 0.0
         made.append(e)
         return e
 
@@ -85,12 +87,12 @@ def test_create_sends_the_bare_key_the_version_and_exactly_the_given_body(api, m
     assert "anthropic-beta" not in req.headers                     # an unset setting is not sent
     assert req.headers["content-type"].startswith("application/json")
     assert req.json() == params                                    # nothing added, nothing dropped
-    assert b": " not in req.body and b", " not in req.body          # compact JSON
+    assert b'"max_tokens":64,' in req.body and b'": ' not in req.body   # compact JSON
 
 
 def test_settings_are_headers_and_an_unknown_version_is_the_servers_400(api, make):
     eng = make(anthropic_beta="message-batches-2024-09-24,token-counting-2024-11-01")
-    assert eng.run("messages.count_tokens", {"model": MODEL, "messages": HELLO}) == {"input_tokens": 6}
+    assert eng.run("messages.count_tokens", {"model": MODEL, "messages": HELLO}) == {"input_tokens": 5}
     assert api.requests[-1].headers["anthropic-beta"] == "message-batches-2024-09-24,token-counting-2024-11-01"
     assert api.requests[-1].path == "/v1/messages/count_tokens"
     assert api.requests[-1].json() == {"model": MODEL, "messages": HELLO}
@@ -98,7 +100,7 @@ def test_settings_are_headers_and_an_unknown_version_is_the_servers_400(api, mak
         make(anthropic_version="2099-01-01").run("models.retrieve", {"model_id": MODEL})
     assert api.requests[-1].headers["anthropic-version"] == "2099-01-01"
     assert caught.value.type == "invalid_request_error"
-    assert caught.value.message.startswith("anthropic-version: header is required")
+    assert caught.value.message.startswith("HTTP 400: anthropic-version: header is required")
 
 
 def test_stream_hands_out_named_events_and_ends_on_message_stop(api, make):
@@ -165,7 +167,7 @@ def test_429_is_retried_after_its_seconds_and_raised_typed_when_retries_run_out(
         eng.run("models.list")
     err = caught.value
     assert (err.status_code, err.type) == (429, "rate_limit_error")
-    assert err.message.startswith("Number of requests has exceeded")
+    assert err.message == "HTTP 429: Number of requests has exceeded your per-minute rate limit"
     assert err.request_id.startswith("req_") and err.request_id == err.headers["request-id"]
     assert eng.waits == [2.0, 1.0]
 
@@ -175,7 +177,7 @@ def test_a_wrong_key_is_a_401_authentication_error_that_never_shows_the_key(api,
     with pytest.raises(engine.AuthenticationError) as caught:
         make(api_key=wrong).run("models.list")
     err = caught.value
-    assert (err.status_code, err.type, err.message) == (401, "authentication_error", "invalid x-api-key")
+    assert (err.status_code, err.type, err.message) == (401, "authentication_error", "HTTP 401: invalid x-api-key")
     assert err.body["type"] == "error" and err.request_id == err.body["request_id"]
     assert wrong not in str(err) and wrong not in repr(err)
     assert api.requests[0].headers["x-api-key"] == wrong
@@ -190,7 +192,10 @@ def test_a_missing_key_fails_before_anything_is_sent(api):
 
 def test_the_key_is_read_from_its_environment_variable(api, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    with engine.Engine(manifest=MANIFEST, base_url=api.url) as eng:
+    with engine.Engine(manifest=MANIFEST, base_url=api.url) as eng:     # not read unless allowed
+        with pytest.raises(engine.MissingCredentialError):
+            eng.run("models.list")
+    with engine.Engine(manifest=MANIFEST, base_url=api.url, allow_env=["ANTHROPIC_API_KEY"]) as eng:
         assert eng.run("models.retrieve", {"model_id": "claude-3-haiku-20240307"})["display_name"] == "Claude Haiku 3"
     assert api.requests[0].path == "/v1/models/claude-3-haiku-20240307"
 
@@ -289,8 +294,9 @@ def test_a_canceled_batch_ends_with_canceled_results(api, make):
 
 
 def test_create_and_poll_polls_until_the_batch_has_ended(api, make):
-    reqs = _requests("ok") + [{"custom_id": "broken", "params": {"model": MODEL, "messages": HELLO}}]
-    done = make().run("messages.batches.create_and_poll", {"requests": reqs, "poll_interval": 0.01})
+    reqs = _requests("ok") + [{"custom_id": "gone", "params": {"model": "claude-2.0", "max_tokens": 8,
+                                                              "messages": HELLO}}]
+    done = make(sleep=True).run("messages.batches.create_and_poll", {"requests": reqs, "poll_interval": 0.01})
     assert done["processing_status"] == "ended"
     assert done["request_counts"] == {"processing": 0, "succeeded": 1, "errored": 1, "canceled": 0, "expired": 0}
     assert [(r.method, r.path) for r in api.requests] == [("POST", "/v1/messages/batches")] + \
@@ -301,7 +307,7 @@ def test_create_and_poll_polls_until_the_batch_has_ended(api, make):
 def test_create_and_poll_gives_up_at_its_deadline_with_the_last_batch_seen(api, make):
     api.polls_to_end = 10_000
     with pytest.raises(engine.PollTimeoutError) as caught:
-        make().run("messages.batches.create_and_poll",
+        make(sleep=True).run("messages.batches.create_and_poll",
                    {"requests": _requests("slow"), "poll_interval": 0.02, "poll_timeout": 0.15})
     assert caught.value.body["processing_status"] == "in_progress"
     assert caught.value.body["id"] == api.batches[0]["id"]           # enough to resume or cancel
@@ -327,7 +333,8 @@ def test_cli_lists_describes_and_dry_runs_without_sending(api, monkeypatch):
     assert "x-api-key: $ANTHROPIC_API_KEY" in out and "anthropic-version: 2023-06-01" in out
     assert '"max_tokens":16' in out
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    code, out, _ = cli_run("--base-url", api.url, "run", "models.list", "-p", "limit=3", "--all")
+    code, out, err = cli_run("--base-url", api.url, "--allow-env", "ANTHROPIC_API_KEY", "run", "models.list",
+                             "-p", "limit=3", "--all")
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == [m[0] for m in server.MODELS]
     assert len(api.requests) == 3

@@ -151,7 +151,7 @@ class AnthropicServer:
     def add_batches(self, count: int) -> list[str]:
         """`count` ended batches, created one after the other; their ids, newest first."""
         for _ in range(count):
-            self._create_batch([{"custom_id": "r1", "params": {}}], ended=True)
+            self._create_batch([{"custom_id": "r1", "params": {"model": MODELS[0][0]}}], ended=True)
         return [b["id"] for b in self.batches[:count]]
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
@@ -338,29 +338,28 @@ class AnthropicServer:
         if batch["processing_status"] == "canceling":
             counts["canceled"] += n
         else:
-            errored = sum(1 for r in self._batch_requests[batch["id"]] if _bad(r))
+            errored = sum(1 for r in self._batch_requests[batch["id"]] if self._bad(r))
             counts["errored"] += errored
             counts["succeeded"] += n - errored
         batch["processing_status"] = "ended"
         batch["ended_at"] = _iso(_now())
         batch["results_url"] = f"{self.url}/v1/messages/batches/{batch['id']}/results"
 
+    def _bad(self, request: dict[str, Any]) -> bool:
+        """A batch request that fails on its own (its result is `errored`): one naming an unknown model."""
+        return request.get("params", {}).get("model") not in [m["id"] for m in self.models]
+
     def _results(self, batch: dict[str, Any]) -> Iterator[bytes]:
         canceled = batch["request_counts"]["canceled"] > 0
         for r in self._batch_requests[batch["id"]]:
             if canceled:
                 result: dict[str, Any] = {"type": "canceled"}
-            elif _bad(r):
+            elif self._bad(r):
                 result = {"type": "errored", "error": {"type": "error", "error": {
-                    "type": "invalid_request_error", "message": "max_tokens: Field required"}}}
+                    "type": "not_found_error", "message": f"model: {r['params'].get('model')}"}}}
             else:
                 result = {"type": "succeeded", "message": _reply(self._next_id("msg"), r["params"])}
             yield json.dumps({"custom_id": r["custom_id"], "result": result}).encode() + b"\n"
-
-
-def _bad(request: dict[str, Any]) -> bool:
-    """A batch request that fails on its own (its result is `errored`): one without max_tokens."""
-    return "max_tokens" not in request.get("params", {})
 
 
 def _words(content: Any) -> int:
