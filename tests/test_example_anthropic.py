@@ -172,6 +172,18 @@ def test_429_is_retried_after_its_seconds_and_raised_typed_when_retries_run_out(
     assert eng.waits == [2.0, 1.0]
 
 
+def test_the_server_can_forbid_a_retry_and_a_wait_too_long_is_not_waited(api, make):
+    eng = make(max_retries=2)
+    api.fail_next("POST", "/v1/messages", 529, "overloaded_error", "Overloaded", {"x-should-retry": "false"})
+    with pytest.raises(engine.InternalServerError) as caught:
+        eng.run("messages.create", {"model": MODEL, "max_tokens": 8, "messages": HELLO})
+    assert (caught.value.status_code, caught.value.type, caught.value.attempts) == (529, "overloaded_error", 1)
+    api.fail_next("GET", "/v1/models", 429, "rate_limit_error", "Slow down", {"retry-after": "600"})
+    with pytest.raises(engine.RateLimitError):
+        eng.run("models.list")                                     # 600 s is above max_retry_after (60)
+    assert eng.waits == [] and len(api.requests) == 2
+
+
 def test_a_wrong_key_is_a_401_authentication_error_that_never_shows_the_key(api, make):
     wrong = "sk-ant-api03-WRONG-SECRET-9876543210"
     with pytest.raises(engine.AuthenticationError) as caught:
@@ -316,7 +328,7 @@ def test_create_and_poll_gives_up_at_its_deadline_with_the_last_batch_seen(api, 
 
 # -- command line -------------------------------------------------------------------------------
 
-def test_cli_lists_describes_and_dry_runs_without_sending(api, monkeypatch):
+def test_cli_lists_describes_dry_runs_pages_and_streams(api, monkeypatch):
     code, out, _ = cli_run("actions")
     assert code == 0
     for name in ("messages.create", "messages.count_tokens", "models.list", "models.retrieve",
@@ -338,6 +350,14 @@ def test_cli_lists_describes_and_dry_runs_without_sending(api, monkeypatch):
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == [m[0] for m in server.MODELS]
     assert len(api.requests) == 3
+    code, out, err = cli_run("--base-url", api.url, "--allow-env", "ANTHROPIC_API_KEY", "run", "messages.create",
+                             "-p", f"model={MODEL}", "-p", "max_tokens=16", "-p", f"messages={json.dumps(HELLO)}",
+                             "--stream")
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]                  # {"event", "data"} a line
+    assert events[0]["event"] == "message_start" and events[-1] == {"event": "message_stop",
+                                                                     "data": {"type": "message_stop"}}
+    assert api.requests[-1].json()["stream"] is True
 
 
 def test_the_server_stops_with_no_thread_or_connection_left():
