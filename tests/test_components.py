@@ -377,3 +377,10 @@ def test_delimited_query_styles_keep_their_separator_literal():
 
     got = {k: [encode_query_value(v) for _, v in QUERY_STYLES[k]("l", ["a b", "c,d"])] for k in ("comma", "pipe", "space")}
     assert got == {"comma": ["a%20b,c%2Cd"], "pipe": ["a%20b%7Cc%2Cd"], "space": ["a%20b%20c%2Cd"]}
+
+
+def test_a_wait_until_an_rfc3339_time():
+    wait = build("wait", {"type": "timestamp", "header": "h"})
+    assert wait.seconds({"h": "1970-01-01T00:01:40Z"}, 60.0) == pytest.approx(40.0)
+    assert wait.seconds({"h": "1970-01-01T00:01:40+00:00"}, 60.0) == pytest.approx(40.0)
+    assert wait.seconds({"h": "soon"}, 60.0) is None

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Mapping
 
 from . import builtin
 
-__all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Duration", "parse_duration"]
+__all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Timestamp", "Duration", "parse_duration"]
 
 _HEADER = {"header": {"type": "string", "description": "The response header to read."},
            "statuses": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599},
@@ -112,6 +112,25 @@ class EpochSeconds(Wait):
     def parse(self, raw: str, now: float) -> float | None:
         value = _number(raw)
         return value - now if value is not None else None
+
+
+@builtin
+class Timestamp(Wait):
+    """An RFC 3339 / ISO 8601 time to wait until (`2026-01-01T00:00:30Z`); one with no zone is UTC."""
+
+    type = "timestamp"
+    example = {"type": "timestamp", "header": "anthropic-ratelimit-requests-reset"}
+
+    def parse(self, raw: str, now: float) -> float | None:
+        import datetime
+
+        try:
+            when = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return when.timestamp() - now
 
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
