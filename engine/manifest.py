@@ -240,7 +240,7 @@ class Action:
         body = {"type": body} if isinstance(body, str) else body  # a manifest built without load() keeps shorthands
         self.body_component = components.build("body", body, where)
         self.body: str = body["type"]
-        self.params: list[Param] = [Param(p) for p in spec["params"]]
+        self.params: list[Param] = [Param(p) for p in spec.get("params", ())]
         self.by_name: dict[str, Param] = {p.name: p for p in self.params}
         response = spec["response"]
         self.decoder = components.build("decoder", response, where)
@@ -882,7 +882,7 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
             fail(f"credential {cred!r} is not declared in connector.credentials" + _hint(cred, credentials),
                  at + ["credential"])
         resolved: list[dict[str, Any]] = []
-        for j, p in enumerate(spec["params"]):
+        for j, p in enumerate(spec.setdefault("params", [])):
             if "use" in p:
                 if p["use"] not in shared:
                     fail(f"parameter reference {p['use']!r} is not in definitions.parameters" + _hint(p["use"], shared),

@@ -58,7 +58,7 @@ def _has_surrogate(value: Any) -> bool:
 
 
 def encode_query_value(value: Any) -> str:
-    return quote(scalar(value), safe="")
+    return value if type(value) is _Joined else quote(scalar(value), safe="")
 
 
 def _form(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
@@ -75,11 +75,15 @@ def _deep_object(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
     return _form(wire, value)
 
 
+class _Joined(str):
+    """Items already percent-encoded and joined: written into the query as they are."""
+
+
 def _delimited(sep: str) -> Callable[[str, Any], Iterable[tuple[str, Any]]]:
-    """Arrays as one value joined by `sep` (OpenAPI's explode: false forms)."""
+    """Arrays as one value joined by `sep` (OpenAPI's explode: false forms); the separator itself stays literal."""
     def style(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
         if isinstance(value, (list, tuple)):
-            return [(wire, sep.join(scalar(v) for v in value))]
+            return [(wire, _Joined(sep.join(quote(scalar(v), safe="") for v in value)))]
         return [(wire, value)]
     return style
 
@@ -88,8 +92,8 @@ QUERY_STYLES: dict[str, Callable[[str, Any], Iterable[tuple[str, Any]]]] = {
     "form": _form,
     "deep_object": _deep_object,
     "comma": _delimited(","),
-    "pipe": _delimited("|"),
-    "space": _delimited(" "),
+    "pipe": _delimited("%7C"),
+    "space": _delimited("%20"),
 }
 
 

@@ -251,10 +251,10 @@ class RetryPolicy:
             return True
         return any(_holds(rule, status, headers) for rule in self.when)
 
-    def server_delay(self, headers: Mapping[str, str], now: float) -> float | None:
+    def server_delay(self, headers: Mapping[str, str], now: float, status: int | None = None) -> float | None:
         """The wait the server asked for, in seconds, or None when it asked for none: the first header present."""
         for wait in self.waits:
-            seconds = wait.seconds(headers, now)
+            seconds = wait.seconds(headers, now, status)
             if seconds is not None:
                 return seconds
         return None
@@ -447,7 +447,7 @@ class Transport:
                 error = self.errors.read(body, response.headers, response.status_code)
                 reason = policy.permanent_reason(response.status_code, error)
                 if reason is None and policy.retryable_status(response.status_code, response.headers):
-                    reason = self._again(info, policy, response.headers)
+                    reason = self._again(info, policy, response.headers, response.status_code)
                     if reason is None:
                         continue
                 info.elapsed = time.perf_counter() - started
@@ -597,12 +597,13 @@ class Transport:
         response._content_consumed = True
         return over
 
-    def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None) -> str | None:
+    def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None,
+               status: int | None = None) -> str | None:
         """Wait before the next attempt and return None, or say why there is none."""
         retries_done = info.attempts - 1
         if retries_done >= policy.max_retries:
             return _EXHAUSTED
-        delay = policy.server_delay(headers, self.clock()) if headers is not None else None
+        delay = policy.server_delay(headers, self.clock(), status) if headers is not None else None
         if delay is not None and delay > policy.max_retry_after:
             return f"the server asked to wait {delay:g}s, more than the {policy.max_retry_after:g}s cap"
         if delay is None or delay <= 0:

@@ -364,3 +364,23 @@ def test_the_component_reference_in_docs_is_generated_from_these_schemas():
     done = subprocess.run([sys.executable, str(root / "tools" / "gen_docs.py"), "--check"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_wait_header_can_be_read_only_on_some_statuses():
+    wait = build("wait", {"type": "epoch_seconds", "header": "x-reset", "statuses": [403, 429]})
+    assert wait.seconds({"x-reset": "160"}, 60.0, 403) == 100.0
+    assert wait.seconds({"x-reset": "160"}, 60.0, 502) is None
+
+
+def test_delimited_query_styles_keep_their_separator_literal():
+    from engine.request import QUERY_STYLES, encode_query_value
+
+    got = {k: [encode_query_value(v) for _, v in QUERY_STYLES[k]("l", ["a b", "c,d"])] for k in ("comma", "pipe", "space")}
+    assert got == {"comma": ["a%20b,c%2Cd"], "pipe": ["a%20b%7Cc%2Cd"], "space": ["a%20b%20c%2Cd"]}
+
+
+def test_a_wait_until_an_rfc3339_time():
+    wait = build("wait", {"type": "timestamp", "header": "h"})
+    assert wait.seconds({"h": "1970-01-01T00:01:40Z"}, 60.0) == pytest.approx(40.0)
+    assert wait.seconds({"h": "1970-01-01T00:01:40+00:00"}, 60.0) == pytest.approx(40.0)
+    assert wait.seconds({"h": "soon"}, 60.0) is None

@@ -296,14 +296,15 @@ def test_a_plain_403_is_not_retried(gh, github):
     assert eng.waits == [] and len(gh.received()) == 1
 
 
-def test_a_502_is_raised_at_once(gh, github):
-    """5xx are not retried: every answer carries x-ratelimit-reset, which would be read as its wait."""
-    gh.inject("GET", "/repos/octocat/hello-world", gh_server.error(502, "Server Error"))
+def test_a_502_backs_off_as_usual_not_until_the_rate_limit_reset(gh, github):
+    """Every answer carries x-ratelimit-reset; the manifest reads it as a wait only on 403 and 429."""
+    gh.inject("GET", "/repos/octocat/hello-world", gh_server.error(502, "Server Error"),
+              gh_server.error(502, "Server Error"), gh_server.error(502, "Server Error"))
     eng = github()
     with pytest.raises(engine.InternalServerError) as info:
         eng.run("repos.get", HELLO)
-    assert info.value.message == "HTTP 502: Server Error"
-    assert eng.waits == [] and len(gh.received()) == 1
+    assert info.value.message.startswith("HTTP 502: Server Error")
+    assert eng.waits == [1.0, 2.0] and len(gh.received()) == 3  # initial_delay 1 s, doubled
 
 
 # -- text and binary answers -----------------------------------------------------------------------------

@@ -15,9 +15,12 @@ from typing import Any, ClassVar, Mapping
 
 from . import builtin
 
-__all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Duration", "parse_duration"]
+__all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Timestamp", "Duration", "parse_duration"]
 
-_HEADER = {"header": {"type": "string", "description": "The response header to read."}}
+_HEADER = {"header": {"type": "string", "description": "The response header to read."},
+           "statuses": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599},
+                        "description": "Read the header only on answers with these statuses (a rate-limit reset "
+                                       "header that every answer carries should not delay a retried 502)."}}
 
 
 class Wait(abc.ABC):
@@ -30,8 +33,12 @@ class Wait(abc.ABC):
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
         self.header: str = spec["header"]
+        self.statuses = frozenset(spec.get("statuses", ()))
 
-    def seconds(self, headers: Mapping[str, str], now: float) -> float | None:
+    def seconds(self, headers: Mapping[str, str], now: float, status: int | None = None) -> float | None:
+        """The wait in seconds, or None when the header is absent, unreadable, or not for this status."""
+        if self.statuses and status not in self.statuses:
+            return None
         raw = headers.get(self.header)
         if raw is None or not raw.strip():
             return None
@@ -67,7 +74,8 @@ class Seconds(Wait):
     """A number of seconds (`Retry-After: 2`); with `or_http_date`, also an HTTP date, as RFC 9110 allows."""
 
     type = "seconds"
-    schema = {"properties": {**_HEADER, "or_http_date": {"type": "boolean", "default": False}},
+    schema = {"properties": {**_HEADER, "or_http_date": {"type": "boolean", "default": False,
+                                                          "description": "An HTTP date is read too."}},
               "required": ["header"]}
     example = {"type": "seconds", "header": "retry-after", "or_http_date": True}
 
@@ -104,6 +112,25 @@ class EpochSeconds(Wait):
     def parse(self, raw: str, now: float) -> float | None:
         value = _number(raw)
         return value - now if value is not None else None
+
+
+@builtin
+class Timestamp(Wait):
+    """An RFC 3339 / ISO 8601 time to wait until (`2026-01-01T00:00:30Z`); one with no zone is UTC."""
+
+    type = "timestamp"
+    example = {"type": "timestamp", "header": "anthropic-ratelimit-requests-reset"}
+
+    def parse(self, raw: str, now: float) -> float | None:
+        import datetime
+
+        try:
+            when = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return when.timestamp() - now
 
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
