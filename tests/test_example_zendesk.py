@@ -161,21 +161,20 @@ def test_user_search_follows_next_page_until_it_is_null(zd, make):
 
 def test_create_nests_the_flat_params_under_ticket_on_the_wire(zd, make):
     answer = make().run("tickets.create", {
-        "subject": "My printer is on fire!",
-        "comment": {"body": "The smoke is very colorful.", "public": True},
-        "priority": "urgent",
         "tags": ["printer", "fire"],
+        "subject": "Mon imprimante brûle !",
+        "comment": {"body": "The smoke is very colorful.", "public": True},
         "custom_fields": [{"id": 27642, "value": "745"}],
+        "priority": "urgent",
     })
     assert answer["ticket"]["id"] == 6 and answer["ticket"]["priority"] == "urgent"
     [req] = zd.calls("/api/v2/tickets.json")
     assert req.method == "POST"
-    assert req.headers["content-type"].startswith("application/json")
-    assert req.json() == {"ticket": {"subject": "My printer is on fire!",
-                                     "comment": {"body": "The smoke is very colorful.", "public": True},
-                                     "priority": "urgent", "tags": ["printer", "fire"],
-                                     "custom_fields": [{"id": 27642, "value": "745"}]}}
-    assert b" " not in req.body.replace(b"My printer is on fire!", b"").replace(b"The smoke is very colorful.", b"")
+    assert req.headers["content-type"] == "application/json"
+    # Compact UTF-8 JSON, the fields in the manifest's declaration order, all under "ticket".
+    assert req.body == ('{"ticket":{"comment":{"body":"The smoke is very colorful.","public":true},'
+                        '"subject":"Mon imprimante brûle !","priority":"urgent","tags":["printer","fire"],'
+                        '"custom_fields":[{"id":27642,"value":"745"}]}}').encode("utf-8")
 
 
 def test_update_nests_too_and_nothing_unasked_is_sent(zd, make):
@@ -201,6 +200,14 @@ def test_a_missing_ticket_is_not_found_with_type_and_message_from_the_body(zd, m
     with pytest.raises(engine.NotFoundError) as info:
         make().run("tickets.show", {"ticket_id": 99})
     assert (info.value.message, info.value.type) == ("Not found", "RecordNotFound")
+
+
+def test_a_forbidden_answer_reads_its_message_from_the_nested_error_object(zd, make):
+    zd.forbidden.add("/api/v2/users.json")
+    with pytest.raises(engine.PermissionDeniedError) as info:
+        make().run("users.list")
+    assert info.value.message.startswith("You do not have access to this page")
+    assert info.value.type is None  # `error` is an object here, not a name
 
 
 def test_record_invalid_is_a_422_naming_the_field(zd, make):

@@ -74,6 +74,7 @@ class ZendeskServer:
         self.retry_after = "1"
         self.next_origin: str | None = None  # links.next on this origin instead of ours
         self.stale_next_on_last_page = False  # the last page keeps a next link (has_more is false)
+        self.forbidden: set[str] = set()  # paths answered 403 (an end user's token on an agent endpoint)
         # Data
         self.users = [self._user(i) for i in range(1, users + 1)]
         self.tickets: dict[int, dict[str, Any]] = {}
@@ -194,6 +195,9 @@ class ZendeskServer:
             return 429, {"error": "APIRateLimitExceeded",
                          "description": "Number of allowed API requests per minute exceeded"}, \
                 {"Retry-After": self.retry_after, "X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "0"}
+        if path in self.forbidden:
+            return 403, {"error": {"title": "Forbidden", "message": "You do not have access to this page. Please "
+                                   "contact the account owner of this help desk for further help."}}, {}
         parts = path.removeprefix("/api/v2/").removesuffix(".json").split("/")
         if method == "GET" and parts == ["tickets"]:
             records = sorted(self.tickets.values(), key=lambda t: t["id"],
