@@ -390,6 +390,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--manifest", action="append", metavar="FILE",
                     help="manifest to load (repeat to layer a user manifest over the bundled one; "
                          "'bundled' names the bundled one)")
+    ap.add_argument("--trust-manifest", action="store_true",
+                    help="let a --manifest other than the bundled one read its environment variables and "
+                         "send credentials to its own base_url (see the README's trust model)")
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--base-url", help="override the API base URL")
     ap.add_argument("--sandbox", action="store_true",
@@ -444,7 +447,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         manifests = [BUNDLED if m == "bundled" else m for m in args.manifest]
     try:
         eng = Engine(manifests, base_url=args.base_url, sandbox=args.sandbox,
-                     sandbox_state=args.sandbox_state)
+                     sandbox_state=args.sandbox_state, trust_manifest=args.trust_manifest)
         with eng:
             if args.command == "actions":
                 return _cmd_actions(eng, args, out)

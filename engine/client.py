@@ -10,19 +10,19 @@ import difflib
 import os
 import re
 import threading
+import weakref
 from typing import IO, Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
-from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
+from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem, UntrustedManifestError
 from .pagination import STYLES, Paginator, read_checkpoint
 from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
-from .transport import Attempt, RetryPolicy, Transport
+from .transport import MAX_RESPONSE_BYTES, Attempt, DeadlineAdapter, RetryPolicy, Transport, split_timeout
 
 __all__ = ["Engine"]
 
@@ -81,19 +81,113 @@ class _Mask:
 def _checked_url(url: str) -> str:
     """The base URL, refused here rather than as a bare ValueError deep inside the first request.
 
-    The message does not repeat the URL: it may carry user:password.
+    No message repeats the URL or a piece of it (urllib's own would quote the port, which may be
+    part of a password). A user name or password in it is refused: it would show wherever the URL
+    does (reprs, logs, dry runs, hooks), and credentials go as the connector declares them.
     """
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError as exc:
-        raise Error(f"base_url cannot be parsed as a URL: {exc}") from None
+    except ValueError:
+        raise Error("base_url cannot be parsed as a URL (is its host, or its port, malformed?)") from None
+    if "@" in parts.netloc:
+        raise Error("base_url must not carry a user name or password (user:password@host): pass "
+                    "credentials as the connector declares them")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Error("base_url must be an absolute http:// or https:// URL with a host")
     return url
 
 
+def _send_options(session: requests.Session, url: str, *, read_env: bool) -> dict[str, Any]:
+    """Proxies, CA bundle and client certificate for every request, looked up once, not per request.
+
+    What the session sets wins; the environment (when read) only fills what it leaves
+    unset, as requests' own `resolve_proxies` does. Passing the environment's proxies
+    over a caller's session would drop the proxy it configured.
+    """
+    proxies = dict(session.proxies or {})
+    verify = session.verify
+    if read_env:
+        for scheme, proxy in requests.utils.get_environ_proxies(url, no_proxy=proxies.get("no_proxy")).items():
+            proxies.setdefault(scheme, proxy)
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return {"proxies": proxies, "verify": verify, "cert": session.cert}
+def _origin(url: Any) -> str | None:
+    """scheme://host:port of a URL, never its user or password; None when it has no usable one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _names(value: Any, keyword: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{keyword} takes a list of strings")
+    return list(value)
+
+
+class _Trust:
+    """The trust model (README, "Trust model"): what a manifest given at run time may make the Engine do.
+
+    The bundled manifest and the caller are trusted; any other layer is data, unless the caller
+    passes trust_manifest=True. Such a layer cannot make the Engine read an environment variable
+    the bundled manifest does not declare (unless in allow_env), nor send credentials or settings to
+    an origin other than the bundled manifest's or one the caller chose (base_url=, allow_origins=).
+    """
+
+    def __init__(self, manifest: _manifest.Manifest, trust_all: bool, allow_env: Iterable[str],
+                 allow_origins: Iterable[str]) -> None:
+        bundled = manifest.bundled or {}
+        self.all = bool(trust_all)
+        self.env = set(bundled.get("env", ())) | set(_names(allow_env, "allow_env"))
+        self.origins = {o for o in [_origin(bundled.get("base_url"))] if o}
+        for url in _names(allow_origins, "allow_origins"):
+            origin = _origin(url)
+            if origin is None:
+                raise Error("allow_origins takes http:// or https:// URLs with a host")
+            self.origins.add(origin)
+
+    def env_value(self, env: str, what: str, instead: str) -> str | None:
+        """The variable's value, read only if allowed: else an error saying how to allow it."""
+        if not self.all and env not in self.env:
+            raise UntrustedManifestError(
+                f"the manifest reads {what} from the environment variable {env}, which the bundled manifest "
+                f"does not declare; pass {instead}, allow it with allow_env=[{env!r}], or pass "
+                f"trust_manifest=True for a manifest you trust")
+        return os.environ.get(env) or None
+
+    def check_origin(self, url: str) -> None:
+        """Refuse a base URL the manifest chose at an origin nobody trusted."""
+        origin = _origin(url)
+        if self.all or origin in self.origins:
+            return
+        raise UntrustedManifestError(
+            f"the manifest sends requests to {origin}, but credentials and settings go only to the bundled "
+            f"manifest's origin or one the caller chose; pass base_url=..., allow_origins=[{origin!r}], "
+            f"or trust_manifest=True for a manifest you trust")
+
+
 _HOOKS = ("before_request", "after_response")
+
+_LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every Engine not yet collected, for the fork hook
+
+
+def _fresh_pools_in_child() -> None:
+    """After fork, each process must have its own sockets: two reading one connection get each other's answers."""
+    for eng in list(_LIVE):
+        eng._fresh_pools()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_pools_in_child)
 
 
 def _check_hooks(hooks: Any) -> None:
@@ -128,14 +222,21 @@ class Engine:
     `hooks` (an object or a mapping) may provide `before_request(action,
     request)` and `after_response(action, response, elapsed)`, called on every
     attempt for tracing and metering; they see credentials masked.
+
+    A manifest other than the bundled one is not trusted with the environment or
+    with where credentials go: `allow_env`, `allow_origins` and `trust_manifest`
+    widen that (README, "Trust model"); without them such a manifest that would
+    read another variable or send to another origin is an `UntrustedManifestError` here.
     """
 
     def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
                  max_retries: int | None = None, session: requests.Session | None = None,
                  pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
-                 hooks: Any = None, **values: Any) -> None:
+                 hooks: Any = None, max_response_bytes: int | None = None, trust_manifest: bool = False,
+                 allow_env: Iterable[str] = (), allow_origins: Iterable[str] = (), **values: Any) -> None:
         _check_hooks(hooks)
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
+        trust = _Trust(self.manifest, trust_manifest, allow_env, allow_origins)
         conn = self.manifest.connector
         creds: Mapping[str, Any] = conn["credentials"]
         settings: Mapping[str, Any] = conn.get("settings", {})
@@ -149,7 +250,7 @@ class Engine:
         for name, spec in creds.items():
             value = values.get(name)
             if value is None and spec.get("env"):
-                value = os.environ.get(spec["env"]) or None
+                value = trust.env_value(spec["env"], f"credential {name!r}", f"Engine({name}=...)")
             problem = header_value_problem(value) if value is not None else None
             if problem:
                 raise Error(f"credential {name!r} {problem}")
@@ -158,26 +259,29 @@ class Engine:
         for name, spec in settings.items():
             value = values.get(name)
             if value is None and spec.get("env"):
-                value = os.environ.get(spec["env"]) or None
+                value = trust.env_value(spec["env"], f"setting {name!r}", f"Engine({name}=...)")
             if value:
                 problem = header_value_problem(value)
                 if problem:
                     raise Error(f"setting {name!r} {problem}")
                 self._settings[name] = value
-        env_url = os.environ.get(conn["base_url_env"]) if conn.get("base_url_env") else None
+        env_url = trust.env_value(conn["base_url_env"], "the base URL", "base_url=...") \
+            if conn.get("base_url_env") and not base_url else None
         self.base_url = _checked_url(base_url or env_url or conn["base_url"]).rstrip("/")
+        if not (base_url or env_url or sandbox or sandbox_state is not None) \
+                and (self._settings or any(self._secrets.values())):
+            trust.check_origin(self.base_url)  # the sandbox sends nothing anywhere
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
-        if timeout is not None:
-            connect, read = (float(timeout[0]), float(timeout[1])) if isinstance(timeout, (tuple, list)) \
-                else (min(connect, float(timeout)), float(timeout))
+        total = float(timeouts["total"]) if "total" in timeouts else None  # None: connect + read
+        connect, read, total = split_timeout(timeout, connect, read, total)
         self.max_retries = max_retries
         self._own_session = session is None
         if session is None:
             session = requests.Session()
             session.trust_env = False  # proxies are resolved once below, not per request
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.sandbox = None
@@ -193,40 +297,39 @@ class Engine:
         masked = [s.value for s in self._secrets.values() if s is not None and len(s.value) >= 8]
         self._mask = _Mask(masked) if masked else None
         self.session = session
-        self._guard_redirects(session, [spec["header"] for spec in creds.values()])
-        # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
-        send_options: dict[str, Any] = {}
-        if self._own_session or session.trust_env:
-            send_options["proxies"] = requests.utils.get_environ_proxies(self.base_url)
-        if self._own_session:
-            send_options["verify"] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        send_options = _send_options(session, self.base_url, read_env=self._own_session or session.trust_env)
         error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
-        self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
+        limit = conn.get("limits", {}).get("max_response_bytes", MAX_RESPONSE_BYTES)
+        limit = limit if max_response_bytes is None else max_response_bytes
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise Error(f"max_response_bytes must be a positive whole number of bytes, not {limit!r}")
+        self.transport = Transport(session, connect_timeout=connect, read_timeout=read, total_timeout=total,
+                                   max_response_bytes=limit,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),
                                    message_path=error_path, send_options=send_options,
-                                   hooks=hooks, redact=self._redacted, scrub=self._scrub)
+                                   hooks=hooks, redact=self._redacted, scrub=self._scrub,
+                                   private_headers=[spec["header"] for spec in (*creds.values(), *settings.values())])
         headers = dict(conn.get("headers", {}))
         for name, value in self._settings.items():
             headers[settings[name]["header"]] = value
         self._headers = headers
         self._policies: dict[tuple[str, int | None], RetryPolicy] = {}
         self._lock = threading.Lock()
+        _LIVE.add(self)
 
-    @staticmethod
-    def _guard_redirects(session: requests.Session, headers: list[str]) -> None:
-        """Drop every credential header (not just Authorization) on a redirect to another host."""
-        original = session.rebuild_auth
-        if getattr(original, "_engine_guard", False):
-            return
+    def _fresh_pools(self) -> None:
+        """New, empty connection pools (and lock), as a forked child needs.
 
-        def rebuild_auth(prepared: requests.PreparedRequest, response: requests.Response) -> None:
-            original(prepared, response)
-            if session.should_strip_auth(response.request.url, prepared.url):
-                for name in headers:
-                    prepared.headers.pop(name, None)
-
-        rebuild_auth._engine_guard = True  # type: ignore[attr-defined]
-        session.rebuild_auth = rebuild_auth  # type: ignore[method-assign]
+        The old pools are dropped, not closed: their sockets are still the parent's,
+        and the child's copies of them just go when collected.
+        """
+        self._lock = threading.Lock()  # another thread of the parent may have held it at the fork
+        seen: set[int] = set()
+        for adapter in self.session.adapters.values():
+            if isinstance(adapter, requests.adapters.HTTPAdapter) and id(adapter) not in seen:
+                seen.add(id(adapter))
+                adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
+                adapter.proxy_manager = {}
 
     def _redacted(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """A copy safe to hand to hooks: any header holding a credential is masked."""
@@ -351,7 +454,7 @@ class Engine:
             def reopen(failure: APIConnectionError) -> requests.Response:
                 """The stream broke before its first event: the transport may send the request again."""
                 fresh = self.transport.resend(action.name, request, policy, failure, timeout=timeout, attempt=info)
-                data.attempts = info.attempts
+                data.attempts, data.first_event_by = info.attempts, info.deadline
                 data.request_id = fresh.headers.get(self.transport.request_id_header)
                 for res in results:
                     res.status_code, res.headers, res.attempts = fresh.status_code, fresh.headers, info.attempts
@@ -359,12 +462,15 @@ class Engine:
                 return fresh
 
             style = action.stream_style or {}
+            _, read, total = self.transport.timeouts(timeout)
             data: Any = EventStream(response, action=action.name, done=style.get("done"),
                                     error_events=style.get("error_events", ()),
                                     terminal_events=style.get("terminal_events", ()),
                                     request_id=rid, attempts=info.attempts,
-                                    read_timeout=self.transport.timeouts(timeout)[1], scrub=self._scrub,
-                                    reopen=reopen)
+                                    read_timeout=read, scrub=self._scrub, reopen=reopen,
+                                    data_format=style.get("data", "json"),
+                                    max_event_bytes=self.transport.max_response_bytes,
+                                    first_event_by=info.deadline, total_timeout=total)
         else:
             try:
                 if binary_out:

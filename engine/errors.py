@@ -16,7 +16,7 @@ __all__ = [
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
     "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "TemplateError", "status_error_class",
-    "BatchHandleError",
+    "BatchHandleError", "UntrustedManifestError",
 ]
 
 
@@ -173,7 +173,7 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect or read timeout expired, or a caller's deadline (phase "deadline") cut the attempt off."""
+    """A connect, read or total (whole attempt) timeout expired, or a caller's deadline cut the attempt off; `phase` says which."""
 
     def __init__(self, message: str, *, phase: str, timeout: float | None, **kw: Any) -> None:
         self.phase, self.timeout = phase, timeout
@@ -229,3 +229,8 @@ class OutputError(Error):
 
 class BatchHandleError(Error):
     """A batch handle is malformed, or names a folder this job did not create and mark: nothing was removed."""
+
+
+class UntrustedManifestError(ManifestError):
+    """A manifest given at run time would read an environment variable or send a credential where the
+    caller did not allow; raised when the Engine is built, before anything is read or sent."""

@@ -30,6 +30,15 @@ BUNDLED = (_DATA / "connector.yaml").resolve()
 SCHEMA_PATH = (_DATA / "schemas" / "manifest.schema.json").resolve()
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _REF_PREFIX = "#/schemas/"
+# A loaded file may hold at most this many nodes (aliases counted as expanded) and nest this deep:
+# a 600-byte alias bomb expands to hundreds of millions, and deep nesting overflows the C parser's stack.
+MAX_NODES = 1_000_000
+MAX_DEPTH = 100
+# Keywords that name another schema; in a manifest they may only point inside it (#/schemas/NAME).
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Keywords that judge the same value in place: a cycle through only these never ends.
+_IN_PLACE_ONE = ("not", "if", "then", "else")
+_IN_PLACE_MANY = ("allOf", "anyOf", "oneOf")
 
 
 class _Lines:
@@ -78,6 +87,50 @@ def _loader_for(lines: _Lines) -> type:
     return Loader
 
 
+def _check_size(raw: bytes, file: str) -> None:
+    """Refuse a document that would expand past MAX_NODES or nest past MAX_DEPTH, before building it.
+
+    Reads parser events only (nothing is expanded): each alias adds the size its anchor had.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    sizes: dict[Any, int] = {}
+    stack: list[list[Any]] = []  # [nodes so far, anchor] per open collection
+    total = 0
+    for event in yaml.parse(raw, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor)
+            if size is None:
+                continue  # an undefined or self-holding alias: the loader refuses it with its own message
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            stack.append([0, event.anchor])
+            if len(stack) > MAX_DEPTH:
+                raise ManifestError(f"nested more than {MAX_DEPTH} levels deep", file=file,
+                                    line=event.start_mark.line + 1)
+            size = 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            count, anchor = stack.pop()  # the count includes the collection itself
+            if anchor is not None:
+                sizes[anchor] = count
+            if stack:
+                stack[-1][0] += count
+            continue
+        else:
+            continue
+        if stack:
+            stack[-1][0] += size
+        total += size
+        if total > MAX_NODES:
+            what = f"alias *{event.anchor} expands" if isinstance(event, yaml.AliasEvent) else "it grows"
+            raise ManifestError(f"the document holds more than {MAX_NODES:,} nodes once aliases are expanded "
+                                f"({what} past the limit here)", file=file, line=event.start_mark.line + 1)
+
+
 def _read(source: str | os.PathLike | Mapping[str, Any],
           raw: bytes | None = None) -> tuple[dict[str, Any], _Lines]:
     import yaml
@@ -89,6 +142,7 @@ def _read(source: str | os.PathLike | Mapping[str, Any],
     try:
         if raw is None:
             raw = _bytes(file)
+        _check_size(raw, file)
         data = yaml.load(raw, Loader=_loader_for(lines))  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -215,9 +269,13 @@ class Action:
 class Manifest:
     """A validated manifest: connector settings, shared definitions, actions by name."""
 
-    def __init__(self, data: dict[str, Any], files: Sequence[str] = ()) -> None:
+    def __init__(self, data: dict[str, Any], files: Sequence[str] = (),
+                 bundled: Mapping[str, Any] | None = None) -> None:
         self.data = data
         self.files = list(files)
+        # What the bundled layer itself declared (its base_url and environment variable names), or
+        # None when it is not one of the layers: the Engine trusts only this (see Engine's trust model).
+        self.bundled: Mapping[str, Any] | None = bundled
         self.connector: dict[str, Any] = data["connector"]
         defs = data.get("definitions", {})
         self.definitions: dict[str, Any] = {"parameters": defs.get("parameters", {}),
@@ -272,6 +330,97 @@ def _refs(node: Any) -> set[str]:
     return found
 
 
+def _foreign_keyword(node: Any) -> tuple[list[Any], str] | None:
+    """The first keyword that could make validation reach outside the manifest or run away, and why.
+
+    References must be '#/schemas/NAME' (a remote one would be fetched while validating); `$id`
+    would change what they resolve against; a pattern must compile as a linear-time regex.
+    """
+    stack: list[tuple[Any, list[Any]]] = [(node, [])]
+    while stack:
+        n, path = stack.pop()
+        if isinstance(n, list):
+            stack.extend((v, path + [i]) for i, v in reversed(list(enumerate(n))))
+            continue
+        if not isinstance(n, dict):
+            continue
+        for key, value in n.items():
+            if isinstance(value, str):
+                if key in _REF_KEYWORDS and not value.startswith(_REF_PREFIX):
+                    return path, (f"{key} {_short(value)} does not point inside the manifest: only "
+                                  f"'{_REF_PREFIX}NAME' is allowed (nothing is fetched)")
+                if key == "$id":
+                    return path, "$id is not allowed in a manifest schema: it changes what references resolve against"
+                if key == "$schema" and not re.match(r"https?://json-schema\.org/", value):
+                    return path, f"$schema {_short(value)} is not a json-schema.org dialect"
+                if key == "pattern":
+                    problem = _pattern_problem(value)
+                    if problem:
+                        return path, f"pattern {_short(value)} {problem}"
+            elif key == "patternProperties" and isinstance(value, dict):
+                for pattern in value:
+                    problem = _pattern_problem(pattern)
+                    if problem:
+                        return path + [key], f"patternProperties key {_short(pattern)} {problem}"
+        stack.extend((v, path + [k]) for k, v in reversed(list(n.items())))
+    return None
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    from .params import pattern_matcher
+
+    try:
+        pattern_matcher(pattern)
+    except ValueError as exc:
+        return f"is not a regular expression the validator can compile ({str(exc).splitlines()[0][:120]})"
+    return None
+
+
+def _short(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _in_place_cycle(schemas: Mapping[str, Any]) -> list[str] | None:
+    """Named schemas that reach themselves without moving into a property or item, as a path, or None."""
+    edges: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        found: list[str] = []
+        stack = [schema]
+        while stack:
+            n = stack.pop()
+            if not isinstance(n, dict):
+                continue
+            for key in _REF_KEYWORDS:
+                ref = n.get(key)
+                if isinstance(ref, str) and ref.startswith(_REF_PREFIX) and ref[len(_REF_PREFIX):] in schemas:
+                    found.append(ref[len(_REF_PREFIX):])
+            stack.extend(n[k] for k in _IN_PLACE_ONE if k in n)
+            for k in _IN_PLACE_MANY:
+                if isinstance(n.get(k), list):
+                    stack.extend(n[k])
+            if isinstance(n.get("dependentSchemas"), dict):
+                stack.extend(n["dependentSchemas"].values())
+        edges[name] = found
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in schemas:
+        if start in state:
+            continue
+        path, iters = [start], [iter(edges[start])]
+        state[start] = 1
+        while path:
+            nxt = next(iters[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                iters.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                iters.append(iter(edges[nxt]))
+    return None
+
+
 def _rewrite_refs(node: Any) -> Any:
     if isinstance(node, dict):
         return {k: ("#/$defs/" + v[len(_REF_PREFIX):] if k == "$ref" and isinstance(v, str)
@@ -323,11 +472,11 @@ def cache_dir() -> Path | None:
     return Path(base) / "openai-connector"
 
 
-_CACHE_FORMAT = b"manifest-cache-1"
+_CACHE_FORMAT = b"manifest-cache-2"
 
 
 def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
-    """The cached data, or None when absent, for another key, or damaged in any way."""
+    """The cached document (`data`, `bundled`), or None when absent, for another key, or damaged in any way."""
     try:
         blob = path.read_bytes()
     except OSError:
@@ -339,14 +488,15 @@ def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
         doc = json.loads(payload)
     except ValueError:
         return None
-    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("data"), dict):
+    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("data"), dict) \
+            or not isinstance(doc.get("bundled"), (dict, type(None))):
         return None
-    return doc["data"]
+    return doc
 
 
-def _cache_write(path: Path, key: str, data: dict[str, Any]) -> None:
+def _cache_write(path: Path, key: str, data: dict[str, Any], bundled: Mapping[str, Any] | None) -> None:
     try:
-        payload = json.dumps({"key": key, "data": data}, separators=(",", ":")).encode()
+        payload = json.dumps({"key": key, "data": data, "bundled": bundled}, separators=(",", ":")).encode()
     except (TypeError, ValueError):
         return  # a value JSON cannot hold (a YAML timestamp, say): not cached, still valid
     try:
@@ -378,22 +528,42 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
         h = hashlib.sha256(_CACHE_FORMAT + _ENGINE_VERSION.encode())
         h.update(_bytes(str(SCHEMA_PATH)))
         for f in files:
+            h.update(b"B" if _is_bundled(f) else b"F")
             h.update(hashlib.sha256(raws[f]).digest())
         key = h.hexdigest()
         path = folder / f"{key}.json"
         cached = _cache_read(path, key)
         if cached is not None:
-            return Manifest(cached, files)
+            return Manifest(cached["data"], files, cached["bundled"])
     merged: dict[str, Any] = {}
     origins: list[tuple[dict[str, Any], _Lines]] = []
+    bundled: dict[str, Any] | None = None
     for src in sources:
         data, lines = _read(src, raws.get(str(src)) if not isinstance(src, Mapping) else None)
         origins.append((data, lines))
+        if not isinstance(src, Mapping) and _is_bundled(src):
+            bundled = _declared(data)
         merged = _merge(merged, data) if merged else data
     _validate(merged, origins)
     if path is not None and key is not None:
-        _cache_write(path, key, merged)
-    return Manifest(merged, [lines.file for _, lines in origins])
+        _cache_write(path, key, merged, bundled)
+    return Manifest(merged, [lines.file for _, lines in origins], bundled)
+
+
+def _is_bundled(source: str | os.PathLike) -> bool:
+    return Path(source).resolve() == BUNDLED
+
+
+def _declared(layer: Mapping[str, Any]) -> dict[str, Any]:
+    """What the bundled layer declares that the Engine trusts: its base URL and environment variables."""
+    connector = layer.get("connector")
+    connector = connector if isinstance(connector, Mapping) else {}
+    names = {connector.get("base_url_env")}
+    for kind in ("credentials", "settings"):
+        section = connector.get(kind)
+        for spec in (section.values() if isinstance(section, Mapping) else ()):
+            names.add(spec.get("env") if isinstance(spec, Mapping) else None)
+    return {"base_url": connector.get("base_url"), "env": sorted(n for n in names if isinstance(n, str))}
 
 
 def _locate(origins: Sequence[tuple[dict[str, Any], _Lines]], merged: dict[str, Any],
@@ -451,6 +621,9 @@ def _validate(merged: dict[str, Any], origins: Sequence[tuple[dict[str, Any], _L
     check = jsonschema.Draft202012Validator.check_schema
 
     def check_refs(node: Any, path: list[Any]) -> None:
+        found = _foreign_keyword(node)
+        if found is not None:
+            fail(found[1], path + found[0])
         for name in _refs(node):
             if name not in schemas:
                 fail(f"schema reference '#/schemas/{name}' does not resolve", path)
@@ -461,6 +634,15 @@ def _validate(merged: dict[str, Any], origins: Sequence[tuple[dict[str, Any], _L
             check(schema)
         except jsonschema.exceptions.SchemaError as exc:
             fail(f"schema {name!r} is not a valid JSON Schema: {exc.message}", ["schemas", name])
+    cycle = _in_place_cycle(schemas)
+    if cycle:
+        who = f"schema {cycle[0]} refers to itself" if len(cycle) == 2 else \
+            f"schemas {' -> '.join(cycle)} refer to each other"
+        fail(f"{who} on the same value (through $ref, allOf, anyOf, oneOf, not, if/then/else): validating "
+             f"would never end; a recursive schema must recurse through properties or items", ["schemas", cycle[0]])
+    for name, p in shared.items():
+        if isinstance(p, dict) and "schema" in p:
+            check_refs(p["schema"], ["definitions", "parameters", name, "schema"])
     names: dict[str, int] = {}
     for i, spec in enumerate(merged["actions"]):
         at = ["actions", i]
@@ -532,6 +714,10 @@ def _validate(merged: dict[str, Any], origins: Sequence[tuple[dict[str, Any], _L
             if sp is None or sp["in"] != "body":
                 fail(f"stream parameter {st['when']!r} must be a body parameter of the action", at + ["stream", "when"])
 
+    for i, comp in enumerate(merged.get("composites", ())):
+        for j, p in enumerate(comp.get("params", ())):
+            if "schema" in p:
+                check_refs(p["schema"], ["composites", i, "params", j, "schema"])
 
     _validate_composites(merged, names, fail)
 

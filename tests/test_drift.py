@@ -77,7 +77,7 @@ def test_regenerating_from_a_newer_description_keeps_the_overrides(tmp_path):
     assert m.action("organization.users.list").credential == "admin_key"          # a rule, kept
     assert m.action("threads.create_and_run").path == "/threads/runs"             # a declared name, kept
     assert "threads.runs.create_and_poll" in m.composites
-    eng = engine.Engine(m, api_key="k")
+    eng = engine.Engine(m, api_key="k", trust_manifest=True)
     beta = next(n for n in m.actions if n.startswith("responses.input_tokens.beta"))
     assert eng.prepare(beta, {"model": "x"}).url.endswith("/responses/input_tokens?beta=true")
     assert drift.compare(m, openapi.load_spec(str(NEW)))["drift"] is False
@@ -98,7 +98,7 @@ actions:
 """
     p = tmp_path / "m.yaml"
     p.write_text(text)
-    eng = engine.Engine(p, k="secret")
+    eng = engine.Engine(p, k="secret", trust_manifest=True)
     assert eng.prepare("things.count", {"kind": "a b"}).url == "http://127.0.0.1:9/things/count?beta=true&kind=a%20b"
 
 

@@ -169,7 +169,7 @@ def test_an_engine_that_knows_no_api_runs_a_made_up_one(tmp_path, monkeypatch):
                                                        or k in ("idempotency-key", "content-type")}}))
         srv.route("POST", "/api/pets/gone/adoptions", lambda req: Reply(404, {"detail": {"text": "no such pet"}},
                                                                          {"x-trace-id": "t-404"}))
-        eng = engine.Engine(path, base_url=srv.url + "/api", tenant="acme")
+        eng = engine.Engine(path, base_url=srv.url + "/api", tenant="acme", trust_manifest=True)  # our own manifest
         waits = []
         eng.transport.sleep = waits.append
 
@@ -212,7 +212,7 @@ def test_custom_credential_headers_are_not_forwarded_to_another_host(tmp_path, m
         other_url = other.url.replace("127.0.0.1", "localhost")
         srv.route("GET", "/api/pets", lambda req: Reply(302, b"", {"Location": other_url + "/elsewhere"}))
         other.route("GET", "/elsewhere", lambda req: Reply(200, {"results": [], "more": False}))
-        eng = engine.Engine(path, base_url=srv.url + "/api")
+        eng = engine.Engine(path, base_url=srv.url + "/api", trust_manifest=True)
         assert eng.run("pets.list") == {"results": [], "more": False}
         assert srv.requests[0].headers["x-api-token"] == "pet-secret"
         assert "x-api-token" not in other.requests[0].headers
