@@ -330,8 +330,10 @@ def test_cli_lists_describes_and_dry_runs_without_a_credential(zd):
 def test_cli_walks_every_page_with_the_credential_from_the_environment(zd, monkeypatch):
     monkeypatch.setenv("ZENDESK_USERNAME", zd.login[0])
     monkeypatch.setenv("ZENDESK_API_TOKEN", zd.login[1])
-    code, out, err = run_cli("--manifest", MANIFEST, "--base-url", zd.url, "run", "tickets.list", "--all",
-                             "-p", "page_size=2")
+    walk = ("--manifest", MANIFEST, "--base-url", zd.url, "run", "tickets.list", "--all", "-p", "page_size=2")
+    code, out, err = run_cli(*walk)  # a manifest that is not the bundled one reads no env var unasked
+    assert code != 0 and "ZENDESK_" in err and zd.requests == []
+    code, out, err = run_cli("--trust-manifest", *walk)
     assert code == 0, err
     assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2, 3, 4, 5]
     assert len(zd.requests) == 3 and all(r.headers["authorization"] == BASIC for r in zd.requests)
