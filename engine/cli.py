@@ -13,7 +13,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterable, Sequence, TextIO
 
 from . import errors
 from ._version import __version__
@@ -98,9 +98,23 @@ def _quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def to_curl(request: Any) -> str:
-    """An equivalent curl command (credentials already replaced by the caller)."""
-    parts = ["curl", "-X", request.method, shlex.quote(request.url)]
+def _quote_url(url: str, keys: Iterable[str] = ()) -> str:
+    """Shell-quote a URL, leaving a redacted query credential (`api_key=$KEY`) expandable.
+
+    Only the query params in `keys` (the credential's) are expanded: a caller's own value
+    that happens to read `$HOME` stays text.
+    """
+    names = "|".join(re.escape(k) for k in keys)
+    ref = re.compile(rf"(?<=[?&])({names})=%24([A-Za-z_][A-Za-z0-9_]*)(?=&|$)") if names else None
+    if ref is None or not ref.search(url):
+        return shlex.quote(url)
+    escaped = re.sub(r'([\\"`$])', r"\\\1", url)
+    return '"' + ref.sub(lambda m: m.group(1) + "=${" + m.group(2) + "}", escaped) + '"'
+
+
+def to_curl(request: Any, query_keys: Iterable[str] = ()) -> str:
+    """An equivalent curl command (credentials already replaced by the caller; `query_keys`: a query credential's)."""
+    parts = ["curl", "-X", request.method, _quote_url(request.url, query_keys)]
     for name, value in request.headers.items():
         if name.lower() in ("content-length", "transfer-encoding"):
             continue
@@ -137,7 +151,7 @@ def _cmd_actions(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     width = max((len(a.name) for a in rows), default=0)
     for a in rows:
         if a.composite:
-            out.write(f"{a.name:<{width}}  {'(composite: ' + a.kind + ')':<6} {a.summary}\n")
+            out.write(f"{a.name:<{width}}  {'(composite)':<6} {a.summary}\n")
         else:
             out.write(f"{a.name:<{width}}  {a.method:<6} {a.path}  {a.summary}\n")
     return EXIT_OK
@@ -188,7 +202,12 @@ def _cmd_describe(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"; pagination: {action.pagination_name}")
     if action.stream_param:
         out.write(f"; streams when {action.stream_param}=true")
-    out.write("\n\nparameters:\n")
+    elif getattr(action, "streamed_always", False):
+        out.write("; always streams")
+    out.write("\n")
+    if action.replaces:
+        out.write(f"  replaces the action of the same name from {action.replaces}\n")
+    out.write("\nparameters:\n")
     for p in action.params:
         kind = "file" if p.file is not None else _type_text(p.schema)
         flag = "required" if p.required else "optional"
@@ -214,7 +233,9 @@ def catalogue(eng: Engine) -> dict[str, Any]:
                  "streams_when": a.stream_param,
                  "input_schema": a.input_schema(), "output_schema": a.output_schema()}
         if a.composite:
-            entry["kind"] = a.kind
+            entry["calls"] = list(dict.fromkeys(a.calls))
+        if a.replaces:
+            entry["replaces"] = a.replaces
         actions.append(entry)
     groups: dict[str, list[str]] = {}
     for a in actions:
@@ -222,8 +243,9 @@ def catalogue(eng: Engine) -> dict[str, Any]:
     return {
         "connector": {"name": conn["name"], "title": conn.get("title", conn["name"]),
                       "version": conn.get("version"), "base_url": conn["base_url"],
-                      "credentials": {k: {"env": v.get("env"), "description": v.get("description")}
-                                      for k, v in conn["credentials"].items()}},
+                      "credentials": {k: {"type": v["type"], "env": v.get("env"), "description": v.get("description")}
+                                      for k, v in conn["credentials"].items()},
+                      "default_credential": eng.manifest.default_credential},
         "groups": [{"name": g, "actions": names} for g, names in sorted(groups.items())],
         "actions": actions,
     }
@@ -261,7 +283,12 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
     handle_path = Path(args.handle) if args.handle else None
     resuming = handle_path is not None and handle_path.exists()
     if resuming:
-        job = eng.batch_results(json.loads(handle_path.read_text()))
+        try:
+            handle = json.loads(handle_path.read_bytes())
+        except (ValueError, RecursionError, OSError) as exc:  # a handle file is data from disk: anything may be there
+            raise _Usage(f"--handle {args.handle} is not a batch handle this command wrote "
+                         f"({type(exc).__name__})") from None
+        job = eng.batch_results(handle)
         if Path(args.output).exists():
             _drop_from(args.output, job.done)
     else:
@@ -338,7 +365,8 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
             raise _Usage(f"{action.name} does not stream")
         params[action.stream_param] = True
     if args.dry_run:
-        out.write(to_curl(eng.prepare(action.name, params, redact=True)) + "\n")
+        auth = eng.manifest.credentials.get(action.credential)
+        out.write(to_curl(eng.prepare(action.name, params, redact=True), auth.query_names() if auth else ()) + "\n")
         return EXIT_OK
     if args.output and action.response_kind != "binary":
         raise _Usage(f"-o is for binary answers; {action.name} answers with {action.response_kind}: "
@@ -386,13 +414,18 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="openai-connector", description="Run any action of the connector manifest.")
+    ap = argparse.ArgumentParser(prog="openai-connector", description="Run any action of the connector manifest.",
+                                 allow_abbrev=False)
     ap.add_argument("--manifest", action="append", metavar="FILE",
                     help="manifest to load (repeat to layer a user manifest over the bundled one; "
                          "'bundled' names the bundled one)")
     ap.add_argument("--trust-manifest", action="store_true",
-                    help="let a --manifest other than the bundled one read its environment variables and "
-                         "send credentials to its own base_url (see the README's trust model)")
+                    help="trust the --manifest files: they may read any environment variable they name and "
+                         "send credentials to any base_url (see the README's trust model)")
+    ap.add_argument("--allow-env", action="append", default=[], metavar="NAME",
+                    help="let the manifest read this environment variable for a credential or setting (repeatable)")
+    ap.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                    help="let credentials go to this origin although the manifest declared them for another")
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     ap.add_argument("--base-url", help="override the API base URL")
     ap.add_argument("--sandbox", action="store_true",
@@ -447,7 +480,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         manifests = [BUNDLED if m == "bundled" else m for m in args.manifest]
     try:
         eng = Engine(manifests, base_url=args.base_url, sandbox=args.sandbox,
-                     sandbox_state=args.sandbox_state, trust_manifest=args.trust_manifest)
+                     sandbox_state=args.sandbox_state, trust_manifest=args.trust_manifest,
+                     allow_env=args.allow_env, allow_origins=args.allow_origin)
         with eng:
             if args.command == "actions":
                 return _cmd_actions(eng, args, out)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 import requests
 import urllib3
 
+from .components.paths import MISSING
 from .errors import APIConnectionError, APIError, APIResponseError, APITimeoutError
 from .transport import WATCHDOG, PastDeadline, cutter
 
@@ -150,24 +151,24 @@ def _timed_out(exc: BaseException) -> bool:
 class EventStream:
     """Iterate the events of a streamed answer; close it to release the connection early."""
 
-    def __init__(self, response: requests.Response, *, action: str, done: str | None = "[DONE]",
-                 error_events: Iterable[str] = ("error",), terminal_events: Iterable[str] = (),
+    def __init__(self, response: requests.Response, *, action: str, framing: Any = None, errors: Any = None,
                  request_id: str | None = None, attempts: int = 1, read_timeout: float | None = None,
                  scrub: Callable[[Any], Any] = lambda value: value,
                  reopen: Callable[[APIConnectionError], requests.Response] | None = None,
-                 data_format: str = "json", max_event_bytes: int | None = None,
+                 max_event_bytes: int | None = None,
                  first_event_by: float | None = None, total_timeout: float | None = None) -> None:
+        from .components import build
+
         self.response = response
         self.action = action
-        self.done = done
-        self.error_events = frozenset(error_events)
-        self.terminal_events = frozenset(terminal_events)
+        # How the bytes are cut into events and how the stream ends (engine.components.streams).
+        self.framing = framing if framing is not None else build("stream", {"type": "sse"})
+        self.errors = errors if errors is not None else build("errors", {"type": "json", "message": "error.message"})
         self.request_id = request_id
         self.attempts = attempts
         self.read_timeout = read_timeout
         self.scrub = scrub  # takes credentials out of what the server sent back
         self._reopen = reopen  # sends the request again, or raises the failure it is given
-        self.data_format = data_format  # "json": data that is not JSON is an error (the sentinel aside)
         self.max_event_bytes = max_event_bytes
         # The attempt's total timeout runs until the first event (time.monotonic); a live stream
         # after it has only its read timeout. Set again by `reopen` for each new attempt.
@@ -176,7 +177,11 @@ class EventStream:
         self.count = 0
         self._closed = False
         self._last: str | None = None
-        self._events = iter_sse(self._chunks(), max_event_bytes=max_event_bytes)
+        self._events = self._frames()
+
+    def _frames(self) -> Iterator[ServerSentEvent]:
+        for event, raw, ident, retry in self.framing.frame(self._chunks(), self.max_event_bytes):
+            yield ServerSentEvent(event, raw, ident, retry)
 
     def _chunks(self) -> Iterator[bytes]:
         raw = self.response.raw
@@ -211,9 +216,10 @@ class EventStream:
                 sse = self._next_event(token)
             except StopIteration:
                 self.close()
-                if self.done is not None and self._last not in self.terminal_events:
+                if not self.framing.ends_on_close and self._last not in self.framing.terminal_events:
+                    marker = repr(self.framing.done) if self.framing.done else "a terminal event"
                     raise APIConnectionError(
-                        f"the stream ended after {self.count} events without its end marker {self.done!r}",
+                        f"the stream ended after {self.count} events without its end marker {marker}",
                         action=self.action, attempts=self.attempts, request_id=self.request_id) from None
                 raise
             except APIResponseError as exc:
@@ -273,24 +279,30 @@ class EventStream:
             response.close()
             return
         self.response = response
-        self._events = iter_sse(self._chunks(), max_event_bytes=self.max_event_bytes)
+        self._events = self._frames()
 
     def _dispatch(self, sse: ServerSentEvent) -> ServerSentEvent:
-        if self.done is not None and sse.raw == self.done:
+        framing = self.framing
+        if framing.done is not None and sse.raw == framing.done:
             self.close()
             raise StopIteration
-        if sse.event in self.error_events or (
-                sse.event is None and isinstance(sse.data, dict) and "error" in sse.data):
+        if framing.event_field is not None and sse.event is None and sse.is_json:
+            named = framing.event_field.get(sse.data)
+            sse.event = named if isinstance(named, str) else None
+        in_band = framing.error_field is not None and sse.is_json and framing.error_field.get(sse.data) is not MISSING
+        if sse.event in framing.error_events or in_band:
             self.close()
-            if isinstance(sse.data, dict):
-                body = sse.data if "error" in sse.data else {"error": sse.data}
-            else:
-                body = {"error": {"message": sse.raw}}
-            err = body.get("error")
-            message = err.get("message") if isinstance(err, dict) else None
-            raise APIError(message or sse.raw or "error event", action=self.action, attempts=self.attempts,
-                           request_id=self.request_id, body=body).redacted(self.scrub)
-        if self.data_format == "json" and not sse.is_json:
+            if not sse.is_json:
+                body: Any = sse.raw
+            elif in_band or framing.error_field is None:
+                body = sse.data
+            else:  # an error event whose data is the error object itself: shaped as an error answer
+                body = {framing.error_field.text: sse.data}
+            error = self.errors.read(body, {}, 200)
+            raise APIError(str(error["message"] or sse.raw or "error event"), action=self.action,
+                           attempts=self.attempts, request_id=self.request_id, body=body, type=error["type"],
+                           code=error["code"], param=error["param"]).redacted(self.scrub)
+        if framing.json and not sse.is_json:
             self.close()
             raise APIResponseError(f"event {self.count + 1} of the stream is not JSON "
                                    f"({len(sse.raw)} characters of data)", action=self.action,

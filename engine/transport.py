@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import email.utils
 import json
 import logging
 import math
@@ -31,7 +30,7 @@ from requests.adapters import HTTPAdapter
 
 from .errors import APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError, status_error_class
 
-__all__ = ["RetryPolicy", "Transport", "Attempt", "Watchdog", "WATCHDOG", "cutter", "DeadlineAdapter", "status_error", "error_message",
+__all__ = ["RetryPolicy", "Transport", "Attempt", "Watchdog", "WATCHDOG", "cutter", "DeadlineAdapter", "status_error",
            "MAX_RESPONSE_BYTES", "ACCEPT_ENCODING", "split_timeout", "PastDeadline", "deadline"]
 
 log = logging.getLogger("engine")
@@ -206,13 +205,19 @@ class DeadlineAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
+_DEFAULT_WAITS = ({"type": "milliseconds", "header": "retry-after-ms"},
+                  {"type": "seconds", "header": "retry-after", "or_http_date": True})
+
+
 class RetryPolicy:
-    """When to try again and how long to wait first."""
+    """When to try again and how long to wait first: the manifest's `retry` block, compiled once."""
 
     __slots__ = ("max_retries", "initial_delay", "max_delay", "jitter", "statuses", "retry_5xx",
-                 "max_retry_after", "ms_header", "after_header", "should_header", "permanent")
+                 "max_retry_after", "waits", "should_header", "permanent", "when")
 
     def __init__(self, spec: Mapping[str, Any], max_retries: int | None = None) -> None:
+        from .components import build
+
         self.max_retries = int(spec.get("max_retries", 2) if max_retries is None else max_retries)
         self.initial_delay = float(spec.get("initial_delay", 0.5))
         self.max_delay = float(spec.get("max_delay", 8.0))
@@ -220,21 +225,19 @@ class RetryPolicy:
         self.statuses = frozenset(spec.get("statuses", (408, 409, 429)))
         self.retry_5xx = bool(spec.get("retry_5xx", True))
         self.max_retry_after = float(spec.get("max_retry_after", 60.0))
-        self.ms_header = spec.get("retry_after_ms_header")
-        self.after_header = spec.get("retry_after_header", "retry-after")
+        self.waits = tuple(build("wait", w) for w in spec.get("wait", _DEFAULT_WAITS))
         self.should_header = spec.get("should_retry_header")
         self.permanent = tuple(spec.get("permanent", ()))
+        self.when = tuple(spec.get("when", ()))
 
-    def permanent_reason(self, status: int, body: Any) -> str | None:
-        """Why an answer must not be retried although its status usually is."""
-        err = body.get("error") if isinstance(body, Mapping) else None
-        err = err if isinstance(err, Mapping) else {}
+    def permanent_reason(self, status: int, error: Mapping[str, Any]) -> str | None:
+        """Why an answer must not be retried although its status usually is (`error`: the mapped fields)."""
         for rule in self.permanent:
             if rule["status"] != status:
                 continue
-            if "code" in rule and err.get("code") != rule["code"]:
+            if "code" in rule and error.get("code") != rule["code"]:
                 continue
-            if "type" in rule and err.get("type") != rule["type"]:
+            if "type" in rule and error.get("type") != rule["type"]:
                 continue
             return rule["reason"]
         return None
@@ -244,35 +247,47 @@ class RetryPolicy:
             flag = headers.get(self.should_header)
             if flag is not None:
                 return flag.strip().lower() == "true"
-        return status in self.statuses or (self.retry_5xx and status >= 500)
+        if status in self.statuses or (self.retry_5xx and status >= 500):
+            return True
+        return any(_holds(rule, status, headers) for rule in self.when)
 
-    def server_delay(self, headers: Mapping[str, str], now: float) -> float | None:
-        """The wait the server asked for, in seconds, or None when it asked for none."""
-        if self.ms_header:
-            raw = headers.get(self.ms_header)
-            if raw:
-                try:
-                    ms = float(raw)
-                except ValueError:
-                    ms = math.nan
-                if math.isfinite(ms):  # "nan" parses as a float, and sleep(nan) raises
-                    return ms / 1000.0
-        raw = headers.get(self.after_header) if self.after_header else None
-        if raw:
-            try:
-                seconds = float(raw)
-            except ValueError:
-                parsed = email.utils.parsedate_tz(raw)
-                if parsed:
-                    return email.utils.mktime_tz(parsed) - now
-            else:
-                if math.isfinite(seconds):
-                    return seconds
+    def server_delay(self, headers: Mapping[str, str], now: float, status: int | None = None) -> float | None:
+        """The wait the server asked for, in seconds, or None when it asked for none: the first header present."""
+        for wait in self.waits:
+            seconds = wait.seconds(headers, now, status)
+            if seconds is not None:
+                return seconds
         return None
 
     def backoff(self, retries_done: int, rand: float) -> float:
         delay = min(self.initial_delay * (2.0 ** retries_done), self.max_delay)
         return delay * (1.0 - self.jitter * rand)
+
+
+def _holds(rule: Mapping[str, Any], status: int, headers: Mapping[str, str]) -> bool:
+    """A declared `retry.when` rule: a status, and optionally a header's value (equal to, or below, a number)."""
+    if "status" in rule and rule["status"] != status:
+        return False
+    if "header" not in rule:
+        return True
+    raw = headers.get(rule["header"])
+    if raw is None:
+        return False
+    if "equals" in rule:
+        return raw.strip() == str(rule["equals"])
+    if "below" in rule:
+        try:
+            return float(raw) < float(rule["below"])
+        except ValueError:
+            return False
+    return True
+
+
+def _default_errors() -> Any:
+    """The error map of a connector that declares none: `error.message`, else the body's text."""
+    from .components import build
+
+    return build("errors", {"type": "json", "message": "error.message"})
 
 
 class Attempt:
@@ -287,15 +302,6 @@ class Attempt:
         self.deadline: float | None = None  # when the latest attempt's total timeout ends (time.monotonic)
 
 
-def error_message(body: Any, path: tuple[str, ...], fallback: str) -> str:
-    node = body
-    for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
-    if isinstance(node, str) and node:
-        return node
-    return fallback
-
-
 def _decode_error_body(response: requests.Response) -> Any:
     content = response.content
     if not content:
@@ -307,16 +313,16 @@ def _decode_error_body(response: requests.Response) -> Any:
 
 
 def status_error(response: requests.Response, *, action: str, attempts: int, request_id_header: str,
-                 message_path: tuple[str, ...], reason: str | None = None, body: Any = None) -> APIStatusError:
-    if body is None:
-        body = _decode_error_body(response)
-    fallback = body if isinstance(body, str) and body else (response.reason or "error")
-    message = error_message(body, message_path, fallback)
+                 error: Mapping[str, Any], reason: str | None = None, body: Any = None) -> APIStatusError:
+    """The typed error for a 4xx/5xx answer; `error` holds the fields the connector's error map read."""
+    message = error.get("message") or (body if isinstance(body, str) and body else None) or response.reason or "error"
+    message = str(message)
     if reason:
         message = f"{message} (not retried: {reason})"
     cls = status_error_class(response.status_code)
     return cls(message, status_code=response.status_code, headers=response.headers, action=action,
-               attempts=attempts, request_id=response.headers.get(request_id_header), body=body)
+               attempts=attempts, request_id=response.headers.get(request_id_header), body=body,
+               type=error.get("type"), code=error.get("code"), param=error.get("param"))
 
 
 def _origin(url: str | None) -> str:
@@ -374,7 +380,7 @@ class Transport:
 
     def __init__(self, session: requests.Session, *, connect_timeout: float, read_timeout: float,
                  total_timeout: float | None = None, max_response_bytes: int = MAX_RESPONSE_BYTES,
-                 request_id_header: str = "x-request-id", message_path: tuple[str, ...] = ("error", "message"),
+                 request_id_header: str = "x-request-id", errors: Any = None,
                  send_options: Mapping[str, Any] | None = None, hooks: Any = None,
                  redact: Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None,
                  scrub: Callable[[Any], Any] = lambda value: value,
@@ -387,7 +393,7 @@ class Transport:
         self.total_timeout = total_timeout  # None: the connect and read timeouts in effect, added
         self.max_response_bytes = max_response_bytes
         self.request_id_header = request_id_header
-        self.message_path = message_path
+        self.errors = errors if errors is not None else _default_errors()  # the connector's error map
         self.send_options = dict(send_options or {})
         self.before = getattr(hooks, "before_request", None) if not isinstance(hooks, Mapping) \
             else hooks.get("before_request")
@@ -411,7 +417,6 @@ class Transport:
         """Send with retries; return a 2xx response or raise a typed error."""
         info = attempt or Attempt()
         connect, read, total = self.timeouts(timeout)
-        replayable = getattr(request.body, "replayable", True)
         # Sent unless the caller set its own: compressed answers cost less, and only codings decoded here are named.
         request.headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
         if self._drain_redirect not in request.hooks.setdefault("response", []):
@@ -439,17 +444,18 @@ class Transport:
             if response is not None:
                 body = _decode_error_body(response)
                 response.close()
-                reason = policy.permanent_reason(response.status_code, body)
+                error = self.errors.read(body, response.headers, response.status_code)
+                reason = policy.permanent_reason(response.status_code, error)
                 if reason is None and policy.retryable_status(response.status_code, response.headers):
-                    reason = self._again(info, policy, response.headers, replayable)
+                    reason = self._again(info, policy, response.headers, response.status_code)
                     if reason is None:
                         continue
                 info.elapsed = time.perf_counter() - started
                 raise status_error(response, action=action, attempts=info.attempts, body=body,
-                                   request_id_header=self.request_id_header, message_path=self.message_path,
+                                   request_id_header=self.request_id_header, error=error,
                                    reason=None if reason == _EXHAUSTED else reason).redacted(self.scrub)
             if issubclass(failure[0], APIConnectionError):
-                why = self._again(info, policy, None, replayable)
+                why = self._again(info, policy, None)
                 if why is None:
                     continue
             else:
@@ -470,7 +476,7 @@ class Transport:
         if log.isEnabledFor(logging.DEBUG):
             url = self.scrub((request.url or "").split("?", 1)[0])
             log.debug("%s attempt %d: %s %s -> %s", action, attempt.attempts, request.method, url, failure.message)
-        why = self._again(attempt, policy, None, getattr(request.body, "replayable", True))
+        why = self._again(attempt, policy, None)
         if why is not None:
             failure.attempts = attempt.attempts
             if why != _EXHAUSTED:
@@ -592,14 +598,12 @@ class Transport:
         return over
 
     def _again(self, info: Attempt, policy: RetryPolicy, headers: Mapping[str, str] | None,
-               replayable: bool) -> str | None:
+               status: int | None = None) -> str | None:
         """Wait before the next attempt and return None, or say why there is none."""
         retries_done = info.attempts - 1
         if retries_done >= policy.max_retries:
             return _EXHAUSTED
-        if not replayable:
-            return "the request body is a stream that cannot be sent again"
-        delay = policy.server_delay(headers, self.clock()) if headers is not None else None
+        delay = policy.server_delay(headers, self.clock(), status) if headers is not None else None
         if delay is not None and delay > policy.max_retry_after:
             return f"the server asked to wait {delay:g}s, more than the {policy.max_retry_after:g}s cap"
         if delay is None or delay <= 0:

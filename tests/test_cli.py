@@ -22,7 +22,7 @@ def test_actions_lists_all_and_by_group():
     code, out, _ = call("actions")
     lines = out.strip().splitlines()
     assert code == 0 and len(lines) == 118
-    assert sum("(composite: " in line for line in lines) == 8
+    assert sum("(composite)" in line for line in lines) == 8
     code, out, _ = call("actions", "--group", "audio", "--json")
     assert code == 0 and {a["name"] for a in json.loads(out)} == {
         "audio.speech.create", "audio.transcriptions.create", "audio.translations.create"}
@@ -293,3 +293,12 @@ def test_a_path_parameter_takes_at_path_like_a_file_parameter(tmp_path):
     at = parse_params(action, [f"file=@{tmp_path / 'big.jsonl'}", "purpose=batch"], None)
     plain = parse_params(action, [f"file={tmp_path / 'big.jsonl'}", "purpose=batch"], None)
     assert at == plain == {"file": str(tmp_path / "big.jsonl"), "purpose": "batch"}
+
+
+def test_a_handle_file_that_is_not_json_is_a_usage_error(tmp_path):
+    handle = tmp_path / "job.json"
+    for text in ("not json", "[" * 100_000):
+        handle.write_text(text)
+        code, out, err = call("--sandbox", "batch", "embeddings.create", "--output", str(tmp_path / "o.jsonl"),
+                                 "--handle", str(handle))
+        assert code == 2 and "is not a batch handle" in err, err

@@ -85,8 +85,8 @@ def test_regenerating_from_a_newer_description_keeps_the_overrides(tmp_path):
 
 def test_fixed_query_from_the_path_is_sent(tmp_path):
     text = """
-manifest_version: 1
-connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+manifest_version: 2
+connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
 actions:
   - name: things.count
     method: GET
@@ -94,7 +94,7 @@ actions:
     query: {beta: "true"}
     credential: k
     params: [{name: kind, in: query, schema: {type: string}}]
-    response: {kind: json}
+    response: {type: json}
 """
     p = tmp_path / "m.yaml"
     p.write_text(text)
@@ -105,8 +105,8 @@ actions:
 # A manifest whose parameters state flatly what the descriptions below nest: `nullable` over a `oneOf`
 # (which converts to an anyOf inside an anyOf) and alternatives behind $refs that nest again.
 FLAT_MANIFEST = """
-manifest_version: 1
-connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+manifest_version: 2
+connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
 actions:
   - name: things.create
     operation_id: createThing
@@ -117,7 +117,7 @@ actions:
     params:
       - {name: stop, in: body, schema: {type: [string, array, "null"]}}
       - {name: size, in: body, schema: {type: [string, "null"], enum: [small, large, huge, null]}}
-    response: {kind: json, schema: {$ref: "#/schemas/Thing"}}
+    response: {type: json, schema: {$ref: "#/schemas/Thing"}}
 schemas:
   Thing: {type: object, properties: {id: {type: string}}}
 """

@@ -98,30 +98,29 @@ def test_hooks_as_a_mapping(manifest, mocked):
 
 
 MADE_UP = textwrap.dedent("""\
-    manifest_version: 1
+    manifest_version: 2
     connector:
       name: petstore
       base_url: http://127.0.0.1:1/api
       credentials:
-        token: {env: PETSTORE_TOKEN, header: X-Api-Token}
+        token: {type: header, env: PETSTORE_TOKEN, header: X-Api-Token}
       default_credential: token
       settings:
         tenant: {env: PETSTORE_TENANT, header: X-Tenant}
       request_id_header: x-trace-id
-      error_body: {message: [detail, text]}
+      errors: {type: json, message: detail.text}
       retry:
         max_retries: 1
         statuses: [429]
         retry_5xx: false
-        retry_after_header: x-retry-in
+        wait: [{type: seconds, header: x-retry-in}]
     definitions:
       paginations:
         pets:
           type: cursor
           items: results
-          cursor_param: starting_after
-          next_cursor: next
-          item_id: uid
+          next: {body: next, last_item: uid}
+          send: {param: starting_after}
           has_more: more
     actions:
       - name: pets.list
@@ -131,7 +130,7 @@ MADE_UP = textwrap.dedent("""\
         params:
           - {name: starting_after, in: query, schema: {type: string}}
           - {name: species, in: query, schema: {type: array, items: {type: string}}}
-        response: {kind: json}
+        response: {type: json}
         pagination: pets
       - name: pets.adopt
         group: pets
@@ -143,7 +142,7 @@ MADE_UP = textwrap.dedent("""\
           - {name: owner, in: body, required: true, schema: {type: string, minLength: 2}}
           - {name: indoor, in: body, schema: {type: boolean}}
           - {name: idempotency, wire: Idempotency-Key, in: header, schema: {type: string}}
-        response: {kind: json}
+        response: {type: json}
     """)
 
 

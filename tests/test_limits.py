@@ -12,6 +12,7 @@ import tracemalloc
 import pytest
 
 import engine
+from engine.components import build
 from engine.streaming import iter_sse
 from loopback import Reply
 
@@ -285,7 +286,8 @@ def test_a_text_stream_style_hands_text_through():
         def close(self):
             pass
 
-    stream = EventStream(Answer(b"data: plain words\n\ndata: [DONE]\n\n"), action="a", data_format="text")
+    framing = build("stream", {"type": "sse", "data": "text", "done": "[DONE]"})
+    stream = EventStream(Answer(b"data: plain words\n\ndata: [DONE]\n\n"), action="a", framing=framing)
     assert [e.data for e in stream] == ["plain words"]
 
 

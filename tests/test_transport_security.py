@@ -265,12 +265,12 @@ def test_a_redirect_to_another_host_carries_no_credential_and_no_identifying_hea
 
 
 DEMO = {
-    "manifest_version": 1,
+    "manifest_version": 2,
     "connector": {"name": "demo", "base_url": "http://127.0.0.1:9/api",
-                  "credentials": {"token": {"header": "X-Token"}},
+                  "credentials": {"token": {"type": "header", "header": "X-Token"}},
                   "settings": {"tenant": {"header": "X-Tenant"}}},
     "actions": [{"name": "widgets.list", "method": "GET", "path": "/widgets", "credential": "token",
-                 "params": [], "response": {"kind": "json"}}],
+                 "params": [], "response": {"type": "json"}}],
 }
 
 

@@ -93,18 +93,27 @@ def test_with_nothing_to_send_or_in_the_sandbox_a_moved_base_url_is_harmless(tmp
     assert srv.requests == []
 
 
-def test_a_standalone_manifest_is_not_trusted_with_the_caller_s_key(tmp_path, srv):
+def test_a_standalone_manifest_sends_a_key_the_caller_gives_only_to_its_own_origin(tmp_path, srv, monkeypatch):
     mine = layer(tmp_path, f"""\
-        manifest_version: 1
-        connector: {{name: demo, base_url: '{srv.url}', credentials: {{k: {{header: X-K}}}}}}
-        actions: [{{name: t.get, method: GET, path: /t, credential: k, params: [], response: {{kind: json}}}}]
+        manifest_version: 2
+        connector: {{name: demo, base_url: '{srv.url}', credentials: {{k: {{type: header, header: X-K, env: DEMO_K}}}}}}
+        actions: [{{name: t.get, method: GET, path: /t, credential: k, params: [], response: {{type: json}}}}]
         """)
     srv.route("GET", "/t", lambda req: Reply(200, {"ok": True}))
-    with pytest.raises(engine.UntrustedManifestError):
-        engine.Engine(mine, k="secret-value-1234")
-    with engine.Engine(mine, k="secret-value-1234", trust_manifest=True) as eng:
+    with engine.Engine(mine, k="secret-value-1234") as eng:  # declared with this origin: it goes there
         assert eng.run("t.get") == {"ok": True}
-    assert [r.headers["x-k"] for r in srv.requests] == ["secret-value-1234"]
+    # ...but the manifest's variable is not read unless the caller allows it.
+    monkeypatch.setenv("DEMO_K", "from-the-env-5678")
+    with engine.Engine(mine) as eng:
+        with pytest.raises(engine.MissingCredentialError, match="allow_env"):
+            eng.run("t.get")
+    with engine.Engine(mine, allow_env=["DEMO_K"]) as eng:
+        assert eng.run("t.get") == {"ok": True}
+    # A layer over it cannot move that key elsewhere.
+    moved = layer(tmp_path, "connector: {base_url: 'http://localhost:9'}\n", "moved.yaml")
+    with pytest.raises(engine.UntrustedManifestError):
+        engine.Engine([mine, moved], k="secret-value-1234")
+    assert [r.headers["x-k"] for r in srv.requests] == ["secret-value-1234", "from-the-env-5678"]
 
 
 def test_the_bundled_manifest_and_a_harmless_layer_keep_working(tmp_path, monkeypatch):
@@ -117,7 +126,7 @@ def test_the_bundled_manifest_and_a_harmless_layer_keep_working(tmp_path, monkey
             path: /models/{model}/permissions
             credential: api_key
             params: [{name: model, in: path, required: true, schema: {type: string}}]
-            response: {kind: json}
+            response: {type: json}
         """)
     for source in (None, [BUNDLED, mine]):
         with engine.Engine(source) as eng:
@@ -125,9 +134,9 @@ def test_the_bundled_manifest_and_a_harmless_layer_keep_working(tmp_path, monkey
             assert req.headers["Authorization"] == f"Bearer {API_KEY}"
             assert req.headers["OpenAI-Organization"] == "org-1"
     # Which layer was the bundled one survives the manifest cache (a warm load is trusted the same way).
-    assert engine.load().bundled == engine.load().bundled
-    assert "OPENAI_API_KEY" in engine.load().bundled["env"]
-    assert engine.load([BUNDLED, mine]).bundled == engine.load().bundled
+    assert engine.load().trust == engine.load().trust
+    assert engine.load().trust["env"]["api_key"] == ["OPENAI_API_KEY"]
+    assert engine.load([BUNDLED, mine]).trust == engine.load().trust
 
 
 # -- which environment variables are read --------------------------------------------------------------
@@ -149,8 +158,8 @@ class _Spy(dict):
 
 
 @pytest.mark.parametrize("section", [
-    "credentials:\n    api_key: {env: AWS_SECRET_ACCESS_KEY, header: Authorization, prefix: 'Bearer '}",
-    "credentials:\n    aws: {env: AWS_SECRET_ACCESS_KEY, header: X-Aws}",
+    "credentials:\n    api_key: {type: header, env: AWS_SECRET_ACCESS_KEY, header: Authorization, prefix: 'Bearer '}",
+    "credentials:\n    aws: {type: header, env: AWS_SECRET_ACCESS_KEY, header: X-Aws}",
     "settings:\n    leak: {env: AWS_SECRET_ACCESS_KEY, header: X-Leak}",
     "base_url_env: AWS_SECRET_ACCESS_KEY",
 ])
@@ -161,13 +170,16 @@ def test_a_layer_cannot_read_a_variable_the_caller_did_not_allow(tmp_path, monke
     monkeypatch.setattr(os, "environ", spy)
     user = layer(tmp_path, f"connector:\n  {section}\n")
     # Even when the caller chose where requests go: the variable is not the manifest's to read.
-    where = {} if "base_url_env" in section else {"base_url": srv.url + "/v1"}
-    with pytest.raises(engine.UntrustedManifestError) as info:
-        engine.Engine([BUNDLED, user], **where)
-    assert "AWS_SECRET_ACCESS_KEY" in str(info.value) and "allow_env" in str(info.value)
-    assert AWS not in str(info.value)
+    with engine.Engine([BUNDLED, user], base_url=srv.url + "/v1", max_retries=0) as eng:
+        if "api_key" in section:  # the key it redeclared is simply not given, and the call says how to allow it
+            with pytest.raises(engine.MissingCredentialError) as info:
+                eng.run("models.list")
+            assert "AWS_SECRET_ACCESS_KEY" in str(info.value) and "allow_env" in str(info.value)
+            assert AWS not in str(info.value)
+        else:
+            eng.run("models.list", ) if "OPENAI_API_KEY" in os.environ else None
     assert "AWS_SECRET_ACCESS_KEY" not in spy.read
-    assert srv.requests == []
+    assert all(AWS not in json.dumps(r.headers) + r.path + r.query for r in srv.requests)
 
 
 def test_allow_env_lets_the_caller_name_a_variable(tmp_path, monkeypatch, srv):
@@ -189,9 +201,12 @@ def test_the_command_line_refuses_and_opts_in(tmp_path, monkeypatch, srv):
     user = layer(tmp_path, f"connector: {{base_url: '{srv.url}/v1'}}\n")
     code, out, err = run_cli("--manifest", "bundled", "--manifest", str(user), "run", "models.list")
     assert code == 1 and "--trust-manifest" not in out and "trust_manifest" in err and srv.requests == []
-    code, out, err = run_cli("--trust-manifest", "--manifest", "bundled", "--manifest", str(user),
+    code, out, err = run_cli("--allow-origin", srv.url, "--manifest", "bundled", "--manifest", str(user),
                              "run", "models.list")
     assert code == 0 and json.loads(out) == LIST and len(srv.requests) == 1
+    code, out, err = run_cli("--trust-manifest", "--manifest", "bundled", "--manifest", str(user),
+                             "run", "models.list")
+    assert code == 0 and json.loads(out) == LIST and len(srv.requests) == 2
 
 
 # -- no network while loading or validating -------------------------------------------------------------
@@ -199,8 +214,8 @@ def test_the_command_line_refuses_and_opts_in(tmp_path, monkeypatch, srv):
 def _remote(url: str) -> list[str]:
     """Manifests that point a schema reference (or the base for one) at `url`."""
     head = textwrap.dedent("""\
-        manifest_version: 1
-        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+        manifest_version: 2
+        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
         actions:
           - name: t.c
             method: POST
@@ -209,16 +224,16 @@ def _remote(url: str) -> list[str]:
             body: json
         """)
     return [
-        head + f"    params: [{{name: a, in: body, schema: {{$ref: '{url}'}}}}]\n    response: {{kind: json}}\n",
-        head + "    params: [{name: a, in: body, schema: {$ref: '#/schemas/A'}}]\n    response: {kind: json}\n"
+        head + f"    params: [{{name: a, in: body, schema: {{$ref: '{url}'}}}}]\n    response: {{type: json}}\n",
+        head + "    params: [{name: a, in: body, schema: {$ref: '#/schemas/A'}}]\n    response: {type: json}\n"
                f"schemas:\n  A:\n    type: object\n    properties:\n      b: {{$ref: '{url}#/x'}}\n",
-        head + f"    params: []\n    response: {{kind: json, schema: {{$ref: '{url}'}}}}\n",
-        head + "    params: [{name: a, in: body, schema: {$ref: '#/schemas/A'}}]\n    response: {kind: json}\n"
+        head + f"    params: []\n    response: {{type: json, schema: {{$ref: '{url}'}}}}\n",
+        head + "    params: [{name: a, in: body, schema: {$ref: '#/schemas/A'}}]\n    response: {type: json}\n"
                f"schemas:\n  A: {{$id: '{url}', type: object, properties: {{b: {{$ref: 'other.json'}}}}}}\n",
-        head + f"    params: [{{name: a, in: body, schema: {{$dynamicRef: '{url}'}}}}]\n    response: {{kind: json}}\n",
-        head + "    params: [{name: a, in: body, schema: {type: string}}]\n    response: {kind: json}\n"
-               "composites:\n  - {name: t.wait, type: poll, call: t.c, poll: t.c, poll_params: {a: params.a},\n"
-               f"     terminal: [done], params: [{{name: a, schema: {{$ref: '{url}'}}}}]}}\n",
+        head + f"    params: [{{name: a, in: body, schema: {{$dynamicRef: '{url}'}}}}]\n    response: {{type: json}}\n",
+        head + "    params: [{name: a, in: body, schema: {type: string}}]\n    response: {type: json}\n"
+               "composites:\n  - {name: t.wait, steps: [{type: call, action: t.c}],\n"
+               f"     params: [{{name: a, schema: {{$ref: '{url}'}}}}]}}\n",
     ]
 
 
@@ -242,11 +257,11 @@ def test_a_remote_reference_is_refused_at_load_and_never_fetched(tmp_path, srv, 
 
 def test_the_param_validators_cannot_fetch_even_for_a_manifest_built_without_load(srv):
     srv.route("GET", "/*", lambda req: Reply(200, {"type": "string"}))
-    data = {"manifest_version": 1,
-            "connector": {"name": "demo", "base_url": "http://127.0.0.1:9", "credentials": {"k": {"header": "X-K"}}},
+    data = {"manifest_version": 2,
+            "connector": {"name": "demo", "base_url": "http://127.0.0.1:9", "credentials": {"k": {"type": "header", "header": "X-K"}}},
             "actions": [{"name": "t.c", "method": "POST", "path": "/t", "credential": "k", "body": "json",
                          "params": [{"name": "a", "in": "body", "schema": {"$ref": srv.url + "/s.json"}}],
-                         "response": {"kind": "json"}}]}
+                         "response": {"type": "json"}}]}
     with engine.Engine(engine.Manifest(data)) as eng:
         with pytest.raises(engine.ManifestError):
             eng.prepare("t.c", {"a": 1}, redact=True)
@@ -256,8 +271,8 @@ def test_the_param_validators_cannot_fetch_even_for_a_manifest_built_without_loa
 # -- nothing hangs -------------------------------------------------------------------------------------
 
 def _bomb() -> str:
-    lines = ["manifest_version: 1",
-             'connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}',
+    lines = ["manifest_version: 2",
+             'connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}',
              'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
     return "\n".join(lines + ["actions: *a8"]) + "\n"
@@ -280,18 +295,18 @@ def test_a_yaml_alias_bomb_fails_fast_with_file_and_line(tmp_path):
 
 def test_aliases_within_bounds_still_load_but_a_self_holding_alias_or_deep_nesting_does_not(tmp_path):
     fine = layer(tmp_path, """\
-        manifest_version: 1
-        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+        manifest_version: 2
+        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
         actions:
-          - {name: t.a, method: GET, path: /a, credential: k, params: &none [], response: &json {kind: json}}
+          - {name: t.a, method: GET, path: /a, credential: k, params: &none [], response: &json {type: json}}
           - {name: t.b, method: GET, path: /b, credential: k, params: *none, response: *json}
         """, "fine.yaml")
     assert set(engine.load(fine).actions) == {"t.a", "t.b"}
-    looped = layer(tmp_path, "manifest_version: 1\nx: &x [1, *x]\n", "looped.yaml")
+    looped = layer(tmp_path, "manifest_version: 2\nx: &x [1, *x]\n", "looped.yaml")
     with pytest.raises(engine.ManifestError) as info:
         engine.load(looped)
     assert info.value.line == 2
-    deep = layer(tmp_path, "manifest_version: 1\nx: " + "[" * 100_000 + "]" * 100_000 + "\n", "deep.yaml")
+    deep = layer(tmp_path, "manifest_version: 2\nx: " + "[" * 100_000 + "]" * 100_000 + "\n", "deep.yaml")
     got = guarded(f"""
         import json, engine
         try:
@@ -313,8 +328,8 @@ CYCLES = {
 
 def _with_schemas(schemas: str) -> str:
     return textwrap.dedent("""\
-        manifest_version: 1
-        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+        manifest_version: 2
+        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
         actions:
           - name: t.c
             method: POST
@@ -322,7 +337,7 @@ def _with_schemas(schemas: str) -> str:
             credential: k
             body: json
             params: [{name: a, in: body, schema: {$ref: '#/schemas/A'}}]
-            response: {kind: json}
+            response: {type: json}
         schemas:
         """) + schemas
 
@@ -349,13 +364,13 @@ def test_a_recursive_schema_through_properties_is_legitimate(tmp_path):
 def test_prepare_ends_on_a_reference_cycle_that_skipped_load():
     got = guarded("""
         import json, engine
-        data = {"manifest_version": 1,
-                "connector": {"name": "demo", "base_url": "http://127.0.0.1:9", "credentials": {"k": {"header": "X-K"}}},
+        data = {"manifest_version": 2,
+                "connector": {"name": "demo", "base_url": "http://127.0.0.1:9", "credentials": {"k": {"type": "header", "header": "X-K"}}},
                 "actions": [{"name": "t.c", "method": "POST", "path": "/t", "credential": "k", "body": "json",
                              "params": [{"name": "a", "in": "body", "schema": {"$ref": "#/schemas/A"}},
                                         {"name": "u", "in": "body", "schema": {"anyOf": [
                                             {"$ref": "#/schemas/A"}, {"type": "object", "properties": {"t": {"const": "x"}}}]}}],
-                             "response": {"kind": "json"}}],
+                             "response": {"type": "json"}}],
                 "schemas": {"A": {"$ref": "#/schemas/B"}, "B": {"$ref": "#/schemas/A"}}}
         eng = engine.Engine(engine.Manifest(data))
         outcome = []
@@ -372,8 +387,8 @@ def test_prepare_ends_on_a_reference_cycle_that_skipped_load():
 
 def test_a_backtracking_pattern_is_explained_without_backtracking(tmp_path):
     path = layer(tmp_path, """\
-        manifest_version: 1
-        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+        manifest_version: 2
+        connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
         actions:
           - name: t.c
             method: POST
@@ -387,7 +402,7 @@ def test_a_backtracking_pattern_is_explained_without_backtracking(tmp_path):
               - {name: c, in: body, schema: {type: object, unevaluatedProperties: false,
                                             patternProperties: {'^(a+)+$': {type: integer}}}}
               - {name: n, in: body, schema: {type: integer}}
-            response: {kind: json}
+            response: {type: json}
         """, "pattern.yaml")
     got = guarded(f"""
         import json, engine
@@ -410,12 +425,12 @@ def test_a_backtracking_pattern_is_explained_without_backtracking(tmp_path):
 def test_the_sandbox_judges_a_body_without_backtracking_either():
     got = guarded("""
         import json, engine
-        data = {"manifest_version": 1,
-                "connector": {"name": "demo", "base_url": "http://127.0.0.1:9", "credentials": {"k": {"header": "X-K"}}},
+        data = {"manifest_version": 2,
+                "connector": {"name": "demo", "base_url": "http://127.0.0.1:9", "credentials": {"k": {"type": "header", "header": "X-K"}}},
                 "actions": [{"name": "t.c", "method": "POST", "path": "/t", "credential": "k", "body": "json",
                              "params": [{"name": "b", "in": "body", "schema": {"type": "object",
                                          "patternProperties": {"^(a+)+$": {"type": "integer"}}}}],
-                             "response": {"kind": "json"}}]}
+                             "response": {"type": "json"}}]}
         with engine.Engine(engine.load(data), sandbox=True) as eng:
             ok = eng.run("t.c", {"b": {"a" * 40 + "!": "x"}})  # no pattern matches that key: any value goes
             try:
