@@ -11,6 +11,7 @@ import base64
 import importlib.util
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = str(ROOT / "examples" / "zendesk.yaml")
 _spec = importlib.util.spec_from_file_location("zendesk_server", ROOT / "examples" / "servers" / "zendesk.py")
 zendesk_server = importlib.util.module_from_spec(_spec)
+sys.modules["zendesk_server"] = zendesk_server
 _spec.loader.exec_module(zendesk_server)  # type: ignore[union-attr]
 ZendeskServer = zendesk_server.ZendeskServer
 TOKEN = zendesk_server.API_TOKEN
@@ -81,7 +83,7 @@ def test_a_wrong_token_is_a_401_with_zendesks_message_and_the_token_never_shows(
         make(api_token=("agent@example.com/token", wrong)).run("tickets.show", {"ticket_id": 1})
     exc = info.value
     assert exc.status_code == 401
-    assert exc.message == "Couldn't authenticate you"
+    assert exc.message == "HTTP 401: Couldn't authenticate you"
     assert exc.request_id == "req-1"
     assert wrong not in str(exc) and wrong not in repr(exc)
 
@@ -121,12 +123,23 @@ def test_a_next_url_on_another_origin_is_refused_and_gets_no_credential(zd, make
     with ZendeskServer() as decoy:
         zd.next_origin = decoy.origin
         seen = []
-        with pytest.raises(engine.Error):
+        with pytest.raises(engine.PaginationError, match="another origin"):
             for ticket in make().paginate("tickets.list", {"page_size": 2}):
                 seen.append(ticket["id"])
         assert decoy.requests == []
     assert seen == [1, 2]  # the first page is handed out; the walk never ends short silently
     assert len(zd.requests) == 1
+
+
+def test_a_walk_resumes_from_its_checkpoint_in_another_engine_at_the_next_url(zd, make):
+    walk = make().paginate("tickets.list", {"page_size": 2})
+    got = [next(walk)["id"] for _ in range(3)]
+    saved = json.loads(json.dumps(walk.checkpoint))  # plain JSON: the page's whole next URL and a skip
+    assert saved["url"].startswith(zd.origin + "/api/v2/tickets.json?")
+    zd.requests.clear()
+    rest = [t["id"] for t in make().paginate("tickets.list", resume=saved)]
+    assert got + rest == [1, 2, 3, 4, 5]
+    assert len(zd.requests) == 2  # page 2 again (to skip what was handed out) and page 3
 
 
 def test_a_tickets_comments_walk_every_page_in_the_order_asked(zd, make):
@@ -199,14 +212,14 @@ def test_params_are_checked_before_anything_is_sent(zd, make):
 def test_a_missing_ticket_is_not_found_with_type_and_message_from_the_body(zd, make):
     with pytest.raises(engine.NotFoundError) as info:
         make().run("tickets.show", {"ticket_id": 99})
-    assert (info.value.message, info.value.type) == ("Not found", "RecordNotFound")
+    assert (info.value.message, info.value.type) == ("HTTP 404: Not found", "RecordNotFound")
 
 
 def test_a_forbidden_answer_reads_its_message_from_the_nested_error_object(zd, make):
     zd.forbidden.add("/api/v2/users.json")
     with pytest.raises(engine.PermissionDeniedError) as info:
         make().run("users.list")
-    assert info.value.message.startswith("You do not have access to this page")
+    assert info.value.message.startswith("HTTP 403: You do not have access to this page")
     assert info.value.type is None  # `error` is an object here, not a name
 
 
@@ -215,7 +228,7 @@ def test_record_invalid_is_a_422_naming_the_field(zd, make):
         make().run("tickets.create", {"comment": {"body": "hi"}, "requester": {"name": "X", "email": "not-an-email"}})
     exc = info.value
     assert (exc.status_code, exc.type, exc.message, exc.param) == \
-        (422, "RecordInvalid", "Record validation errors", "requester")
+        (422, "RecordInvalid", "HTTP 422: Record validation errors", "requester")
     assert exc.body["details"]["requester"][0]["error"] == "InvalidValue"
 
 
@@ -254,7 +267,7 @@ def test_a_429_when_retries_are_spent_is_a_rate_limit_error(zd, make):
     with pytest.raises(engine.RateLimitError) as info:
         make(max_retries=0).run("tickets.show", {"ticket_id": 1})
     assert info.value.type == "APIRateLimitExceeded"
-    assert info.value.message == "Number of allowed API requests per minute exceeded"
+    assert info.value.message == "HTTP 429: Number of allowed API requests per minute exceeded"
     assert info.value.headers["retry-after"] == "1"
 
 
