@@ -247,7 +247,9 @@ def test_a_429_waits_retry_after_seconds_then_succeeds_and_the_key_makes_it_safe
     e = make(max_retries=None)
     result = e.run("tickets.create", {"comment": {"body": "once"}, "idempotency_key": "create-once-1"}, raw=True)
     assert result.status_code == 201 and result.data["ticket"]["id"] == 6
-    assert e.waits == [1.0]
+    assert result.attempts == 2 and e.waits == [1.0]
+    assert result.rate_limits == {"x-rate-limit": "700", "x-rate-limit-remaining": "699"}
+    assert result.headers["x-idempotency-lookup"] == "miss"
     first, second = zd.calls("/api/v2/tickets.json")
     assert first.body == second.body and first.headers["idempotency-key"] == second.headers["idempotency-key"]
     assert len(zd.tickets) == 6
