@@ -412,7 +412,8 @@ class Engine:
                     env = (f" (this manifest names {', '.join(unread)}, which is read only when the caller allows "
                            f"it: allow_env={unread!r}, or --allow-env on the command line)")
                 raise MissingCredentialError(action.name, [Problem(None, "credential",
-                                      f"needs the {name!r} credential: pass Engine({name}=...){env}")])
+                                      f"needs the {name!r} credential: pass Engine({name}=...){env}")],
+                                             credential=name, env=envs)
             credential = (auth, secret.value)
         return Context(self.base_url, self._headers, credential, self.manifest.connector.get("files", {}),
                        self._config)

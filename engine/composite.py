@@ -65,7 +65,7 @@ class Composite:
         self.replaces: str | None = None
         exclude = set(spec.get("exclude_params", ()))
         params = [p for p in base.params if p.name not in exclude] if base else []
-        params += [Param({**p, "in": p.get("in", "body")}) for p in spec.get("params", ())]
+        params += [Param({**p, "in": "option"}) for p in spec.get("params", ())]  # the composite's own options
         self.params = params
         self.by_name = {p.name: p for p in params}
 

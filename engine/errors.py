@@ -92,9 +92,14 @@ class ValidationError(Error):
 
 
 class MissingCredentialError(ValidationError):
-    """The action needs a credential the Engine was not given; nothing was sent."""
+    """The action needs a credential the Engine was not given; nothing was sent.
 
-    def __init__(self, action: str, problems: Sequence[Problem]) -> None:
+    `.credential` names it; `.env` lists the environment variables it can be read from.
+    """
+
+    def __init__(self, action: str, problems: Sequence[Problem], *, credential: str | None = None,
+                 env: Sequence[str] = ()) -> None:
+        self.credential, self.env = credential, list(env)
         super().__init__(action, problems)
         # A missing key is not a bad parameter: say what is needed, on one line.
         self.args = ("; ".join(f"{action}: {p.message}" for p in self.problems),)
