@@ -7,6 +7,7 @@ engine error (and, for `drift`, drift found). Results go to stdout, messages to 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -140,11 +141,26 @@ def _quote_url(url: str, keys: Iterable[str] = ()) -> str:
     return '"' + ref.sub(lambda m: m.group(1) + "=${" + m.group(2) + "}", escaped) + '"'
 
 
+def _basic_refs(name: str, value: str) -> str | None:
+    """`$USER:$PASS` when a Basic header holds only redacted references, else None."""
+    if name.lower() != "authorization" or not value.startswith("Basic "):
+        return None
+    try:
+        plain = base64.b64decode(value[6:], validate=True).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return plain if re.fullmatch(r"(\$[A-Za-z_][A-Za-z0-9_]*)?:(\$[A-Za-z_][A-Za-z0-9_]*)?", plain) else None
+
+
 def to_curl(request: Any, query_keys: Iterable[str] = ()) -> str:
     """An equivalent curl command (credentials already replaced by the caller; `query_keys`: a query credential's)."""
     parts = ["curl", "-X", request.method, _quote_url(request.url, query_keys)]
     for name, value in request.headers.items():
         if name.lower() in ("content-length", "transfer-encoding"):
+            continue
+        basic = _basic_refs(name, value)
+        if basic is not None:  # redacted Basic credentials: let the shell expand them, as curl's -u does
+            parts += ["-u", f'"{basic}"']
             continue
         if name.lower() == "content-type" and value.startswith("multipart/"):
             continue

@@ -7,6 +7,7 @@ only on an action is compiled once and cached on the Action.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import threading
@@ -192,6 +193,22 @@ class _Trust:
 _HOOKS = ("before_request", "after_response")
 
 _LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every Engine not yet collected, for the fork hook
+
+
+class _MaskLibraryLogs(logging.Filter):
+    """Mask the live Engines' credentials in urllib3's own DEBUG lines (a query key is in its request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        masks = [eng._mask for eng in list(_LIVE) if eng._mask is not None]
+        if masks:
+            text = record.getMessage()
+            for mask in masks:
+                text = mask.text(text)
+            record.msg, record.args = text, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_MaskLibraryLogs())
 
 
 def _fresh_pools_in_child() -> None:
@@ -397,8 +414,9 @@ class Engine:
     # -- requests ----------------------------------------------------------
     def _context(self, action: _manifest.Action, redact: bool = False) -> Context:
         credential = None
-        name = action.credential
-        if name != "none":
+        if action.credential != "none":
+            given = [n for n in getattr(action, "credentials", [action.credential]) if self._secrets.get(n)]
+            name = given[0] if given else action.credential
             auth = self.manifest.credentials[name]
             secret = self._secrets.get(name)
             if redact:
@@ -559,9 +577,9 @@ class Engine:
             raise PaginationError("the next page's URL is on another origin than the base URL; it is not followed, "
                                   "so no credential goes there", action=action.name)
         query = urlsplit(built or "").query
-        if query and self.manifest.credentials.get(action.credential) is not None:
+        if query and action.credential != "none":
             # A query credential goes on the next URL too (the server's link does not carry it).
-            names = self.manifest.credentials[action.credential].query_names()
+            names = {n for c in action.credentials for n in self.manifest.credentials[c].query_names()}
             present = {p.split("=", 1)[0] for p in urlsplit(url).query.split("&")}
             pairs = [p for p in query.split("&") if p.split("=", 1)[0] in names and p.split("=", 1)[0] not in present]
             if pairs:

@@ -234,7 +234,10 @@ class Action:
         self.description: str | None = spec.get("description")
         self.method: str = spec["method"]
         self.path: str = spec["path"]
-        self.credential: str = spec.get("credential", manifest.default_credential)
+        credential = spec.get("credential", manifest.default_credential)
+        # Several: the first one the Engine was given (an API that takes a key or a token).
+        self.credentials: list[str] = list(credential) if isinstance(credential, list) else [credential]
+        self.credential: str = self.credentials[0]
         self.headers: dict[str, str] = dict(spec.get("headers", {}))
         body = spec.get("body", {"type": "none"})
         body = {"type": body} if isinstance(body, str) else body  # a manifest built without load() keeps shorthands
@@ -878,9 +881,10 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
         at = ["actions", i]
         names[spec["name"]] = i
         cred = spec.get("credential", default or (next(iter(credentials)) if len(credentials) == 1 else "none"))
-        if cred != "none" and cred not in credentials:
-            fail(f"credential {cred!r} is not declared in connector.credentials" + _hint(cred, credentials),
-                 at + ["credential"])
+        for one in cred if isinstance(cred, list) else [cred]:
+            if one != "none" and one not in credentials:
+                fail(f"credential {one!r} is not declared in connector.credentials" + _hint(one, credentials),
+                     at + ["credential"])
         resolved: list[dict[str, Any]] = []
         for j, p in enumerate(spec.setdefault("params", [])):
             if "use" in p:
