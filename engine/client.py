@@ -525,6 +525,7 @@ class Engine:
                                     request_id=rid, attempts=info.attempts,
                                     read_timeout=read, scrub=self._scrub, reopen=reopen,
                                     max_event_bytes=self.transport.max_response_bytes,
+                                    resume=self._resumer(action, params, timeout, max_retries),
                                     first_event_by=info.deadline, total_timeout=total)
         else:
             try:
@@ -543,6 +544,25 @@ class Engine:
             results.append(result)
             return result
         return data
+
+    def _resumer(self, action: _manifest.Action, params: Mapping[str, Any], timeout: Any,
+                 max_retries: int | None) -> Any:
+        """The call that lets a broken stream go on, as its framing declares (None when it declares none)."""
+        spec = action.framing.resume if action.framing is not None else None
+        if spec is None:
+            return None
+
+        def resume(first: Any, last: Any) -> Any:
+            context = {"params": params, "first": {"event": first.event, "data": first.data},
+                       "last": {"event": last.event, "data": last.data}}
+            if spec.when is not None and not spec.when.render(context):
+                return None
+            follow = self.action(spec.action)
+            arguments = spec.params.render(context)
+            follow.validator.validate(arguments)
+            return self._call(follow, arguments, timeout=timeout, max_retries=max_retries)
+
+        return resume
 
     def paginate(self, name: str, params: Mapping[str, Any] | None = None, *, max_items: int | None = None,
                  max_pages: int | None = None, resume: Mapping[str, Any] | None = None,

@@ -958,8 +958,9 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
                      at + ["stream", "use"])
             if "when" in st:
                 sp = next((p for p in resolved if p["name"] == st["when"]), None)
-                if sp is None or sp["in"] != "body":
-                    fail(f"stream switch {st['when']!r} must be a body parameter of the action", at + ["stream", "when"])
+                if sp is None or sp["in"] not in ("body", "query"):
+                    fail(f"stream switch {st['when']!r} must be a body or query parameter of the action",
+                         at + ["stream", "when"])
     for i, comp in enumerate(merged.get("composites", ())):
         for j, p in enumerate(comp.get("params", ())):
             if "schema" in p:
