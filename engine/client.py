@@ -289,8 +289,8 @@ class Engine:
         if not (base_url or env_url or sandbox or sandbox_state is not None):  # the sandbox sends nothing anywhere
             trust.check_origin(self.base_url, [*(n for n, v in self._secrets.items() if v), *self._settings])
         self._unread_env = trust.unread
-        hooks = self.manifest.webhooks
-        found = trust.env_reader(_webhooks.SECRET)(hooks.secret_env) if hooks and hooks.secret_env else None
+        scheme = self.manifest.webhooks
+        found = trust.env_reader(_webhooks.SECRET)(scheme.secret_env) if scheme and scheme.secret_env else None
         self._webhook_secret = _Secret((found,)) if found else None
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
