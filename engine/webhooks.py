@@ -12,6 +12,7 @@ payload is returned without a schema check.
 from __future__ import annotations
 
 import json
+import os
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -53,8 +54,6 @@ def unwrap(body: bytes | str, headers: Mapping[str, str] | Iterable[tuple[str, s
     refused = False
     if secret is None and env:
         if env in loaded.trust.get("env", {}).get(SECRET, ()):
-            import os
-
             secret = os.environ.get(env) or None
         else:
             refused = True
