@@ -19,6 +19,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
+from . import webhooks as _webhooks
 from .components.paging import Page, PageRequest
 from .components.values import is_template
 from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem, UntrustedManifestError
@@ -305,6 +306,9 @@ class Engine:
         if not (base_url or env_url or sandbox or sandbox_state is not None):  # the sandbox sends nothing anywhere
             trust.check_origin(self.base_url, [*(n for n, v in self._secrets.items() if v), *self._settings])
         self._unread_env = trust.unread
+        scheme = self.manifest.webhooks
+        found = trust.env_reader(_webhooks.SECRET)(scheme.secret_env) if scheme and scheme.secret_env else None
+        self._webhook_secret = _Secret((found,)) if found else None
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
@@ -632,6 +636,18 @@ class Engine:
         from .batch import BatchJob
 
         return BatchJob.resume(self, handle, **options)
+
+    def unwrap_webhook(self, body: bytes | str, headers: Any, secret: str | None = None, *,
+                       now: float | None = None) -> dict[str, Any]:
+        """The event of a webhook checked with the manifest's scheme (`engine.webhooks.unwrap`).
+
+        Without `secret`, the one read from the variable the scheme names when the Engine was
+        built, if the trust rules allowed it.
+        """
+        if secret is None and self._webhook_secret is not None:
+            secret = self._webhook_secret.value[0]
+        return _webhooks.verify(self.manifest, body, headers, secret, now=now,
+                                refused_env=_webhooks.SECRET in self._unread_env)
 
     def close(self) -> None:
         if self._own_session:

@@ -367,6 +367,8 @@ class Manifest:
                            for name, spec in self.definitions["paginations"].items()}
         self.streams = {name: components.build("stream", spec, where(["definitions", "streams", name]))
                         for name, spec in self.definitions["streams"].items()}
+        hooks = self.connector.get("webhooks")
+        self.webhooks = components.build("webhook", hooks, where(["connector", "webhooks"])) if hooks else None
         self.actions: dict[str, Action] = {}
         for i, spec in enumerate(data["actions"]):
             self.actions[spec["name"]] = Action(spec, self, where(["actions", i]))
@@ -586,7 +588,8 @@ def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) ->
     declared: it goes only to that origin unless the caller says otherwise, so a
     later layer cannot take it elsewhere, even by declaring it again. `env` maps each
     name to the variables the bundled manifest reads for it (the only ones the
-    Engine reads without the caller's leave); `$base_url_env` is the base URL's.
+    Engine reads without the caller's leave); `$base_url_env` is the base URL's, `$webhook_secret`
+    the webhook secret's.
     """
     declared_at: dict[str, Any] = {}
     env: dict[str, list[str]] = {}
@@ -602,6 +605,9 @@ def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) ->
                                         if isinstance(spec.get(k), str)})
         if is_bundled and isinstance(connector.get("base_url_env"), str):
             env["$base_url_env"] = [connector["base_url_env"]]
+        hooks = connector.get("webhooks")
+        if is_bundled and isinstance(hooks, Mapping) and isinstance(hooks.get("secret_env"), str):
+            env["$webhook_secret"] = [hooks["secret_env"]]
     return {"declared_at": declared_at, "env": env}
 
 
@@ -873,6 +879,8 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
             f"schemas {' -> '.join(cycle)} refer to each other"
         fail(f"{who} on the same value (through $ref, allOf, anyOf, oneOf, not, if/then/else): validating "
              f"would never end; a recursive schema must recurse through properties or items", ["schemas", cycle[0]])
+    for kind, schema in (connector.get("webhooks") or {}).get("events", {}).items():
+        check_schema(schema, f"webhook event {kind!r}", ["connector", "webhooks", "events", kind])
     for name, p in shared.items():
         if isinstance(p, dict) and "schema" in p:
             check_refs(p["schema"], ["definitions", "parameters", name, "schema"])
