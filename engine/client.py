@@ -12,7 +12,7 @@ import re
 import threading
 import weakref
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
@@ -360,13 +360,16 @@ class Engine:
                 adapter.proxy_manager = {}
 
     def _redacted(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """A copy safe to hand to hooks: any header holding a credential is masked."""
+        """A copy safe to hand to hooks: any header holding a credential, and a credential in the URL, is masked."""
         copy = request.copy()
         secrets = [m for name, s in self._secrets.items() if s is not None
                    for m in self.manifest.credentials[name].masks(s.value)]
         for name, value in list(copy.headers.items()):
             if any(secret in value for secret in secrets):
                 copy.headers[name] = "<redacted>"
+        for secret in secrets:  # a query credential: in the URL as sent, percent-encoded
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                copy.url = copy.url.replace(form, "<redacted>") if copy.url else copy.url
         return copy
 
     def _scrub(self, value: Any) -> Any:
