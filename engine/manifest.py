@@ -225,7 +225,8 @@ class Action:
 
     composite = False
 
-    def __init__(self, spec: Mapping[str, Any], manifest: "Manifest", where: Where | None = None) -> None:
+    def __init__(self, spec: Mapping[str, Any], manifest: "Manifest", where: Where | None = None,
+                 place: Callable[[Sequence[Any]], Where] | None = None) -> None:
         self.spec = spec
         self.manifest = manifest
         self.name: str = spec["name"]
@@ -265,7 +266,7 @@ class Action:
         self.errors = components.build("errors", spec["errors"], where) if "errors" in spec else manifest.error_map
         self.deprecated: bool = bool(spec.get("deprecated", False))
         self.replaces: str | None = manifest.replaced.get(self.name)
-        self.templates = _compile_templates(spec, where)
+        self.templates = _compile_templates(spec, where, place)
 
     def __repr__(self) -> str:
         return f"<Action {self.name} {self.method} {self.path}>"
@@ -318,17 +319,22 @@ class Action:
         return RequestBuilder(self)
 
 
-def _compile_templates(spec: Mapping[str, Any], where: Where | None) -> dict[str, Any]:
-    """The action's header, query and path templates, by their source; most actions have none."""
+def _compile_templates(spec: Mapping[str, Any], where: Where | None,
+                       place: Callable[[Sequence[Any]], Where] | None = None) -> dict[str, Any]:
+    """The action's header, query and path templates, by their source; most actions have none.
+
+    `place(keys)` says where a key under the action stands, so a broken template names its own line.
+    """
     found: dict[str, Any] = {}
-    sources = [v for v in (*spec.get("headers", {}).values(), *spec.get("query", {}).values())
-               if is_template(v)] + _TEMPLATE_IN_PATH.findall(spec["path"])
+    sources = [(v, [field, k]) for field in ("headers", "query") for k, v in spec.get(field, {}).items()
+               if is_template(v)] + [(t, ["path"]) for t in _TEMPLATE_IN_PATH.findall(spec["path"])]
     if not sources:
         return found
     from .templates import compile as compile_template
 
-    for source in sources:
-        found[source] = compile_template(source, file=getattr(where, "file", None), line=getattr(where, "line", None),
+    for source, keys in sources:
+        at = place(keys) if place is not None else where
+        found[source] = compile_template(source, file=getattr(at, "file", None), line=getattr(at, "line", None),
                                          names=("params", "config"))
     return found
 
@@ -366,7 +372,8 @@ class Manifest:
                         for name, spec in self.definitions["streams"].items()}
         self.actions: dict[str, Action] = {}
         for i, spec in enumerate(data["actions"]):
-            self.actions[spec["name"]] = Action(spec, self, where(["actions", i]))
+            self.actions[spec["name"]] = Action(spec, self, where(["actions", i]),
+                                                lambda keys, i=i: where(["actions", i, *keys]))
         from .composite import Composite
 
         self.composites: dict[str, Composite] = {}
