@@ -1,0 +1,422 @@
+"""The connector language end to end: manifests (dicts and YAML files) run by `engine.Engine` against the
+loopback server, each test asserting what goes on the wire and what comes back (docs/language.md is the spec)."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote
+
+import pytest
+import yaml
+
+import engine
+from conftest import run_cli
+from loopback import Reply
+
+KEY = "qk-SECRET-query-key-0123456789"
+TOKEN = "tk-SECRET-token-0123456789"
+
+
+def manifest(*actions, credentials=None, **connector):
+    """A minimal v2 manifest around these actions (base_url is replaced by the test server's)."""
+    return {"manifest_version": 2,
+            "connector": {"name": "demo", "base_url": "http://127.0.0.1:9/api",
+                          "credentials": credentials or {"token": {"type": "header", "header": "X-Token"}},
+                          **connector},
+            "actions": list(actions)}
+
+
+def action(name="things.list", method="GET", path="/things", params=(), **more):
+    return {"name": name, "method": method, "path": path, "params": list(params), "response": {"type": "json"},
+            **more}
+
+
+def query_param(name, **more):
+    return {"name": name, "in": "query", "schema": more.pop("schema", {"type": "string"}), **more}
+
+
+def body_param(name, schema=None, **more):
+    return {"name": name, "in": "body", "schema": schema or {"type": "string"}, **more}
+
+
+@pytest.fixture
+def make(srv):
+    """Engines on `srv` for a manifest, closed when the test ends."""
+    made = []
+
+    def build(m, **kw):
+        kw.setdefault("max_retries", 0)
+        e = engine.Engine(m, base_url=srv.url + "/api", **kw)
+        made.append(e)
+        return e
+
+    yield build
+    for e in made:
+        e.close()
+
+
+def write(tmp_path: Path, data, name="m.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+def q(req):
+    return parse_qsl(req.query, keep_blank_values=True)
+
+
+# -- auth ---------------------------------------------------------------------------------------------
+
+def test_header_auth_with_prefix(srv, make):
+    srv.route("GET", "/api/things", lambda r: Reply(200, {"ok": 1}))
+    m = manifest(action(), credentials={"token": {"type": "header", "header": "Authorization", "prefix": "Token "}})
+    assert make(m, token=TOKEN).run("things.list") == {"ok": 1}
+    assert srv.requests[0].headers["authorization"] == f"Token {TOKEN}"
+
+
+def _query_auth_manifest():
+    return manifest(action(params=[query_param("q")]),
+                    credentials={"key": {"type": "query", "param": "api_key", "env": "DEMO_KEY"}})
+
+
+def test_query_auth_goes_in_the_query_and_is_masked_in_hooks_errors_and_logs(srv, make, caplog):
+    srv.script("GET", "/api/things", Reply(200, {"ok": 1}),
+               Reply(400, {"error": {"message": f"bad key {KEY}"}}))
+    seen = []
+    hooks = {"before_request": lambda a, req: seen.append(req.url)}
+    eng = make(_query_auth_manifest(), key=KEY, hooks=hooks)
+    assert eng.run("things.list", {"q": "x"}) == {"ok": 1}
+    assert q(srv.requests[0]) == [("q", "x"), ("api_key", KEY)]
+    assert seen and all(KEY not in u for u in seen), seen
+    assert "api_key=" in seen[0]
+    caplog.set_level(logging.DEBUG, logger="engine")
+    with pytest.raises(engine.BadRequestError) as info:
+        eng.run("things.list", {"q": "y"})
+    assert KEY not in str(info.value) and KEY not in repr(info.value) and KEY not in str(info.value.body)
+    assert caplog.records and KEY not in caplog.text
+    assert KEY not in repr(eng)
+
+
+def test_query_auth_is_masked_in_a_dry_run_curl(tmp_path):
+    path = write(tmp_path, _query_auth_manifest())
+    code, out, err = run_cli("--manifest", str(path), "run", "things.list", "-p", "q=x", "--dry-run")
+    assert code == 0, err
+    assert "api_key=%24DEMO_KEY" in out and KEY not in out  # masked (as a percent-encoded reference)
+
+
+def test_basic_auth_user_password_and_key_as_username(srv, make):
+    srv.route("GET", "/api/things", lambda r: Reply(200, {}))
+    srv.route("GET", "/api/other", lambda r: Reply(200, {}))
+    m = manifest(action(), action("other.get", path="/other", credential="stripe"),
+                 credentials={"login": {"type": "basic"}, "stripe": {"type": "basic", "key_as": "username"}},
+                 default_credential="login")
+    eng = make(m, login=("ann", "pw-SECRET-123"), stripe="sk_live_SECRET_1")
+    eng.run("things.list")
+    eng.run("other.get")
+    assert srv.requests[0].headers["authorization"] == "Basic " + base64.b64encode(b"ann:pw-SECRET-123").decode()
+    assert srv.requests[1].headers["authorization"] == "Basic " + base64.b64encode(b"sk_live_SECRET_1:").decode()
+
+
+def test_several_credentials_a_default_and_per_action_choice(srv, make, tmp_path):
+    srv.route("GET", "/api/things", lambda r: Reply(200, {}))
+    srv.route("GET", "/api/admin", lambda r: Reply(200, {}))
+    srv.route("GET", "/api/public", lambda r: Reply(200, {}))
+    creds = {"user": {"type": "header", "header": "Authorization", "prefix": "Bearer "},
+             "admin": {"type": "header", "header": "X-Admin-Key"}}
+    m = manifest(action(), action("admin.get", path="/admin", credential="admin"),
+                 action("public.get", path="/public", credential="none"),
+                 credentials=creds, default_credential="user")
+    eng = make(m, user=TOKEN, admin="adm-SECRET-0123456789")
+    for name in ("things.list", "admin.get", "public.get"):
+        eng.run(name)
+    r0, r1, r2 = srv.requests
+    assert r0.headers["authorization"] == f"Bearer {TOKEN}" and "x-admin-key" not in r0.headers
+    assert r1.headers["x-admin-key"] == "adm-SECRET-0123456789" and "authorization" not in r1.headers
+    assert "authorization" not in r2.headers and "x-admin-key" not in r2.headers
+    with pytest.raises(engine.MissingCredentialError, match="'admin'"):
+        make(m, user=TOKEN).run("admin.get")
+    path = write(tmp_path, m)
+    code, out, _ = run_cli("--manifest", str(path), "describe", "things.list")
+    assert code == 0 and "credential: user" in out
+    code, out, _ = run_cli("--manifest", str(path), "describe", "admin.get")
+    assert code == 0 and "credential: admin" in out
+
+
+# -- templates ----------------------------------------------------------------------------------------
+
+def test_header_templates_over_settings_and_params_and_query_templates(srv, make):
+    srv.route("GET", "/api/things", lambda r: Reply(200, {}))
+    m = manifest(action(params=[query_param("q"), query_param("n", schema={"type": "integer"})],
+                        headers={"X-Trace": "t-{{ params.q }}-{{ config.region }}"},
+                        query={"region": "{{ config.region }}", "twice": "{{ params.n * 2 }}"}),
+                 settings={"region": {"default": "eu", "description": "where"}},
+                 headers={"X-Client": "demo/{{ config.region }}"})
+    make(m, token=TOKEN).run("things.list", {"q": "a b", "n": 4})
+    make(m, token=TOKEN, region="us").run("things.list", {"q": "c", "n": 1})
+    r0, r1 = srv.requests
+    assert r0.headers["x-client"] == "demo/eu" and r0.headers["x-trace"] == "t-a b-eu"
+    assert dict(q(r0)) == {"q": "a b", "n": "4", "region": "eu", "twice": "8"}
+    assert r1.headers["x-client"] == "demo/us" and dict(q(r1))["region"] == "us" and dict(q(r1))["twice"] == "2"
+
+
+def test_path_template_over_config_is_percent_encoded(srv, make):
+    srv.route("GET", "/api/ws/*", lambda r: Reply(200, {}))
+    m = manifest(action(path="/ws/{{ config.workspace }}/items/{item}",
+                        params=[{"name": "item", "in": "path", "required": True, "schema": {"type": "string"}}]),
+                 settings={"workspace": {"default": "a/b c"}})
+    make(m, token=TOKEN).run("things.list", {"item": "x?y"})
+    assert srv.requests[0].path == "/api/ws/a%2Fb%20c/items/x%3Fy"
+
+
+def test_json_body_template_nests_the_body_and_keeps_types(srv, make):
+    srv.route("POST", "/api/users", lambda r: Reply(200, {"id": 1}))
+    m = manifest(action("users.create", "POST", "/users",
+                        params=[body_param("name"), body_param("n", {"type": "integer"}),
+                                body_param("tags", {"type": "array", "items": {"type": "string"}})],
+                        body={"type": "json", "template": {"user": "{{ body }}", "count": "{{ params.n }}",
+                                                           "label": "n={{ params.n }}"}}))
+    make(m, token=TOKEN).run("users.create", {"name": "ann", "n": 3, "tags": ["a"]})
+    req = srv.requests[0]
+    assert req.headers["content-type"] == "application/json"
+    assert req.json() == {"user": {"name": "ann", "n": 3, "tags": ["a"]}, "count": 3, "label": "n=3"}
+
+
+def test_a_template_with_an_unknown_name_fails_at_load_with_file_and_line(tmp_path):
+    text = textwrap.dedent("""\
+        manifest_version: 2
+        connector:
+          name: demo
+          base_url: http://127.0.0.1:9/api
+          credentials: {token: {type: header, header: X-Token}}
+        actions:
+          - name: things.list
+            method: GET
+            path: /things
+            params: []
+            headers:
+              X-A: "{{ parms.q }}"
+            response: {type: json}
+        """)
+    path = write(tmp_path, text)
+    with pytest.raises(engine.ManifestError) as info:
+        engine.load(path)
+    err = info.value
+    assert err.file == str(path) and err.line == 12, (err.file, err.line, str(err))
+    assert "parms" in str(err)
+
+
+def test_a_missing_key_at_run_time_is_a_template_error_without_values(srv, make):
+    srv.route("POST", "/api/x", lambda r: Reply(200, {}))
+    m = manifest(action("x.create", "POST", "/x",
+                        params=[body_param("meta", {"type": "object"})],
+                        body={"type": "json", "template": {"v": "{{ params.meta.missing }}"}}))
+    eng = make(m, token=TOKEN)
+    with pytest.raises(engine.TemplateError) as info:
+        eng.run("x.create", {"meta": {"present": "VALUE-SHOWN-NOWHERE"}})
+    assert "VALUE-SHOWN-NOWHERE" not in str(info.value) and "missing" in str(info.value)
+    assert srv.requests == []
+
+
+@pytest.mark.parametrize("where, template", [
+    ("headers", "{{ credentials.token }}"),
+    ("query", "{{ token }}"),
+    ("body", "{{ credentials }}"),
+])
+def test_no_template_sees_a_credential(where, template):
+    spec = {"body": {"type": "json", "template": {"x": template}}} if where == "body" else {where: {"X": template}}
+    m = manifest(action(method="POST", **spec))
+    with pytest.raises(engine.ManifestError, match="known names"):
+        engine.load(m)
+
+
+def test_config_holds_settings_never_a_credential(srv, make):
+    m = manifest(action(headers={"X": "{{ config.token }}"}))
+    with pytest.raises(engine.TemplateError):
+        make(m, token=TOKEN).run("things.list")
+    assert srv.requests == []
+
+
+def _lazy_jinja(tmp_path, m, code):
+    path = write(tmp_path, m)
+    script = textwrap.dedent(f"""\
+        import os, sys
+        os.environ["OPENAI_CONNECTOR_CACHE"] = {str(tmp_path / 'cache')!r}
+        import engine
+        eng = engine.Engine({str(path)!r}, base_url="http://127.0.0.1:9/api", token="t")
+        {code}
+        print("jinja2" in sys.modules)
+        """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_jinja2_is_imported_only_for_a_manifest_with_templates(tmp_path):
+    plain = manifest(action(params=[query_param("q")], headers={"X-Plain": "v"}))
+    assert _lazy_jinja(tmp_path, plain, "eng.prepare('things.list', {'q': 'a'})") == "False"
+    path_only = manifest(action(params=[body_param("n", {"type": "integer"})], method="POST",
+                                body={"type": "json", "template": {"n": "{{ params.n }}"}}))
+    assert _lazy_jinja(tmp_path, path_only, "eng.prepare('things.list', {'n': 1})") == "False"
+    templated = manifest(action(params=[query_param("q")], headers={"X-T": "q={{ params.q | upper }}"}))
+    assert _lazy_jinja(tmp_path, templated, "eng.prepare('things.list', {'q': 'a'})") == "True"
+
+
+# -- paging -------------------------------------------------------------------------------------------
+
+def _walk(make, pagination, declared=(), **kw):
+    spec = action(params=list(declared), pagination=pagination)
+    return make(manifest(spec), token=TOKEN).paginate("things.list", **kw)
+
+
+def test_cursor_in_the_body_sent_as_a_param(srv, make):
+    pages = {"": {"data": [1, 2], "next": "c2"}, "c2": {"data": [3], "next": None}}
+    srv.route("GET", "/api/things", lambda r: Reply(200, pages[dict(q(r)).get("after", "")]))
+    walk = _walk(make, {"type": "cursor", "items": "data", "next": {"body": "next"}, "send": {"param": "after"}},
+                 [query_param("after")], params={})
+    assert list(walk) == [1, 2, 3]
+    assert [r.query for r in srv.requests] == ["", "after=c2"]
+
+
+def test_header_cursor_sent_as_a_raw_query_field(srv, make):
+    def handler(r):
+        token = dict(q(r)).get("page_token")
+        if token is None:
+            return Reply(200, {"results": ["a"]}, {"X-Next-Page-Token": "t2"})
+        return Reply(200, {"results": ["b"]})
+    srv.route("GET", "/api/things", handler)
+    walk = _walk(make, {"type": "cursor", "items": "results", "next": {"header": "X-Next-Page-Token"},
+                        "send": {"query": "page_token"}}, params={})
+    assert list(walk) == ["a", "b"]
+    assert [r.query for r in srv.requests] == ["", "page_token=t2"]
+
+
+def test_link_header_followed_as_the_next_url(srv, make):
+    def handler(r):
+        if r.query == "":
+            return Reply(200, [1, 2], {"Link": f'<{srv.url}/api/things?page=2&per_page=2>; rel="next", '
+                                               f'<{srv.url}/api/things?page=9>; rel="last"'})
+        return Reply(200, [3])
+    srv.route("GET", "/api/things", handler)
+    walk = _walk(make, {"type": "cursor", "items": "$", "next": {"link": "next"}, "send": {"url": True}},
+                 params={})
+    assert list(walk) == [1, 2, 3]
+    assert [r.query for r in srv.requests] == ["", "page=2&per_page=2"]
+    assert all(r.headers["x-token"] == TOKEN for r in srv.requests)
+
+
+def test_a_next_url_on_another_origin_is_a_pagination_error_and_nothing_goes_there(srv, make):
+    other = srv.url.replace("127.0.0.1", "localhost")
+    srv.route("GET", "/api/things", lambda r: Reply(200, [1], {"Link": f'<{other}/api/things?page=2>; rel="next"'}))
+    walk = _walk(make, {"type": "cursor", "items": "$", "next": {"link": "next"}, "send": {"url": True}},
+                 params={})
+    with pytest.raises(engine.PaginationError, match="another origin"):
+        list(walk)
+    assert len(srv.requests) == 1  # the server listens on both names: nothing went to localhost
+
+
+def _offset_server(srv, total, cap):
+    def handler(r):
+        args = dict(q(r))
+        off, lim = int(args.get("offset", 0)), min(int(args["limit"]), cap)
+        return Reply(200, {"results": list(range(total))[off:off + lim], "total": total})
+    srv.route("GET", "/api/things", handler)
+
+
+def _offset_walk(make, **kw):
+    return _walk(make, {"type": "offset", "items": "results", "offset": {"param": "offset"},
+                        "limit": {"param": "limit", "default": 50}, "total": "total"},
+                 [query_param("offset", schema={"type": "integer"}), query_param("limit", schema={"type": "integer"})],
+                 **kw)
+
+
+def test_offset_with_total_walks_every_item(srv, make):
+    _offset_server(srv, 120, 50)
+    assert list(_offset_walk(make, params={})) == list(range(120))
+    assert [r.query for r in srv.requests] == ["limit=50", "offset=50&limit=50", "offset=100&limit=50"]
+
+
+def test_offset_against_a_server_that_caps_the_page_loses_nothing(srv, make):
+    _offset_server(srv, 120, 50)
+    assert list(_offset_walk(make, params={"limit": 100})) == list(range(120))
+    assert [dict(q(r)).get("offset", "0") for r in srv.requests] == ["0", "50", "100"]
+    assert {dict(q(r))["limit"] for r in srv.requests} == {"100"}
+
+
+def test_page_number_with_total_pages(srv, make):
+    def handler(r):
+        n = int(dict(q(r)).get("page", 1))
+        return Reply(200, {"results": [n * 10, n * 10 + 1], "total_pages": 3})
+    srv.route("GET", "/api/things", handler)
+    walk = _walk(make, {"type": "page_number", "items": "results", "page": {"param": "page", "start": 1},
+                        "total_pages": "total_pages"}, [query_param("page", schema={"type": "integer"})], params={})
+    assert list(walk) == [10, 11, 20, 21, 30, 31]
+    assert [r.query for r in srv.requests] == ["", "page=2", "page=3"]  # the first page is the server's default
+
+
+def test_a_page_without_the_declared_items_is_a_pagination_error(srv, make):
+    srv.route("GET", "/api/things", lambda r: Reply(200, {"items": [1]}))
+    walk = _walk(make, {"type": "cursor", "items": "data", "next": {"body": "next"}, "send": {"query": "c"}},
+                 params={})
+    with pytest.raises(engine.PaginationError, match="data"):
+        list(walk)
+
+
+def test_stop_when_template_ends_the_walk(srv, make):
+    def handler(r):
+        n = int(dict(q(r)).get("c", 0))
+        return Reply(200, {"data": [n], "next": str(n + 1), "final": n == 1})
+    srv.route("GET", "/api/things", handler)
+    walk = _walk(make, {"type": "cursor", "items": "data", "next": {"body": "next"}, "send": {"query": "c"},
+                        "stop_when": "{{ response.body.final }}"}, params={})
+    assert list(walk) == [0, 1] and len(srv.requests) == 2
+
+
+def test_max_items_and_max_pages(srv, make):
+    _offset_server(srv, 120, 10)
+    assert list(_offset_walk(make, params={"limit": 10}, max_items=25)) == list(range(25))
+    assert len(srv.requests) == 3
+    del srv.requests[:]
+    walk = _offset_walk(make, params={"limit": 10}, max_pages=2)
+    assert list(walk) == list(range(20)) and len(srv.requests) == 2
+
+
+def test_checkpoint_resumes_a_url_following_walk(srv, make):
+    def handler(r):
+        n = int(dict(q(r)).get("page", 1))
+        link = {"Link": f'<{srv.url}/api/things?page={n + 1}>; rel="next"'} if n < 3 else {}
+        return Reply(200, [n * 10, n * 10 + 1], link)
+    srv.route("GET", "/api/things", handler)
+    pagination = {"type": "cursor", "items": "$", "next": {"link": "next"}, "send": {"url": True}}
+    walk = _walk(make, pagination, params={})
+    got = [next(walk), next(walk), next(walk)]
+    mark = json.loads(json.dumps(walk.checkpoint))
+    del srv.requests[:]
+    rest = list(_walk(make, pagination, resume=mark))
+    assert got + rest == [10, 11, 20, 21, 30, 31]
+    assert [r.query for r in srv.requests] == ["page=2", "page=3"]
+
+
+def test_checkpoint_resumes_a_body_injected_cursor_on_a_post_search(srv, make):
+    def handler(r):
+        body = r.json()
+        n = int(body.get("cursor") or 0)
+        assert body["query"] == "cats"
+        return Reply(200, {"hits": [n], "next": str(n + 1) if n < 2 else None})
+    srv.route("POST", "/api/search", handler)
+    pagination = {"type": "cursor", "items": "hits", "next": {"body": "next"}, "send": {"body": "cursor"}}
+    spec = action(method="POST", path="/search", params=[body_param("query")], body={"type": "json"},
+                  pagination=pagination)
+    eng = make(manifest(spec), token=TOKEN)
+    walk = eng.paginate("things.list", {"query": "cats"})
+    assert [next(walk), next(walk)] == [0, 1]
+    mark = json.loads(json.dumps(walk.checkpoint))
+    del srv.requests[:]
+    assert list(eng.paginate("things.list", resume=mark)) == [2]
+    # The page the checkpoint stands in is fetched again (its first item skipped), then the next one.
+    assert [r.json() for r in srv.requests] == [{"query": "cats", "cursor": "1"}, {"query": "cats", "cursor": "2"}]
