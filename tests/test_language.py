@@ -420,3 +420,150 @@ def test_checkpoint_resumes_a_body_injected_cursor_on_a_post_search(srv, make):
     assert list(eng.paginate("things.list", resume=mark)) == [2]
     # The page the checkpoint stands in is fetched again (its first item skipped), then the next one.
     assert [r.json() for r in srv.requests] == [{"query": "cats", "cursor": "1"}, {"query": "cats", "cursor": "2"}]
+
+
+# -- bodies -------------------------------------------------------------------------------------------
+
+def test_form_body_nested_objects_with_brackets_and_indexed_arrays_exact_bytes(srv, make):
+    srv.route("POST", "/api/customers", lambda r: Reply(200, {}))
+    obj = {"type": "object"}
+    m = manifest(action("customers.create", "POST", "/customers", body={"type": "form", "arrays": "indexed"},
+                        params=[body_param("email"), body_param("metadata", obj),
+                                body_param("items", {"type": "array", "items": obj}),
+                                body_param("tags", {"type": "array", "items": {"type": "string"}})]))
+    make(m, token=TOKEN).run("customers.create", {
+        "email": "a+b@x.io", "metadata": {"plan": {"tier": "pro"}, "n": 2},
+        "items": [{"price": "p_1", "qty": 1}, {"price": "p 2"}], "tags": ["x", "y"]})
+    req = srv.requests[0]
+    assert req.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert req.body == (b"email=a%2Bb%40x.io&metadata[plan][tier]=pro&metadata[n]=2"
+                        b"&items[0][price]=p_1&items[0][qty]=1&items[1][price]=p%202&tags[0]=x&tags[1]=y")
+    assert req.headers["content-length"] == str(len(req.body))
+
+
+def _raw_manifest():
+    return manifest(action("blobs.put", "PUT", "/blobs/{name}", params=[
+        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "kind", "in": "query", "schema": {"type": "string"}},
+        {"name": "data", "in": "body", "required": True, "file": {}}],
+        body={"type": "raw", "param": "data", "content_type": "{{ params.kind | default('application/octet-stream') }}"}))
+
+
+def test_raw_body_from_bytes_and_from_a_path_with_a_templated_content_type(srv, make, tmp_path):
+    srv.route("PUT", "/api/blobs/*", lambda r: Reply(200, {}))
+    eng = make(_raw_manifest(), token=TOKEN)
+    payload = bytes(range(256)) * 3
+    eng.run("blobs.put", {"name": "a", "kind": "image/png", "data": payload})
+    src = tmp_path / "b.bin"
+    src.write_bytes(b"\x00line\r\n" * 1000)
+    eng.run("blobs.put", {"name": "b", "data": src})
+    r0, r1 = srv.requests
+    assert r0.body == payload and r0.headers["content-type"] == "image/png"
+    assert r0.headers["content-length"] == str(len(payload))
+    assert r1.body == src.read_bytes() and r1.headers["content-type"] == "application/octet-stream"
+    assert r1.headers["content-length"] == str(src.stat().st_size) and "transfer-encoding" not in r1.headers
+
+
+def test_choice_body_multipart_with_a_file_json_otherwise(srv, make):
+    srv.route("POST", "/api/docs", lambda r: Reply(200, {}))
+    m = manifest(action("docs.create", "POST", "/docs", params=[
+        body_param("title"), {"name": "file", "in": "body", "file": {"default_content_type": "text/plain"}}],
+        body={"type": "choice", "options": [{"when": "files", "body": {"type": "multipart"}},
+                                            {"body": {"type": "json"}}]}))
+    eng = make(m, token=TOKEN)
+    eng.run("docs.create", {"title": "t"})
+    eng.run("docs.create", {"title": "t", "file": ("a.txt", b"hello")})
+    r0, r1 = srv.requests
+    assert r0.headers["content-type"] == "application/json" and r0.json() == {"title": "t"}
+    ctype = r1.headers["content-type"]
+    assert ctype.startswith("multipart/form-data; boundary=")
+    boundary = ctype.split("boundary=")[1].encode()
+    assert r1.body == (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="title"\r\n\r\nt\r\n'
+                       b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+                       b"Content-Type: text/plain\r\n\r\nhello\r\n--" + boundary + b"--\r\n")
+
+
+# -- errors and retries -------------------------------------------------------------------------------
+
+def _recording(eng):
+    """Each retry wait recorded instead of slept, without jitter."""
+    eng.waits = []
+    eng.transport.sleep = eng.waits.append
+    eng.transport.rand = lambda: 0.0
+    return eng
+
+
+def test_error_map_with_paths(srv, make):
+    srv.route("GET", "/api/things", lambda r: Reply(422, {"errors": [
+        {"detail": "name is too long", "code": "too_long", "source": {"pointer": "/name"}, "title": "Invalid"}]}))
+    m = manifest(action(), errors={"type": "json", "message": "errors[0].detail", "code": "errors[0].code",
+                                   "param": "errors[0].source.pointer", "error_type": "errors[0].title"})
+    with pytest.raises(engine.UnprocessableEntityError) as info:
+        make(m, token=TOKEN).run("things.list")
+    e = info.value
+    assert (e.message, e.code, e.param, e.type, e.status_code) == ("HTTP 422: name is too long", "too_long", "/name",
+                                                                   "Invalid", 422)
+
+
+def test_error_map_with_templates(srv, make):
+    srv.route("GET", "/api/things", lambda r: Reply(404, {"msg": "gone", "kind": "missing"}, {"X-Err": "E42"}))
+    m = manifest(action(errors={"type": "json", "message": "{{ response.body.msg }} ({{ response.status }})",
+                                "code": "{{ response.headers['X-Err'] }}", "error_type": "kind"}))
+    with pytest.raises(engine.NotFoundError) as info:
+        make(m, token=TOKEN).run("things.list")
+    assert (info.value.message, info.value.code, info.value.type) == ("HTTP 404: gone (404)", "E42", "missing")
+
+
+def _retrying(make, **retry):
+    m = manifest(action(), retry={"initial_delay": 0.01, **retry})
+    return _recording(make(m, token=TOKEN, max_retries=None))
+
+
+def test_retry_when_a_403_says_no_requests_remain(srv, make):
+    srv.script("GET", "/api/things", Reply(403, {"error": {"message": "rate"}}, {"X-RateLimit-Remaining": "0"}),
+               Reply(200, {"ok": 1}))
+    eng = _retrying(make, when=[{"status": 403, "header": "x-ratelimit-remaining", "equals": "0"}])
+    assert eng.run("things.list") == {"ok": 1} and len(srv.requests) == 2
+
+
+def test_a_403_without_the_header_is_not_retried(srv, make):
+    srv.script("GET", "/api/things", Reply(403, {"error": {"message": "forbidden"}}), Reply(200, {"ok": 1}))
+    eng = _retrying(make, when=[{"status": 403, "header": "x-ratelimit-remaining", "equals": "0"}])
+    with pytest.raises(engine.PermissionDeniedError):
+        eng.run("things.list")
+    assert len(srv.requests) == 1 and eng.waits == []
+
+
+def test_epoch_seconds_wait_is_waited_until_and_too_far_is_not_retried(srv, make):
+    now = 1_767_225_600.0
+    srv.script("GET", "/api/things", Reply(429, {"error": {"message": "slow"}}, {"X-RateLimit-Reset": str(int(now) + 7)}),
+               Reply(200, {"ok": 1}))
+    eng = _retrying(make, wait=[{"type": "epoch_seconds", "header": "x-ratelimit-reset"}], max_retry_after=60)
+    eng.transport.clock = lambda: now
+    assert eng.run("things.list") == {"ok": 1}
+    assert eng.waits == [pytest.approx(7.0, abs=0.01)]
+    srv.script("GET", "/api/things", Reply(429, {"error": {"message": "slow"}}, {"X-RateLimit-Reset": str(int(now) + 3600)}))
+    del srv.requests[:]
+    with pytest.raises(engine.RateLimitError) as info:
+        eng.run("things.list")
+    assert len(srv.requests) == 1 and "not retried" in str(info.value)
+
+
+def test_duration_wait(srv, make):
+    srv.script("GET", "/api/things", Reply(429, {"error": {"message": "slow"}}, {"X-Reset": "1m2.5s"}),
+               Reply(429, {"error": {"message": "slow"}}, {"X-Reset": "20ms"}), Reply(200, {"ok": 1}))
+    eng = _retrying(make, wait=[{"type": "duration", "header": "x-reset"}], max_retry_after=120)
+    assert eng.run("things.list") == {"ok": 1}
+    assert eng.waits == [pytest.approx(62.5), pytest.approx(0.02)]
+
+
+def test_a_permanent_rule_on_a_mapped_code_is_not_retried(srv, make):
+    srv.script("GET", "/api/things", Reply(429, {"errors": [{"detail": "quota gone", "code": "quota"}]}),
+               Reply(200, {"ok": 1}))
+    m = manifest(action(), errors={"type": "json", "message": "errors[0].detail", "code": "errors[0].code"},
+                 retry={"permanent": [{"status": 429, "code": "quota", "reason": "the quota is used up"}]})
+    eng = _recording(make(m, token=TOKEN, max_retries=3))
+    with pytest.raises(engine.RateLimitError) as info:
+        eng.run("things.list")
+    assert info.value.code == "quota" and "the quota is used up" in str(info.value)
+    assert len(srv.requests) == 1 and eng.waits == []
