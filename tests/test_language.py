@@ -567,3 +567,77 @@ def test_a_permanent_rule_on_a_mapped_code_is_not_retried(srv, make):
         eng.run("things.list")
     assert info.value.code == "quota" and "the quota is used up" in str(info.value)
     assert len(srv.requests) == 1 and eng.waits == []
+
+
+# -- streams ------------------------------------------------------------------------------------------
+
+def _stream_manifest(framing, when="stream", errors=None):
+    spec = action("chat.create", "POST", "/chat", body={"type": "json"},
+                  params=[body_param("prompt"), body_param("stream", {"type": "boolean"})],
+                  stream={"use": "s", **({"when": when} if when else {})})
+    m = manifest(spec)
+    m["definitions"] = {"streams": {"s": framing}}
+    if errors:
+        m["connector"]["errors"] = errors
+    return m
+
+
+def _sse(*events):
+    return Reply(200, headers={"Content-Type": "text/event-stream"},
+                 chunks=[e if e is None else e.encode() for e in events])
+
+
+ANTHROPIC_LIKE = {"type": "sse", "terminal_events": ["message_stop"], "error_events": ["error"]}
+
+
+def test_sse_ends_cleanly_after_a_terminal_event_without_done(srv, make):
+    srv.route("POST", "/api/chat", lambda r: _sse('event: message_start\ndata: {"n": 1}\n\n',
+                                                  'event: message_stop\ndata: {"n": 2}\n\n'))
+    events = list(make(_stream_manifest(ANTHROPIC_LIKE), token=TOKEN).run("chat.create",
+                                                                          {"prompt": "hi", "stream": True}))
+    assert [(e.event, e.data) for e in events] == [("message_start", {"n": 1}), ("message_stop", {"n": 2})]
+    assert srv.requests[0].json() == {"prompt": "hi", "stream": True}
+
+
+@pytest.mark.parametrize("cut", [None, "clean"])
+def test_sse_cut_before_its_terminal_event_is_a_connection_error(srv, make, cut):
+    chunks = ['event: message_start\ndata: {"n": 1}\n\n'] + ([None] if cut is None else [])
+    srv.route("POST", "/api/chat", lambda r: _sse(*chunks))
+    stream = make(_stream_manifest(ANTHROPIC_LIKE), token=TOKEN).run("chat.create", {"prompt": "hi", "stream": True})
+    assert next(stream).event == "message_start"
+    with pytest.raises(engine.APIConnectionError):
+        next(stream)
+
+
+def test_sse_event_field_names_events_and_an_error_field_is_mapped(srv, make):
+    framing = {"type": "sse", "event_field": "type", "error_field": "error",
+               "terminal_events": ["response.completed"]}
+    errors = {"type": "json", "message": "error.msg", "error_type": "error.kind", "code": "error.code"}
+    srv.script("POST", "/api/chat",
+               _sse('data: {"type": "response.delta", "d": "a"}\n\n', 'data: {"type": "response.completed"}\n\n'),
+               _sse('data: {"type": "response.delta", "d": "a"}\n\n',
+                    'data: {"error": {"msg": "overloaded", "kind": "server", "code": "E529"}}\n\n'))
+    eng = make(_stream_manifest(framing, errors=errors), token=TOKEN)
+    assert [e.event for e in eng.run("chat.create", {"stream": True})] == ["response.delta", "response.completed"]
+    stream = eng.run("chat.create", {"stream": True})
+    assert next(stream).data == {"type": "response.delta", "d": "a"}
+    with pytest.raises(engine.APIError) as info:
+        next(stream)
+    assert (info.value.message, info.value.type, info.value.code) == ("overloaded", "server", "E529")
+
+
+def test_jsonl_stream_that_ends_on_close_and_is_always_streamed(srv, make):
+    srv.route("POST", "/api/chat", lambda r: Reply(200, headers={"Content-Type": "application/x-ndjson"},
+                                                   chunks=[b'{"a": 1}\n\n{"a"', b': 2}\n']))
+    m = _stream_manifest({"type": "jsonl", "ends_on_close": True}, when=None)
+    assert [e.data for e in make(m, token=TOKEN).run("chat.create", {"prompt": "x"})] == [{"a": 1}, {"a": 2}]
+    assert srv.requests[0].json() == {"prompt": "x"}
+
+
+def test_a_payload_that_is_not_json_is_an_api_response_error(srv, make):
+    srv.route("POST", "/api/chat", lambda r: _sse('data: {"ok": 1}\n\n', "data: not json\n\n",
+                                                  "event: message_stop\ndata: {}\n\n"))
+    stream = make(_stream_manifest(ANTHROPIC_LIKE), token=TOKEN).run("chat.create", {"stream": True})
+    assert next(stream).data == {"ok": 1}
+    with pytest.raises(engine.APIResponseError, match="not JSON"):
+        next(stream)
