@@ -641,3 +641,130 @@ def test_a_payload_that_is_not_json_is_an_api_response_error(srv, make):
     assert next(stream).data == {"ok": 1}
     with pytest.raises(engine.APIResponseError, match="not JSON"):
         next(stream)
+
+
+# -- composites ---------------------------------------------------------------------------------------
+
+def _jobs_manifest(*composites):
+    id_param = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    m = manifest(
+        action("jobs.create", "POST", "/jobs", params=[body_param("input")], body={"type": "json"}),
+        action("jobs.retrieve", "GET", "/jobs/{job_id}", params=[id_param]),
+        action("jobs.cancel", "POST", "/jobs/{job_id}/cancel", params=[id_param]),
+        action("jobs.publish", "POST", "/jobs/{job_id}/publish", params=[id_param]),
+        action("items.get", "GET", "/items/{id}", params=[{**id_param, "name": "id"}]),
+        action("parts.put", "PUT", "/uploads/{upload_id}/parts/{n}", body={"type": "raw", "param": "data",
+                                                                            "content_type": "application/octet-stream"},
+               params=[{**id_param, "name": "upload_id"}, {"name": "n", "in": "path", "required": True,
+                                                          "schema": {"type": "integer"}},
+                       {"name": "data", "in": "body", "required": True, "file": {}}]))
+    m["composites"] = list(composites)
+    return m
+
+
+def _poll_composite(**more):
+    return {"name": "jobs.run", "params_from": "jobs.create",
+            "params": [{"name": "every", "schema": {"type": "number"}},
+                       {"name": "publish", "schema": {"type": "boolean"}}],
+            "steps": [{"name": "job", "type": "call", "action": "jobs.create"},
+                      {"name": "done", "type": "poll", "action": "jobs.retrieve",
+                       "params": {"job_id": "{{ steps.job.id }}"},
+                       "until": "{{ response.status in ['done', 'failed'] }}",
+                       "interval": "{{ params.every | default(1) }}",
+                       "hint": {"type": "milliseconds", "header": "retry-after-ms"}},
+                      {"type": "call", "action": "jobs.publish", "if": "{{ params.publish | default(false) }}",
+                       "params": {"job_id": "{{ steps.job.id }}"}}],
+            "result": "{{ {'id': steps.job.id, 'status': steps.done.status} }}", **more}
+
+
+def test_call_then_poll_until_with_interval_from_a_param_and_the_hint_header(srv, make):
+    srv.route("POST", "/api/jobs", lambda r: Reply(200, {"id": "j1", "status": "queued"}))
+    srv.script("GET", "/api/jobs/j1", Reply(200, {"id": "j1", "status": "running"}, {"retry-after-ms": "30"}),
+               Reply(200, {"id": "j1", "status": "done"}))
+    eng = make(_jobs_manifest(_poll_composite()), token=TOKEN)
+    waits = []
+    eng.transport.sleep = waits.append
+    assert eng.run("jobs.run", {"input": "x", "every": 0.5}) == {"id": "j1", "status": "done"}
+    assert [(r.method, r.path) for r in srv.requests] == [("POST", "/api/jobs"), ("GET", "/api/jobs/j1"),
+                                                          ("GET", "/api/jobs/j1")]
+    assert srv.requests[0].json() == {"input": "x"}  # the composite's own params are not passed on
+    assert waits == [0.5, pytest.approx(0.03)]
+
+
+def test_if_runs_a_step_only_when_it_holds(srv, make):
+    srv.route("POST", "/api/jobs", lambda r: Reply(200, {"id": "j1", "status": "done"}))
+    srv.route("POST", "/api/jobs/j1/publish", lambda r: Reply(200, {"published": True}))
+    eng = make(_jobs_manifest(_poll_composite()), token=TOKEN)
+    eng.run("jobs.run", {"input": "x"})
+    assert [r.path for r in srv.requests] == ["/api/jobs"]  # done already: no poll, no publish
+    del srv.requests[:]
+    eng.run("jobs.run", {"input": "x", "publish": True})
+    assert [r.path for r in srv.requests] == ["/api/jobs", "/api/jobs/j1/publish"]
+
+
+def test_poll_timeout_at_the_composite_timeout(srv, make):
+    srv.route("POST", "/api/jobs", lambda r: Reply(200, {"id": "j1", "status": "queued"}))
+    srv.route("GET", "/api/jobs/j1", lambda r: Reply(200, {"id": "j1", "status": "running"}))
+    eng = make(_jobs_manifest(_poll_composite(timeout=0.3)), token=TOKEN)
+    with pytest.raises(engine.PollTimeoutError):
+        eng.run("jobs.run", {"input": "x", "every": 0.05})
+    assert 2 <= len(srv.requests) <= 10
+
+
+def test_on_failure_runs_and_the_original_error_is_raised(srv, make):
+    srv.route("POST", "/api/jobs", lambda r: Reply(200, {"id": "j1", "status": "queued"}))
+    srv.route("GET", "/api/jobs/j1", lambda r: Reply(500, {"error": {"message": "broken"}}))
+    srv.route("POST", "/api/jobs/j1/cancel", lambda r: Reply(500, {"error": {"message": "cancel failed too"}}))
+    comp = _poll_composite(on_failure=[{"type": "call", "action": "jobs.cancel", "if": "{{ 'job' in steps }}",
+                                        "params": {"job_id": "{{ steps.job.id }}"}}])
+    eng = make(_jobs_manifest(comp), token=TOKEN)
+    with pytest.raises(engine.InternalServerError, match="broken"):
+        eng.run("jobs.run", {"input": "x", "every": 0.01})
+    assert [r.path for r in srv.requests] == ["/api/jobs", "/api/jobs/j1", "/api/jobs/j1/cancel"]
+
+
+def test_for_each_over_a_template_list_with_concurrency_results_in_order(srv, make, released):
+    import threading
+
+    last_arrived = threading.Event()
+
+    def handler(r):
+        n = r.path.rsplit("/", 1)[1]
+        if n == "c":
+            last_arrived.set()
+        else:
+            last_arrived.wait(2)  # answers only once every item is in flight: they run at once
+        return Reply(200, {"name": n.upper()})
+    srv.route("GET", "/api/items/*", handler)
+    comp = {"name": "items.get_many", "params": [{"name": "ids", "schema": {"type": "array", "items": {"type": "string"}}}],
+            "steps": [{"name": "each", "type": "for_each", "over": "{{ params.ids }}", "concurrency": 3,
+                       "do": {"type": "call", "action": "items.get", "params": {"id": "{{ item }}"}}}],
+            "result": "{{ steps.each | map(attribute='name') | list }}"}
+    eng = make(_jobs_manifest(comp), token=TOKEN)
+    assert eng.run("items.get_many", {"ids": ["a", "b", "c"]}) == ["A", "B", "C"]
+    assert last_arrived.is_set() and sorted(r.path for r in srv.requests) == ["/api/items/a", "/api/items/b",
+                                                                            "/api/items/c"]
+
+
+def test_split_file_and_for_each_upload_exact_bytes_per_part(srv, make, tmp_path):
+    srv.route("PUT", "/api/uploads/*", lambda r: Reply(200, {"n": int(r.path.rsplit("/", 1)[1])}))
+    comp = {"name": "uploads.file", "params": [{"name": "file", "required": True, "schema": {"type": "string"}},
+                                               {"name": "upload_id", "schema": {"type": "string"}}],
+            "steps": [{"name": "file", "type": "split_file", "param": "file", "part_size": 1000},
+                      {"name": "parts", "type": "for_each", "over": "{{ steps.file.parts }}", "concurrency": 2,
+                       "do": {"type": "call", "action": "parts.put",
+                              "params": {"upload_id": "{{ params.upload_id }}", "n": "{{ index }}",
+                                         "data": "{{ item }}"}}}],
+            "result": "{{ {'size': steps.file.size, 'parts': steps.parts | map(attribute='n') | list} }}"}
+    data = bytes(range(256)) * 10  # 2560 bytes: 1000 + 1000 + 560
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    eng = make(_jobs_manifest(comp), token=TOKEN)
+    assert eng.run("uploads.file", {"file": src, "upload_id": "u1"}) == {"size": 2560, "parts": [0, 1, 2]}
+    got = {r.path: r for r in srv.requests}
+    assert sorted(got) == [f"/api/uploads/u1/parts/{n}" for n in range(3)]
+    for n in range(3):
+        req = got[f"/api/uploads/u1/parts/{n}"]
+        assert req.body == data[n * 1000:(n + 1) * 1000]
+        assert req.headers["content-length"] == str(len(req.body))
+        assert req.headers["content-type"] == "application/octet-stream"
