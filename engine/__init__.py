@@ -12,6 +12,7 @@ import threading
 from typing import Any, Mapping
 
 from .client import Engine
+from .components import register
 from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError,
                      AuthenticationError, BadRequestError, BatchHandleError, BatchRequestError, ConflictError, Error,
                      InternalServerError, ManifestError, MissingCredentialError, NotFoundError, OutputError,
@@ -28,7 +29,7 @@ __all__ = [
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
     "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "TemplateError",
-    "UntrustedManifestError", "__version__",
+    "UntrustedManifestError", "__version__", "register",
 ]
 
 from ._version import __version__  # noqa: E402
