@@ -768,3 +768,53 @@ def test_split_file_and_for_each_upload_exact_bytes_per_part(srv, make, tmp_path
         assert req.body == data[n * 1000:(n + 1) * 1000]
         assert req.headers["content-length"] == str(len(req.body))
         assert req.headers["content-type"] == "application/octet-stream"
+
+
+# -- a component registered from outside the package --------------------------------------------------
+
+def _hmac_auth():
+    import hashlib
+    import hmac
+
+    from engine.components.auth import Auth
+
+    class HmacAuth(Auth):
+        """Signs every request: an HMAC-SHA256 of a fixed message, hex, in a header."""
+
+        type = "test_hmac"
+        schema = {"properties": {"header": {"type": "string"}, "env": {"type": "string"}},
+                  "required": ["header"]}
+        example = {"type": "test_hmac", "header": "X-Signature"}
+
+        def apply(self, secret, headers, query):
+            headers[self.spec["header"]] = hmac.new(secret[0].encode(), b"demo", hashlib.sha256).hexdigest()
+
+        def header_names(self):
+            return {self.spec["header"]}
+
+    return HmacAuth
+
+
+@pytest.fixture
+def hmac_auth():
+    from engine import components
+
+    cls = engine.register(_hmac_auth())
+    yield cls
+    del components._registry["auth"][cls.type]
+    components._schemas.clear()
+
+
+def test_a_component_registered_from_outside_is_loaded_checked_and_used(srv, make, hmac_auth):
+    import hashlib
+    import hmac
+
+    srv.route("GET", "/api/things", lambda r: Reply(200, {"ok": 1}))
+    m = manifest(action(), credentials={"sig": {"type": "test_hmac", "header": "X-Signature"}})
+    assert make(m, sig="shh-SECRET-0123456789").run("things.list") == {"ok": 1}
+    assert srv.requests[0].headers["x-signature"] == hmac.new(b"shh-SECRET-0123456789", b"demo",
+                                                              hashlib.sha256).hexdigest()
+    bad = manifest(action(), credentials={"sig": {"type": "test_hmac", "header": "X-Signature", "algo": "md5"}})
+    with pytest.raises(engine.ManifestError) as info:
+        engine.load(bad)
+    assert "'algo'" in str(info.value) and "env, header" in str(info.value)
