@@ -432,8 +432,12 @@ def _rewrite_refs(node: Any) -> Any:
     return node
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, str], file: str) -> dict[str, Any]:
-    """Layer a manifest over another: actions and composites replace or add by name, the rest merges."""
+def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, str],
+           owners: Mapping[str, str]) -> dict[str, Any]:
+    """Layer a manifest over another: actions and composites replace or add by name, the rest merges.
+
+    `replaced` gets, for each name replaced, the file that declared what it replaces (`owners`).
+    """
     out = dict(base)
     for key, value in extra.items():
         if key in ("actions", "composites"):
@@ -441,11 +445,11 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, s
             for a in value or []:
                 name = a.get("name") if isinstance(a, Mapping) else None
                 if name in by_name:
-                    replaced[name] = file
+                    replaced[name] = owners.get(name, "an earlier layer")
                 by_name[name] = a
             out[key] = list(by_name.values())
         elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(dict(out[key]), value, replaced, file)
+            out[key] = _merge(dict(out[key]), value, replaced, owners)
         else:
             out[key] = value
     return out
@@ -472,7 +476,7 @@ def cache_dir() -> Path | None:
     return Path(base) / "openai-connector"
 
 
-_CACHE_FORMAT = b"manifest-cache-3"
+_CACHE_FORMAT = b"manifest-cache-4"
 
 
 def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
@@ -554,13 +558,18 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
     merged: dict[str, Any] = {}
     origins: list[tuple[dict[str, Any], _Lines]] = []
     replaced: dict[str, str] = {}
+    owners: dict[str, str] = {}  # action or composite name -> the file that declared it last
     problems: list[ManifestError] = []
     for src in sources:
         data, lines = _read(src, raws.get(str(src)) if not isinstance(src, Mapping) else None)
         _normalize(data)
         origins.append((data, lines))
         problems += _duplicate_names(data, lines)
-        merged = _merge(merged, data, replaced, lines.file) if merged else data
+        merged = _merge(merged, data, replaced, owners) if merged else data
+        for section in ("actions", "composites"):
+            for item in data.get(section) or ():
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                    owners[item["name"]] = lines.file
     places = _Places(origins, merged)
     problems += _check(merged, places)
     manifest = None
