@@ -695,9 +695,18 @@ def _check(merged: dict[str, Any], places: _Places) -> list[ManifestError]:
         problems.append(places.problem(_schema_message(deepest), list(where)))
         if len(problems) >= _MAX_PROBLEMS:
             return problems
-    if problems:
-        return problems  # the rules below read the document as the schema promises it
-    return _check_rules(merged, places)
+    if not problems:
+        return _check_rules(merged, places)
+    # The rules read the document as the schema promises it: run on a copy, they go as far as the
+    # document lets them, and add what is wrong elsewhere than where the schema already said.
+    more: list[ManifestError] = []
+    try:
+        _check_rules(copy.deepcopy(merged), places, more)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        pass
+    flagged = [p.where or "" for p in problems]
+    return problems + [p for p in more
+                       if not any(p.where == f or (p.where or "").startswith(f + "/") for f in flagged)]
 
 
 def _deepest(error: Any) -> Any:
@@ -706,11 +715,26 @@ def _deepest(error: Any) -> Any:
 
     best = error
     while best.context:
-        inner = jsonschema.exceptions.best_match(best.context)
+        inner = jsonschema.exceptions.best_match(_meant(best.context))
         if inner is None or inner is best:
             break
         best = inner
     return best
+
+
+def _meant(context: Any) -> list[Any]:
+    """The errors of the anyOf/oneOf branches the author meant: those whose required keys are present.
+
+    A param with `in: querry` fails both `{name, in, ...}` (a bad `in`) and `{use}` (no `use`); the
+    misspelt value is what the author must hear about, not a key of the other form.
+    """
+    context = list(context)
+    branches: dict[Any, list[Any]] = {}
+    for e in context:
+        branches.setdefault(e.relative_schema_path[0] if e.relative_schema_path else None, []).append(e)
+    meant = [e for errs in branches.values()
+             if not any(x.validator == "required" and not x.relative_path for x in errs) for e in errs]
+    return meant or context
 
 
 def _schema_message(error: Any) -> str:
@@ -838,10 +862,12 @@ def _in_place_cycle(schemas: Mapping[str, Any]) -> list[str] | None:
     return None
 
 
-def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]:
+def _check_rules(merged: dict[str, Any], places: _Places,
+                 problems: list[ManifestError] | None = None) -> list[ManifestError]:
+    """The rules a schema cannot say; each problem is added to `problems` as soon as it is found."""
     import jsonschema
 
-    problems: list[ManifestError] = []
+    problems = [] if problems is None else problems
 
     def fail(rule: str, path: Sequence[Any]) -> None:
         problems.append(places.problem(rule, path))
