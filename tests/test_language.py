@@ -818,3 +818,94 @@ def test_a_component_registered_from_outside_is_loaded_checked_and_used(srv, mak
     with pytest.raises(engine.ManifestError) as info:
         engine.load(bad)
     assert "'algo'" in str(info.value) and "env, header" in str(info.value)
+
+
+# -- manifest authoring -------------------------------------------------------------------------------
+
+BASE = textwrap.dedent("""\
+    manifest_version: 2
+    connector:
+      name: demo
+      base_url: http://127.0.0.1:9/api
+      credentials:
+        token: {type: header, header: X-Token}
+    definitions:
+      paginations:
+        cursor: {type: cursor, items: data, next: {body: next}, send: {param: after}}
+    actions:
+      - name: things.list
+        method: GET
+        path: /things
+        params:
+          - {name: after, in: query, schema: {type: string}}
+        response: {type: json}
+        pagination: cursor
+    """)
+
+OVERLAY = textwrap.dedent("""\
+    connector:
+      credentials:
+        admin: {type: bearr, header: X-Admin}
+    actions:
+      - name: widgets.list
+        method: GET
+        path: /widgets
+        params:
+          - name: after
+            in: querry
+            schema: {type: string}
+          - name: limit
+            in: query
+            schema: {type: strng}
+        response: {type: json}
+        pagination: cursorr
+    """)
+
+
+def line_of(text, needle):
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_every_mistake_reported_at_once_with_did_you_mean_at_the_line_in_the_overlay(tmp_path):
+    base, mine = write(tmp_path, BASE, "base.yaml"), write(tmp_path, OVERLAY, "mine.yaml")
+    with pytest.raises(engine.ManifestError) as info:
+        engine.load([base, mine])
+    problems = info.value.problems
+    found = {p.line: p for p in problems}
+    assert all(p.file == str(mine) for p in problems), [(p.file, p.line) for p in problems]
+    wanted = {"type: bearr": ("'bearr'", "did you mean 'bearer'" if False else "header"),
+              "in: querry": ("'querry'", "did you mean 'query'"),
+              "type: strng": ("'strng'", "did you mean 'string'"),
+              "pagination: cursorr": ("'cursorr'", "did you mean 'cursor'")}
+    for needle, (value, hint) in wanted.items():
+        line = line_of(OVERLAY, needle)
+        assert line in found, (needle, line, [(p.line, p.rule) for p in problems])
+        assert value in found[line].rule and hint in found[line].rule, found[line].rule
+    assert len(problems) >= 4 and f"{len(problems)} problems" in str(info.value)
+
+
+def test_duplicate_action_names_in_one_overlay_file_are_an_error(tmp_path):
+    dup = textwrap.dedent("""\
+        actions:
+          - {name: things.list, method: GET, path: /a, params: [], response: {type: json}}
+          - {name: things.list, method: GET, path: /b, params: [], response: {type: json}}
+        """)
+    base, mine = write(tmp_path, BASE, "base.yaml"), write(tmp_path, dup, "mine.yaml")
+    with pytest.raises(engine.ManifestError, match="things.list") as info:
+        engine.load([base, mine])
+    assert info.value.file == str(mine) and info.value.line == 3
+
+
+def test_an_overlay_that_replaces_an_action_is_shown_by_describe_and_export(tmp_path):
+    over = textwrap.dedent("""\
+        actions:
+          - {name: things.list, method: GET, path: /v2/things, params: [], response: {type: json}}
+        """)
+    base, mine = write(tmp_path, BASE, "base.yaml"), write(tmp_path, over, "mine.yaml")
+    code, out, err = run_cli("--manifest", str(base), "--manifest", str(mine), "describe", "things.list")
+    assert code == 0, err
+    assert "/v2/things" in out and "replaces the action of the same name from" in out and str(base) in out
+    code, out, err = run_cli("--manifest", str(base), "--manifest", str(mine), "export")
+    assert code == 0, err
+    entry = next(a for a in json.loads(out)["actions"] if a["name"] == "things.list")
+    assert str(base) in entry["replaces"]
