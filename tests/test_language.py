@@ -909,3 +909,76 @@ def test_an_overlay_that_replaces_an_action_is_shown_by_describe_and_export(tmp_
     assert code == 0, err
     entry = next(a for a in json.loads(out)["actions"] if a["name"] == "things.list")
     assert str(base) in entry["replaces"]
+
+
+# -- the command line on a manifest of another API --------------------------------------------------------
+
+PETS = textwrap.dedent("""\
+    manifest_version: 2
+    connector:
+      name: petstore
+      base_url: http://127.0.0.1:9/v1
+      credentials:
+        key: {type: header, header: X-API-Key, env: PETSTORE_KEY}
+    actions:
+      - name: pets.list
+        summary: List the pets
+        method: GET
+        path: /pets
+        params:
+          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+          - {name: cursor, in: query, schema: {type: string}}
+        response: {type: json, schema: {type: object, properties: {data: {type: array, items: {$ref: "#/schemas/Pet"}}}}}
+        pagination: {type: cursor, items: data, next: {body: next_cursor}, send: {param: cursor}}
+      - name: pets.create
+        summary: Add a pet
+        method: POST
+        path: /pets
+        body: json
+        params:
+          - {name: name, in: body, required: true, schema: {type: string, maxLength: 64}}
+          - {name: tags, in: body, schema: {type: array, items: {type: string}}}
+        response: {type: json, schema: {$ref: "#/schemas/Pet"}}
+      - name: pets.retrieve
+        summary: One pet
+        method: GET
+        path: /pets/{pet_id}
+        params:
+          - {name: pet_id, in: path, required: true, schema: {type: string}}
+        response: {type: json, schema: {$ref: "#/schemas/Pet"}}
+    schemas:
+      Pet: {type: object, properties: {id: {type: string}, name: {type: string}}}
+    """)
+
+
+def test_the_cli_on_another_apis_manifest(tmp_path):
+    path = str(write(tmp_path, PETS, "pets.yaml"))
+    code, out, err = run_cli("--manifest", path, "actions")
+    assert code == 0, err
+    assert out.splitlines() == ["pets.list      GET    /pets  List the pets", "pets.create    POST   /pets  Add a pet",
+                                "pets.retrieve  GET    /pets/{pet_id}  One pet"]
+    code, out, err = run_cli("--manifest", path, "describe", "pets.create")
+    assert code == 0, err
+    assert "POST /pets" in out and "credential: key; body: json" in out
+    assert "name: string, required, in body" in out and "maxLength=64" in out
+    code, out, err = run_cli("--manifest", path, "run", "pets.create", "-p", "name=rex", "--dry-run")
+    assert code == 0, err
+    assert out == ("curl -X POST http://127.0.0.1:9/v1/pets -H \"X-API-Key: $PETSTORE_KEY\" "
+                   "-H 'Content-Type: application/json' --data-raw '{\"name\":\"rex\"}'\n")
+
+
+def test_the_sandbox_answers_any_manifests_actions(tmp_path):
+    path = str(write(tmp_path, PETS, "pets.yaml"))
+    state = str(tmp_path / "state.json")
+    code, out, err = run_cli("--manifest", path, "--sandbox-state", state, "run", "pets.create", "-p", "name=rex")
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["name"] == "rex" and created["id"]
+    code, out, err = run_cli("--manifest", path, "--sandbox-state", state, "run", "pets.list", "--all")
+    assert code == 0, err
+    assert [json.loads(line) for line in out.splitlines()] == [created]
+    code, out, err = run_cli("--manifest", path, "--sandbox-state", state, "run", "pets.retrieve",
+                             "-p", f"pet_id={created['id']}")
+    assert code == 0 and json.loads(out) == created, err
+    code, out, err = run_cli("--manifest", path, "--sandbox", "run", "pets.create", "-p", "nme=rex")
+    assert code != 0 and "nme" in err
