@@ -982,3 +982,26 @@ def test_the_sandbox_answers_any_manifests_actions(tmp_path):
     assert code == 0 and json.loads(out) == created, err
     code, out, err = run_cli("--manifest", path, "--sandbox", "run", "pets.create", "-p", "nme=rex")
     assert code != 0 and "nme" in err
+
+
+@pytest.mark.parametrize("block", [
+    {"body": {"type": "json", "template": {"user": {"name": "{{ parms.a }}"}}}},
+    {"body": {"type": "raw", "param": "a", "content_type": "{{ parms.a }}"}},
+    {"body": {"type": "choice", "options": [{"when": "{{ parms.a }}", "body": {"type": "json"}},
+                                            {"body": {"type": "form"}}]}},
+])
+def test_a_broken_body_template_names_its_file_and_line(tmp_path, block):
+    m = manifest(action(method="POST", params=[body_param("a")], **block))
+    path = write(tmp_path, m)
+    with pytest.raises(engine.ManifestError, match="parms") as info:
+        engine.load(path)
+    assert info.value.file == str(path) and info.value.line == line_of(path.read_text(), "- name: things.list")
+
+
+def test_a_broken_composite_template_names_its_file_and_line(tmp_path):
+    comp = _poll_composite()
+    comp["steps"][1]["until"] = "{{ respons.status == 'done' }}"
+    path = write(tmp_path, _jobs_manifest(comp))
+    with pytest.raises(engine.ManifestError, match="respons") as info:
+        engine.load(path)
+    assert info.value.file == str(path) and info.value.line == line_of(path.read_text(), "- name: jobs.run")
