@@ -1005,3 +1005,15 @@ def test_a_broken_composite_template_names_its_file_and_line(tmp_path):
     with pytest.raises(engine.ManifestError, match="respons") as info:
         engine.load(path)
     assert info.value.file == str(path) and info.value.line == line_of(path.read_text(), "- name: jobs.run")
+
+
+def test_a_query_credential_goes_once_on_a_followed_next_url(srv, make):
+    def handler(r):
+        if "page=2" not in r.query:
+            return Reply(200, [1], {"Link": f'<{srv.url}/api/things?page=2>; rel="next"'})
+        return Reply(200, [2])
+    srv.route("GET", "/api/things", handler)
+    m = manifest(action(pagination={"type": "cursor", "items": "$", "next": {"link": "next"}, "send": {"url": True}}),
+                 credentials={"key": {"type": "query", "param": "api_key"}})
+    assert list(make(m, key=KEY).paginate("things.list")) == [1, 2]
+    assert [q(r) for r in srv.requests] == [[("api_key", KEY)], [("page", "2"), ("api_key", KEY)]]
