@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import pytest
 import yaml
@@ -873,7 +873,7 @@ def test_every_mistake_reported_at_once_with_did_you_mean_at_the_line_in_the_ove
     problems = info.value.problems
     found = {p.line: p for p in problems}
     assert all(p.file == str(mine) for p in problems), [(p.file, p.line) for p in problems]
-    wanted = {"type: bearr": ("'bearr'", "did you mean 'bearer'" if False else "header"),
+    wanted = {"type: bearr": ("'bearr'", "allowed: basic, header, none, query"),
               "in: querry": ("'querry'", "did you mean 'query'"),
               "type: strng": ("'strng'", "did you mean 'string'"),
               "pagination: cursorr": ("'cursorr'", "did you mean 'cursor'")}
