@@ -12,6 +12,7 @@ import threading
 from typing import Any, Mapping
 
 from .client import Engine
+from .components import register
 from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError,
                      AuthenticationError, BadRequestError, BatchHandleError, BatchRequestError, ConflictError, Error,
                      InternalServerError, ManifestError, MissingCredentialError, NotFoundError, OutputError,
@@ -30,7 +31,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
     "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "TemplateError",
     "UntrustedManifestError", "__version__",
-    "WebhookError", "WebhookSignatureError", "WebhookTimestampError", "WebhookEventError", "webhooks",
+    "WebhookError", "WebhookSignatureError", "WebhookTimestampError", "WebhookEventError", "webhooks", "register",
 ]
 
 from ._version import __version__  # noqa: E402

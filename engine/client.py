@@ -507,8 +507,8 @@ class Engine:
         info = Attempt()
         policy = self._policy(action, max_retries)
         binary_out = output is not None and action.response_kind == "binary"
-        response = self.transport.send(action.name, request, policy,
-                                       stream=streaming or binary_out, timeout=timeout, attempt=info)
+        response = self.transport.send(action.name, request, policy, stream=streaming or binary_out,
+                                       timeout=timeout, attempt=info, errors=action.errors)
         rid = response.headers.get(self.transport.request_id_header)
         results: list[Result] = []  # raw=True: the Result describes whichever answer the stream reads
         if streaming:
@@ -516,7 +516,8 @@ class Engine:
 
             def reopen(failure: APIConnectionError) -> requests.Response:
                 """The stream broke before its first event: the transport may send the request again."""
-                fresh = self.transport.resend(action.name, request, policy, failure, timeout=timeout, attempt=info)
+                fresh = self.transport.resend(action.name, request, policy, failure, timeout=timeout, attempt=info,
+                                              errors=action.errors)
                 data.attempts, data.first_event_by = info.attempts, info.deadline
                 data.request_id = fresh.headers.get(self.transport.request_id_header)
                 for res in results:

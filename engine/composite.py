@@ -43,8 +43,10 @@ class Composite:
         self.steps = [build("step", step, where) for step in spec["steps"]]
         self.on_failure = [build("step", step, where) for step in spec.get("on_failure", ())]
         self.result = compile_template(spec["result"], file=getattr(where, "file", None),
+                                       line=getattr(where, "line", None),
                                        names=("params", "steps")) if "result" in spec else None
         self.timeout = compile_tree(spec["timeout"], file=getattr(where, "file", None),
+                                    line=getattr(where, "line", None),
                                     names=("params",)) if "timeout" in spec else None
         base = manifest.actions.get(spec["params_from"]) if "params_from" in spec else None
         calls = [name for step in self.steps for name in step.actions()]

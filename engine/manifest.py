@@ -225,7 +225,8 @@ class Action:
 
     composite = False
 
-    def __init__(self, spec: Mapping[str, Any], manifest: "Manifest", where: Where | None = None) -> None:
+    def __init__(self, spec: Mapping[str, Any], manifest: "Manifest", where: Where | None = None,
+                 place: Callable[[Sequence[Any]], Where] | None = None) -> None:
         self.spec = spec
         self.manifest = manifest
         self.name: str = spec["name"]
@@ -268,7 +269,7 @@ class Action:
         self.errors = components.build("errors", spec["errors"], where) if "errors" in spec else manifest.error_map
         self.deprecated: bool = bool(spec.get("deprecated", False))
         self.replaces: str | None = manifest.replaced.get(self.name)
-        self.templates = _compile_templates(spec, where)
+        self.templates = _compile_templates(spec, where, place)
 
     def __repr__(self) -> str:
         return f"<Action {self.name} {self.method} {self.path}>"
@@ -321,17 +322,22 @@ class Action:
         return RequestBuilder(self)
 
 
-def _compile_templates(spec: Mapping[str, Any], where: Where | None) -> dict[str, Any]:
-    """The action's header, query and path templates, by their source; most actions have none."""
+def _compile_templates(spec: Mapping[str, Any], where: Where | None,
+                       place: Callable[[Sequence[Any]], Where] | None = None) -> dict[str, Any]:
+    """The action's header, query and path templates, by their source; most actions have none.
+
+    `place(keys)` says where a key under the action stands, so a broken template names its own line.
+    """
     found: dict[str, Any] = {}
-    sources = [v for v in (*spec.get("headers", {}).values(), *spec.get("query", {}).values())
-               if is_template(v)] + _TEMPLATE_IN_PATH.findall(spec["path"])
+    sources = [(v, [field, k]) for field in ("headers", "query") for k, v in spec.get(field, {}).items()
+               if is_template(v)] + [(t, ["path"]) for t in _TEMPLATE_IN_PATH.findall(spec["path"])]
     if not sources:
         return found
     from .templates import compile as compile_template
 
-    for source in sources:
-        found[source] = compile_template(source, file=getattr(where, "file", None), line=getattr(where, "line", None),
+    for source, keys in sources:
+        at = place(keys) if place is not None else where
+        found[source] = compile_template(source, file=getattr(at, "file", None), line=getattr(at, "line", None),
                                          names=("params", "config"))
     return found
 
@@ -371,7 +377,8 @@ class Manifest:
         self.webhooks = components.build("webhook", hooks, where(["connector", "webhooks"])) if hooks else None
         self.actions: dict[str, Action] = {}
         for i, spec in enumerate(data["actions"]):
-            self.actions[spec["name"]] = Action(spec, self, where(["actions", i]))
+            self.actions[spec["name"]] = Action(spec, self, where(["actions", i]),
+                                                lambda keys, i=i: where(["actions", i, *keys]))
         from .composite import Composite
 
         self.composites: dict[str, Composite] = {}
@@ -430,8 +437,12 @@ def _rewrite_refs(node: Any) -> Any:
     return node
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, str], file: str) -> dict[str, Any]:
-    """Layer a manifest over another: actions and composites replace or add by name, the rest merges."""
+def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, str],
+           owners: Mapping[str, str]) -> dict[str, Any]:
+    """Layer a manifest over another: actions and composites replace or add by name, the rest merges.
+
+    `replaced` gets, for each name replaced, the file that declared what it replaces (`owners`).
+    """
     out = dict(base)
     for key, value in extra.items():
         if key in ("actions", "composites"):
@@ -439,11 +450,11 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, s
             for a in value or []:
                 name = a.get("name") if isinstance(a, Mapping) else None
                 if name in by_name:
-                    replaced[name] = file
+                    replaced[name] = owners.get(name, "an earlier layer")
                 by_name[name] = a
             out[key] = list(by_name.values())
         elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(dict(out[key]), value, replaced, file)
+            out[key] = _merge(dict(out[key]), value, replaced, owners)
         else:
             out[key] = value
     return out
@@ -470,7 +481,7 @@ def cache_dir() -> Path | None:
     return Path(base) / "openai-connector"
 
 
-_CACHE_FORMAT = b"manifest-cache-3"
+_CACHE_FORMAT = b"manifest-cache-4"
 
 
 def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
@@ -552,13 +563,18 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
     merged: dict[str, Any] = {}
     origins: list[tuple[dict[str, Any], _Lines]] = []
     replaced: dict[str, str] = {}
+    owners: dict[str, str] = {}  # action or composite name -> the file that declared it last
     problems: list[ManifestError] = []
     for src in sources:
         data, lines = _read(src, raws.get(str(src)) if not isinstance(src, Mapping) else None)
         _normalize(data)
         origins.append((data, lines))
         problems += _duplicate_names(data, lines)
-        merged = _merge(merged, data, replaced, lines.file) if merged else data
+        merged = _merge(merged, data, replaced, owners) if merged else data
+        for section in ("actions", "composites"):
+            for item in data.get(section) or ():
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                    owners[item["name"]] = lines.file
     places = _Places(origins, merged)
     problems += _check(merged, places)
     manifest = None
@@ -688,9 +704,18 @@ def _check(merged: dict[str, Any], places: _Places) -> list[ManifestError]:
         problems.append(places.problem(_schema_message(deepest), list(where)))
         if len(problems) >= _MAX_PROBLEMS:
             return problems
-    if problems:
-        return problems  # the rules below read the document as the schema promises it
-    return _check_rules(merged, places)
+    if not problems:
+        return _check_rules(merged, places)
+    # The rules read the document as the schema promises it: run on a copy, they go as far as the
+    # document lets them, and add what is wrong elsewhere than where the schema already said.
+    more: list[ManifestError] = []
+    try:
+        _check_rules(copy.deepcopy(merged), places, more)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        pass
+    flagged = [p.where or "" for p in problems]
+    return problems + [p for p in more
+                       if not any(p.where == f or (p.where or "").startswith(f + "/") for f in flagged)]
 
 
 def _deepest(error: Any) -> Any:
@@ -699,11 +724,26 @@ def _deepest(error: Any) -> Any:
 
     best = error
     while best.context:
-        inner = jsonschema.exceptions.best_match(best.context)
+        inner = jsonschema.exceptions.best_match(_meant(best.context))
         if inner is None or inner is best:
             break
         best = inner
     return best
+
+
+def _meant(context: Any) -> list[Any]:
+    """The errors of the anyOf/oneOf branches the author meant: those whose required keys are present.
+
+    A param with `in: querry` fails both `{name, in, ...}` (a bad `in`) and `{use}` (no `use`); the
+    misspelt value is what the author must hear about, not a key of the other form.
+    """
+    context = list(context)
+    branches: dict[Any, list[Any]] = {}
+    for e in context:
+        branches.setdefault(e.relative_schema_path[0] if e.relative_schema_path else None, []).append(e)
+    meant = [e for errs in branches.values()
+             if not any(x.validator == "required" and not x.relative_path for x in errs) for e in errs]
+    return meant or context
 
 
 def _schema_message(error: Any) -> str:
@@ -831,10 +871,12 @@ def _in_place_cycle(schemas: Mapping[str, Any]) -> list[str] | None:
     return None
 
 
-def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]:
+def _check_rules(merged: dict[str, Any], places: _Places,
+                 problems: list[ManifestError] | None = None) -> list[ManifestError]:
+    """The rules a schema cannot say; each problem is added to `problems` as soon as it is found."""
     import jsonschema
 
-    problems: list[ManifestError] = []
+    problems = [] if problems is None else problems
 
     def fail(rule: str, path: Sequence[Any]) -> None:
         problems.append(places.problem(rule, path))

@@ -194,10 +194,11 @@ def deferred() -> Iterator[None]:
 
 
 def compile_tree(node: Any, *, file: str | None = None, lines: Callable[[Path], int | None] | None = None,
-                 names: Collection[str] = ()) -> TreeTemplate:
+                 names: Collection[str] = (), line: int | None = None) -> TreeTemplate:
     """Compile every template string in a structure of mappings and lists (keys are never templates).
 
-    `lines(path)` gives the file line of the value at `path` (a tuple of keys and indexes), for errors.
+    `lines(path)` gives the file line of the value at `path` (a tuple of keys and indexes), for errors;
+    without it, `line` (the block's) is given for all.
     """
     found = False
 
@@ -207,7 +208,7 @@ def compile_tree(node: Any, *, file: str | None = None, lines: Callable[[Path], 
             if not is_template(value):
                 return value
             found = True
-            return compile(value, file=file, line=lines(path) if lines else None, where=_where(path),
+            return compile(value, file=file, line=lines(path) if lines else line, where=_where(path),
                            names=names)
         if isinstance(value, Mapping):
             return _Map((k, build(v, path + (k,))) for k, v in value.items())

@@ -413,9 +413,11 @@ class Transport:
         return connect, read, connect + read if total is None else total
 
     def send(self, action: str, request: requests.PreparedRequest, policy: RetryPolicy, *,
-             stream: bool = False, timeout: Any = None, attempt: Attempt | None = None) -> requests.Response:
-        """Send with retries; return a 2xx response or raise a typed error."""
+             stream: bool = False, timeout: Any = None, attempt: Attempt | None = None,
+             errors: Any = None) -> requests.Response:
+        """Send with retries; return a 2xx response or raise a typed error (read by `errors`, the action's map)."""
         info = attempt or Attempt()
+        errors = errors if errors is not None else self.errors
         connect, read, total = self.timeouts(timeout)
         # Sent unless the caller set its own: compressed answers cost less, and only codings decoded here are named.
         request.headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
@@ -444,7 +446,7 @@ class Transport:
             if response is not None:
                 body = _decode_error_body(response)
                 response.close()
-                error = self.errors.read(body, response.headers, response.status_code)
+                error = errors.read(body, response.headers, response.status_code)
                 reason = policy.permanent_reason(response.status_code, error)
                 if reason is None and policy.retryable_status(response.status_code, response.headers):
                     reason = self._again(info, policy, response.headers, response.status_code)
@@ -467,7 +469,8 @@ class Transport:
             raise cls(message, action=action, attempts=info.attempts, **extra).redacted(self.scrub) from None
 
     def resend(self, action: str, request: requests.PreparedRequest, policy: RetryPolicy,
-               failure: APIConnectionError, *, timeout: Any = None, attempt: Attempt) -> requests.Response:
+               failure: APIConnectionError, *, timeout: Any = None, attempt: Attempt,
+               errors: Any = None) -> requests.Response:
         """Send a streamed request again after its answer broke before its first event, or raise `failure`.
 
         Nothing reached the caller yet, so trying again duplicates nothing. The
@@ -482,7 +485,7 @@ class Transport:
             if why != _EXHAUSTED:
                 failure.message += f" (not retried: {why})"
             raise failure.redacted(self.scrub)
-        return self.send(action, request, policy, stream=True, timeout=timeout, attempt=attempt)
+        return self.send(action, request, policy, stream=True, timeout=timeout, attempt=attempt, errors=errors)
 
     def _attempt(self, action: str, request: requests.PreparedRequest, connect: float, read: float,
                  total: float, deadline: float, stream: bool,

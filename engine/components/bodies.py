@@ -88,6 +88,7 @@ class Body(abc.ABC):
             from ..templates import compile_tree
 
             self.template = compile_tree(spec["template"], file=getattr(where, "file", None),
+                                         line=getattr(where, "line", None),
                                          names=TEMPLATE_NAMES)
 
     def choose(self, params: Mapping[str, Any], files: bool) -> "Body":
@@ -201,6 +202,7 @@ class RawBody(Body):
         from ..templates import compile as compile_template
 
         self.content_type = compile_template(spec["content_type"], file=getattr(where, "file", None),
+                                             line=getattr(where, "line", None),
                                              names=TEMPLATE_NAMES)
 
     carries_files = True
@@ -248,7 +250,8 @@ class ChoiceBody(Body):
             if when not in (None, "files"):
                 from ..templates import compile as compile_template
 
-                when = compile_template(when, file=getattr(where, "file", None), names=("params",))
+                when = compile_template(when, file=getattr(where, "file", None),
+                                        line=getattr(where, "line", None), names=("params",))
             self.options.append((when, build("body", _block(option["body"]), where)))
         self.carries_files = any(b.carries_files for _, b in self.options)  # type: ignore[misc]
 

@@ -85,6 +85,7 @@ class Step(abc.ABC):
         self.spec = spec
         self.name: str | None = spec.get("name")
         self.condition = compile_template(spec["if"], file=getattr(where, "file", None),
+                                          line=getattr(where, "line", None),
                                           names=TEMPLATE_NAMES) if "if" in spec else None
 
     def actions(self) -> list[str]:
@@ -109,7 +110,8 @@ _PARAMS = {"description": "The called action's params: an object whose strings m
 def _tree(spec: Any, where: Any) -> Any:
     from ..templates import compile_tree
 
-    return compile_tree(spec, file=getattr(where, "file", None), names=TEMPLATE_NAMES)
+    return compile_tree(spec, file=getattr(where, "file", None),
+                        line=getattr(where, "line", None), names=TEMPLATE_NAMES)
 
 
 @builtin
@@ -184,7 +186,8 @@ class PollStep(CallStep):
         super().__init__(spec, where)
         from ..templates import compile as compile_template
 
-        self.until = compile_template(spec["until"], file=getattr(where, "file", None), names=TEMPLATE_NAMES)
+        self.until = compile_template(spec["until"], file=getattr(where, "file", None),
+                                      line=getattr(where, "line", None), names=TEMPLATE_NAMES)
         self.status = Path(spec.get("status", "status"))
         self.interval = _tree(spec["interval"], where)
         self.timeout = _tree(spec["timeout"], where) if "timeout" in spec else None
@@ -248,7 +251,8 @@ class ForEachStep(Step):
         super().__init__(spec, where)
         from ..templates import compile as compile_template
 
-        self.over = compile_template(spec["over"], file=getattr(where, "file", None), names=TEMPLATE_NAMES)
+        self.over = compile_template(spec["over"], file=getattr(where, "file", None),
+                                     line=getattr(where, "line", None), names=TEMPLATE_NAMES)
         self.concurrency = _tree(spec.get("concurrency", 1), where)
         self.do: Step = build("step", spec["do"], where)
 
