@@ -34,7 +34,8 @@ _PAGING_WORDS = {"page", "page_size", "per_page", "pagesize", "limit", "offset",
 _RESERVED_HEADERS = {"accept", "content-type", "authorization"}
 _DATA_KEYS = ("example", "examples", "default", "enum", "const")
 _WHOLE = "\x00body"  # the key of a param that is the whole body (no field name can be it)
-_MAX_INLINE = 32  # nested local $refs followed before one is taken as a cycle
+_MAX_INLINE = 32
+_MAX_FIXES = 20  # invalid keywords dropped from one schema before the whole of it is  # nested local $refs followed before one is taken as a cycle
 _STREAM_TYPES = {"text/event-stream": "sse", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
                  "application/json-seq": "jsonl", "application/x-jsonlines": "jsonl"}
 _ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "query", "credential",
@@ -143,7 +144,8 @@ class _Importer:
             ref = node["$ref"]
             target = self.pointer(ref)
             if target is None or ref in seen or len(seen) > _MAX_INLINE:
-                self.note("schema", where, f"$ref {ref!r} could not be resolved (only local references are)")
+                self.note("schema", where, f"$ref {ref!r} could not be resolved (only local references are): "
+                                           "any value is accepted there")
                 return {}
             seen.append(ref)
             node = target
@@ -213,6 +215,18 @@ class _Importer:
         return any(self.is_file(b, where, depth + 1) for b in [*(schema.get("anyOf") or ()), *(schema.get("oneOf") or ())])
 
 
+def _meta_valid(schema: dict[str, Any]) -> bool:
+    """A fast first check against the 2020-12 meta-schema (compiled); the engine checks the same at load."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - the Python check below judges alone
+        return False
+    try:
+        return bool(jsonschema_rs.meta.is_valid(schema))
+    except (ValueError, TypeError, jsonschema_rs.ReferencingError):
+        return False
+
+
 def _clean(schema: dict[str, Any], imp: _Importer, where: str) -> dict[str, Any]:
     """Drop what a manifest schema may not hold (`$id`, foreign `$schema`, patterns the validator cannot compile)."""
     import jsonschema
@@ -257,12 +271,24 @@ def _clean(schema: dict[str, Any], imp: _Importer, where: str) -> dict[str, Any]
         return out
 
     cleaned = walk(schema)
-    try:
-        jsonschema.Draft202012Validator.check_schema(cleaned)
-    except jsonschema.exceptions.SchemaError as exc:
-        imp.note("schema", where, f"not a valid JSON Schema ({exc.message[:100]}): any value is accepted")
-        return {}
-    return cleaned
+    for _ in range(_MAX_FIXES):
+        if _meta_valid(cleaned):
+            return cleaned
+        try:
+            jsonschema.Draft202012Validator.check_schema(cleaned)
+            return cleaned
+        except jsonschema.exceptions.SchemaError as exc:
+            path = list(exc.path)
+            if not path:
+                break
+            parent: Any = cleaned
+            for key in path[:-1]:
+                parent = parent[key]
+            parent.pop(path[-1])
+            imp.note("schema", where, f"{'/'.join(map(str, path))} is not valid JSON Schema "
+                                      f"({exc.message[:80]}): dropped")
+    imp.note("schema", where, "not a valid JSON Schema: any value is accepted")
+    return {}
 
 
 # --- connector -----------------------------------------------------------------------------------------
@@ -420,6 +446,8 @@ def _params(imp: _Importer, item: Mapping[str, Any], op: Mapping[str, Any], path
         desc = _strip(p.get("description")) or _strip(schema.get("description"))
         schema.pop("description", None)
         entry: dict[str, Any] = {"name": _param_name(wire)}
+        while entry["name"] in {q["name"] for q in out}:  # `include` and `include[]`, `X-Id` and `x_id`
+            entry["name"] = f"{entry['name']}_{place}"
         if entry["name"] != wire:
             entry["wire"] = wire
         entry["in"] = place
@@ -633,8 +661,8 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dic
     connector["default_credential"] = default
 
     paths = spec.get("paths") if isinstance(spec.get("paths"), Mapping) else {}
-    colls = frozenset(p for p, item in paths.items() if isinstance(item, Mapping) and "get" in item
-                      or any(str(q).startswith(str(p) + "/") for q in paths))
+    colls = frozenset(p for p, item in paths.items()
+                      if (isinstance(item, Mapping) and "get" in item) or any(str(q).startswith(f"{p}/") for q in paths))
     actions: list[dict[str, Any]] = []
     streams: dict[str, Any] = {}
     names: set[str] = set()

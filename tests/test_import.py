@@ -162,6 +162,7 @@ components:
         id: {type: integer}
         name: {type: [string, 'null']}
         code: {type: string, pattern: '[a-z'}
+        weight: {type: number, minimum: five}
 """
 
 FORMS = """
@@ -318,6 +319,7 @@ def test_query_key_31_styles_and_streams(tmp_path):
     assert trace["wire"] == "X-Trace" and trace["in"] == "header"
     assert manifest["schemas"]["Item"]["properties"]["name"] == {"type": ["string", "null"]}
     assert "pattern" not in manifest["schemas"]["Item"]["properties"]["code"]  # not a regular expression
+    assert manifest["schemas"]["Item"]["properties"]["weight"] == {"type": "number"}  # the invalid keyword goes
     events = _action(manifest, "events.create")
     assert events["credential"] == "oauth"
     assert events["stream"] == {"use": "sse", "when": "stream"}
