@@ -124,18 +124,7 @@ class _Importer:
 
     def pointer(self, ref: str) -> Any:
         """The node a local reference (`#/a/b`) names, or None."""
-        if not ref.startswith("#"):
-            return None
-        node: Any = self.spec
-        for raw in ref[1:].split("/")[1:] if ref != "#" else []:
-            key = unquote(raw).replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and key in node:
-                node = node[key]
-            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                return None
-        return node
+        return openapi.resolve_pointer(self.spec, ref)
 
     def deref(self, node: Any, where: str) -> Any:
         """A parameter, request body, response or schema with its own `$ref`s followed."""

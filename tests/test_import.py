@@ -434,3 +434,16 @@ def test_openai_description_imports_and_loads():
     assert len(loaded.actions) == 110
     assert manifest["connector"]["credentials"]["api_key_auth"]["prefix"] == "Bearer "
     assert any(n.kind == "paging" for n in notes)
+
+
+def test_descriptors_follow_refs_outside_component_schemas():
+    """The drift report reads a description the same way: a `#/components/parameters/...` ref resolves."""
+    from engine import openapi
+
+    spec = yaml.safe_load(PETSTORE)
+    path, method, op = next(openapi.operations(spec))
+    desc = openapi.describe_operation(spec, path, method, op)
+    assert [p["name"] for p in desc["params"]] == ["limit", "cursor"]
+    spec["paths"]["/pets"]["get"]["parameters"][0] = {"$ref": "#/components/parameters/Nope"}
+    with pytest.raises(engine.Error, match="does not resolve"):
+        openapi.describe_operation(spec, path, method, spec["paths"]["/pets"]["get"])
