@@ -34,8 +34,8 @@ _PAGING_WORDS = {"page", "page_size", "per_page", "pagesize", "limit", "offset",
 _RESERVED_HEADERS = {"accept", "content-type", "authorization"}
 _DATA_KEYS = ("example", "examples", "default", "enum", "const")
 _WHOLE = "\x00body"  # the key of a param that is the whole body (no field name can be it)
-_MAX_INLINE = 32
-_MAX_FIXES = 20  # invalid keywords dropped from one schema before the whole of it is  # nested local $refs followed before one is taken as a cycle
+_MAX_INLINE = 32  # nested local $refs followed before one is taken as a cycle
+_MAX_FIXES = 20  # invalid keywords dropped from one schema before the whole of it is
 _STREAM_TYPES = {"text/event-stream": "sse", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
                  "application/json-seq": "jsonl", "application/x-jsonlines": "jsonl"}
 _ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "query", "credential",
@@ -44,7 +44,7 @@ _ORDER = ("name", "operation_id", "group", "summary", "description", "method", "
 
 @dataclass(frozen=True)
 class Note:
-    """Something the description could not say: `kind` (paging, stream, name, auth, encoding, body, ...), where, what."""
+    """Something the description could not say: its `kind` (paging, stream, name, auth, ...), where, and what."""
 
     kind: str
     where: str
@@ -193,7 +193,7 @@ class _Importer:
         return props, required
 
     def is_file(self, schema: Any, where: str, depth: int = 0) -> bool:
-        """A field that carries file content: binary (3.0), a media type without an encoding (3.1), or a list of them."""
+        """A field that carries file content: binary (3.0), a media type without encoding (3.1), or a list of them."""
         schema = self.deref(schema, where)
         if not isinstance(schema, Mapping) or depth > 8:
             return False
@@ -201,7 +201,8 @@ class _Importer:
             return True
         if isinstance(schema.get("items"), Mapping) and self.is_file(schema["items"], where, depth + 1):
             return True
-        return any(self.is_file(b, where, depth + 1) for b in [*(schema.get("anyOf") or ()), *(schema.get("oneOf") or ())])
+        branches = [*(schema.get("anyOf") or ()), *(schema.get("oneOf") or ())]
+        return any(self.is_file(b, where, depth + 1) for b in branches)
 
 
 def _meta_valid(schema: dict[str, Any]) -> bool:
@@ -346,6 +347,8 @@ def _credentials(imp: _Importer, conn_name: str) -> tuple[dict[str, Any], dict[s
     names: dict[str, str] = {}  # scheme name -> credential name
     for scheme_name, scheme in schemes.items():
         scheme = imp.deref(scheme, "connector")
+        if not isinstance(scheme, Mapping):
+            continue
         name = _ident(scheme_name, "key")
         while name in creds or name == "none":
             name += "_2"
@@ -369,6 +372,8 @@ def _pick(imp: _Importer, requirements: Any, names: Mapping[str, str], where: st
         if len(alternative) > 1:
             imp.note("auth", where, f"needs {' and '.join(map(str, alternative))} together; only {found[0]} is sent")
         return found[0]
+    if any(isinstance(a, Mapping) and a for a in requirements):
+        imp.note("auth", where, "its security names no scheme that could be declared: sent without credentials")
     return "none"
 
 
@@ -508,8 +513,8 @@ def _body(imp: _Importer, op: Mapping[str, Any], taken: set[str],
     left = [str(ct) for ct in content if str(ct) not in {by_kind[k][0] for k in chosen}]
     body_name = next(n for n in ("body", "request_body", "body_") if n not in taken)
     if left:
-        imp.note("body", where, f"also accepts {', '.join(map(str, left))}: only {', '.join(by_kind[k][0] for k in chosen)}"
-                                " declared")
+        declared = ", ".join(by_kind[k][0] for k in chosen)
+        imp.note("body", where, f"also accepts {', '.join(left)}: only {declared} declared")
 
     blocks: dict[str, dict[str, Any]] = {}
     params: dict[str, dict[str, Any]] = {}
@@ -622,11 +627,15 @@ def _is_list(imp: _Importer, schema: Any) -> bool:
         return False
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/schemas/"):
-        schema = imp.deref(imp.components.get(imp.used.get(ref[len("#/schemas/"):], ""), {}), "")
+        schema = imp.components.get(imp.used.get(ref[len("#/schemas/"):], ""), {})
+    schema = imp.deref(schema, "connector")
+    if not isinstance(schema, Mapping):
+        return False
     if schema.get("type") == "array":
         return True
     props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
-    return any(isinstance(v, Mapping) and imp.deref(v, "").get("type") == "array" for v in props.values())
+    return any(isinstance(imp.deref(v, "connector"), Mapping) and imp.deref(v, "connector").get("type") == "array"
+               for v in props.values())
 
 
 def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dict[str, Any], list[Note]]:
@@ -650,8 +659,8 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dic
     connector["default_credential"] = default
 
     paths = spec.get("paths") if isinstance(spec.get("paths"), Mapping) else {}
-    colls = frozenset(p for p, item in paths.items()
-                      if (isinstance(item, Mapping) and "get" in item) or any(str(q).startswith(f"{p}/") for q in paths))
+    colls = frozenset(p for p, item in paths.items() if (isinstance(item, Mapping) and "get" in item)
+                      or any(str(q).startswith(f"{p}/") for q in paths))
     actions: list[dict[str, Any]] = []
     streams: dict[str, Any] = {}
     names: set[str] = set()
