@@ -1,4 +1,4 @@
-"""`openai-connector import`: any OpenAPI 3.0/3.1 description -> a manifest that loads and sends what the description says.
+"""`openai-connector import`: an OpenAPI 3.0/3.1 description -> a manifest that loads and sends what it says.
 
 Each description is written here in full; the requests are built with Engine.prepare (nothing is sent).
 """
@@ -253,6 +253,83 @@ components:
 """
 
 
+# What a description should not say, but some do: it still gives a manifest that loads, with notes.
+ODD = r"""
+openapi: 3.1.0
+info: {title: "123 Odd API!", version: 3}
+servers: [{url: "{scheme}://odd.example.com:{port}/base", variables: {scheme: {default: https}, port: {default: '8443'}}}]
+paths:
+  /nodes/{node-id}:
+    $ref: '#/components/pathItems/Node'
+  /things:
+    get:
+      parameters:
+        - {name: page, in: query, schema: {type: integer}}
+        - {name: session, in: cookie, schema: {type: string}}
+        - {name: Accept, in: header, schema: {type: string}}
+        - {name: q, in: query, content: {application/json: {schema: {type: object}}}}
+      responses:
+        '200': {description: x, content: {application/json: {schema: {type: array, items: {$ref: '#/components/schemas/Tree'}}}}}
+    post:
+      servers: [{url: https://other.example.com}]
+      requestBody:
+        content:
+          application/json: {schema: {type: array, items: {type: string}}}
+          text/plain: {schema: {type: string}}
+      responses: {'201': {description: ok}}
+    head:
+      responses: {'200': {description: ok}}
+  /things/{id}:
+    get:
+      operationId: get-thing
+      parameters: [{name: id, in: path, required: true, schema: {$ref: 'other.yaml#/Id'}}]
+      responses: {default: {description: x, content: {application/xml: {schema: {type: string}}}}}
+    put:
+      operationId: get-thing
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      requestBody:
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              properties:
+                pic: {type: string, contentMediaType: image/png}
+                id: {type: string}
+                meta: {type: object}
+                parts: {type: array, items: {type: string, format: binary}}
+      responses: {'200': {description: ok, content: {text/event-stream: {schema: {type: string}}}}}
+    patch:
+      requestBody:
+        content:
+          application/merge-patch+json: {schema: {$ref: '#/components/schemas/Tree'}}
+      responses: {'200': {description: ok}}
+    delete:
+      requestBody:
+        content:
+          'image/*': {schema: {}}
+      responses: {'204': {description: ok}}
+components:
+  securitySchemes:
+    c: {type: apiKey, in: cookie, name: sid}
+    d: {type: http, scheme: digest}
+    m: {type: mutualTLS}
+    o: {type: openIdConnect, openIdConnectUrl: https://x.example.com}
+  pathItems:
+    Node:
+      parameters: [{name: node-id, in: path, required: true, schema: {type: string}}]
+      get: {operationId: getNode, responses: {'200': {description: ok}}}
+  schemas:
+    Tree:
+      type: object
+      properties:
+        children: {type: array, items: {$ref: '#/components/schemas/Tree'}}
+        self: {$ref: '#/components/schemas/Tree/properties/children'}
+        bad: {$ref: '#/components/schemas/Nope'}
+        "a/b": {$ref: '#/components/schemas/Weird~1Name'}
+    Weird/Name: {type: string, $id: 'x', pattern: '\Z'}
+security: [{c: [], d: []}]
+"""
+
 def _import(tmp_path: Path, text: str, name: str = "spec.yaml") -> tuple[dict, list]:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -447,3 +524,36 @@ def test_descriptors_follow_refs_outside_component_schemas():
     spec["paths"]["/pets"]["get"]["parameters"][0] = {"$ref": "#/components/parameters/Nope"}
     with pytest.raises(engine.Error, match="does not resolve"):
         openapi.describe_operation(spec, path, method, spec["paths"]["/pets"]["get"])
+
+
+def test_odd_description_still_loads_and_says_what_it_left_out(tmp_path):
+    manifest, notes = _import(tmp_path, ODD)
+    loaded = engine.load(manifest)
+    conn = manifest["connector"]
+    assert conn["name"] == "api_123_odd_api" and conn["base_url"] == "https://odd.example.com:8443/base"
+    assert conn["credentials"]["c"] == {"type": "header", "header": "Cookie", "prefix": "sid=",
+                                        "env": "API_123_ODD_API_C"}
+    assert "m" not in conn["credentials"]  # mutual TLS cannot be declared
+    assert sorted(loaded.actions) == ["nodes.get", "things.create", "things.delete", "things.get", "things.get_2",
+                                      "things.list", "things.update"]
+    assert [p["name"] for p in _action(manifest, "things.list")["params"]] == ["page", "q"]  # no cookie, no Accept
+    create = _action(manifest, "things.create")  # an array body: one param, the whole body
+    assert create["body"] == {"type": "json", "template": "{{ params.body }}"}
+    put = _action(manifest, "things.get_2")
+    assert {p["name"]: p.get("file") for p in put["params"]} == {"id": None, "pic": True, "id_body": None,
+                                                                  "meta": None, "parts": True}
+    assert put["stream"] == {"use": "sse"}
+    assert _action(manifest, "things.update")["body"]["content_type"] == "application/merge-patch+json"
+    assert _action(manifest, "things.delete")["body"] == {"type": "raw", "param": "body",
+                                                          "content_type": "application/octet-stream"}
+    assert manifest["schemas"]["Tree"]["properties"]["self"]["items"] == {"$ref": "#/schemas/Tree"}
+    assert "pattern" not in manifest["schemas"]["Weird_Name"] and "$id" not in manifest["schemas"]["Weird_Name"]
+    said = [str(n) for n in notes]
+    assert "HEAD /things: the engine sends GET, POST, PUT, PATCH and DELETE only: left out" in said
+    assert any("cookie param 'session'" in n for n in said)
+    assert any("'other.yaml#/Id' could not be resolved" in n for n in said)
+    assert any(n.startswith("things.get_2: PUT /things/{id} would have the name 'things.get'") for n in said)
+    eng = engine.Engine(manifest=loaded, c="abc", d="x")
+    req = eng.prepare("things.get_2", {"id": "7", "pic": b"\x89PNG", "parts": [b"a", b"b"]})
+    assert req.headers["Cookie"] == "sid=abc" and req.url == "https://odd.example.com:8443/base/things/7"
+    assert b"".join(bytes(c) for c in req.body).count(b'name="parts"') == 2
