@@ -1,4 +1,4 @@
-"""The command line: `openai-connector actions | describe | run`.
+"""The command line: `openai-connector actions | describe | run | import ...`.
 
 Exit codes: 0 success, 2 usage error, 3 invalid params (nothing sent),
 4 the API answered with an error status, 5 the network failed, 6 a webhook
@@ -411,6 +411,44 @@ def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_DRIFT if report["drift"] else EXIT_OK
 
 
+def _cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Write a starting manifest for an OpenAPI description; what to check goes to stderr."""
+    from . import importer
+    from .manifest import load
+
+    if args.output != "-":
+        if os.path.exists(args.output) and not args.force:
+            raise _Usage(f"-o {args.output}: the file exists (give --force to replace it)")
+        _writable(args.output, "-o")
+    try:
+        manifest, notes = importer.import_spec(args.spec)
+    except OSError as exc:
+        raise _Usage(f"cannot read {args.spec}: {exc.strerror}") from None
+    except errors.Error as exc:  # not YAML, or not an OpenAPI 3 description: the argument is wrong
+        raise _Usage(str(exc)) from None
+    load(manifest)  # what is written always loads; a ManifestError here is the importer's own bug
+    text = importer.render(manifest, notes, os.path.basename(args.spec))
+    if args.output == "-":
+        out.write(text)
+        out.flush()
+    else:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    actions = manifest["actions"]
+    err.write(f"imported {len(actions)} actions, {len(manifest.get('schemas', {}))} schemas and "
+              f"{len(manifest['connector']['credentials'])} credentials from {args.spec}"
+              f"{'' if args.output == '-' else ' into ' + args.output}\n")
+    if notes:
+        kinds: dict[str, int] = {}
+        for note in notes:
+            kinds[note.kind] = kinds.get(note.kind, 0) + 1
+        err.write(f"to check ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; "
+                  f"marked '# import:' in the manifest):\n")
+        for note in notes:
+            err.write(f"  - [{note.kind}] {note}\n")
+    return EXIT_OK
+
+
 def _writable(path: str, flag: str) -> None:
     """Refuse an output path that cannot be written before anything is sent (or paid for)."""
     folder = os.path.dirname(os.path.realpath(path))  # through a symlink, the folder of the file it names
@@ -571,6 +609,7 @@ _EXAMPLES = {
     "batch": "openai-connector batch embeddings.create --input params.jsonl --output results.jsonl --handle job.json",
     "export": "openai-connector export --format json > catalogue.json",
     "webhook": "openai-connector webhook verify --body body.json --headers-file headers.txt",
+    "import": "openai-connector import openapi.yaml -o mine.yaml",
     "run": "openai-connector run chat.completions.create -p model=gpt-4o-mini "
            "-p 'messages=[{\"role\": \"user\", \"content\": \"Hi\"}]' --dry-run",
 }
@@ -621,6 +660,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="the headers received: 'Name: value' lines, or a JSON object")
     wv.add_argument("--secret-env", metavar="NAME",
                     help="the variable holding the secret (default: the one the manifest declares)")
+    im = command("import", "write a starting manifest from an OpenAPI 3.0 or 3.1 description")
+    im.add_argument("spec", metavar="SPEC.yaml", help="the OpenAPI description")
+    im.add_argument("-o", "--output", required=True, metavar="FILE", help="the manifest to write ('-' for stdout)")
+    im.add_argument("--force", action="store_true", help="replace FILE if it exists")
     r = command("run", "call an action")
     r.add_argument("name", help="the action")
     r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
@@ -643,6 +686,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = ap.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_USAGE
+    if args.command == "import":  # needs no manifest and no Engine
+        try:
+            return _cmd_import(args, out, err)
+        except (_Usage, errors.Error) as exc:
+            err.write(f"openai-connector: {exc}\n")
+            return next(code for cls, code in _EXIT_CODES if isinstance(exc, cls))
     manifests: Any = None
     if args.manifest:
         from .manifest import BUNDLED

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 from typing import Any, Iterator, Mapping
 
 import yaml
@@ -17,7 +17,7 @@ import yaml
 from .errors import Error
 
 __all__ = ["load_spec", "convert_schema", "operations", "derive_name", "collections",
-           "describe_operation", "is_stream_flag"]
+           "describe_operation", "is_stream_flag", "resolve_pointer"]
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
@@ -200,10 +200,32 @@ def derive_name(path: str, method: str, collections: frozenset[str] = frozenset(
     return ".".join(resources + [verb])
 
 
+def resolve_pointer(spec: Any, ref: str) -> Any:
+    """The node a local reference (`#/components/parameters/Limit`) names, or None (remote, or absent)."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    node = spec
+    for raw in ref[1:].split("/")[1:]:
+        key = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return node
+
+
 def _resolve(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A parameter or schema with its `$ref`s followed, wherever in the description they point."""
+    seen: list[str] = []
     while "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        schema = spec["components"]["schemas"][name]
+        ref = schema["$ref"]
+        target = resolve_pointer(spec, ref)
+        if not isinstance(target, Mapping) or ref in seen:
+            raise Error(f"$ref {ref!r} does not resolve to an object in the description")
+        seen.append(ref)
+        schema = target
     return schema
 
 
@@ -272,8 +294,13 @@ def collections(spec: Mapping[str, Any]) -> frozenset[str]:
 
 
 def describe_operation(spec: Mapping[str, Any], path: str, method: str,
-                       op: Mapping[str, Any], colls: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """One operation as a descriptor (no overrides applied, no shared refs)."""
+                       op: Mapping[str, Any], colls: frozenset[str] = frozenset(),
+                       meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One operation as a descriptor (no overrides applied, no shared refs).
+
+    `meta` is what a description's vendor extension adds, read by its generator:
+    `name` is the summary, `group` the group of an operation without tags.
+    """
     params: list[dict[str, Any]] = []
     for p in op.get("parameters", []):
         p = _resolve(spec, p) if "$ref" in p else p
@@ -338,7 +365,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
     else:
         response["type"] = "json"
 
-    meta = op.get("x-oaiMeta", {})
+    meta = meta or {}
     path, _, fixed_query = path.partition("?")
     desc: dict[str, Any] = {
         "name": derive_name(path, method, colls),

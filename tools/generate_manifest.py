@@ -151,7 +151,7 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     actions: list[dict[str, Any]] = []
     known = set()
     for path, method, op in openapi.operations(spec):
-        action = openapi.describe_operation(spec, path, method, op, colls)
+        action = openapi.describe_operation(spec, path, method, op, colls, op.get("x-oaiMeta"))
         action["credential"] = ov["connector"].get("default_credential", "api_key")
         for rule in ov.get("rules", []):
             if _matches(rule["match"], action):
