@@ -540,6 +540,8 @@ class Engine:
                     kind = "text" if any(params.get(k) in v for k, v in action.text_when.items()) \
                         else action.response_kind
                     data = decode(response, kind, action=action.name, request_id=rid, attempts=info.attempts)
+                    if action.errors.failed(data, response.headers, response.status_code):
+                        raise self._failed_answer(action, response, data, info.attempts)
             except APIError as exc:
                 raise exc.redacted(self._scrub)
         if raw or page is not None:
@@ -568,6 +570,18 @@ class Engine:
             return self._call(follow, arguments, timeout=timeout, max_retries=max_retries)
 
         return resume
+
+    def _failed_answer(self, action: _manifest.Action, response: requests.Response, body: Any,
+                       attempts: int) -> APIError:
+        """A 2xx the error map says is a failure (`{"ok": false}`): typed by the status it declares."""
+        from .errors import status_error_class
+
+        error = action.errors.read(body, response.headers, response.status_code)
+        status = action.errors.failed_status
+        return status_error_class(status)(
+            str(error["message"] or "the answer says the call failed"), status_code=status, headers=response.headers,
+            action=action.name, attempts=attempts, request_id=response.headers.get(self.transport.request_id_header),
+            body=body, type=error["type"], code=error["code"], param=error["param"])
 
     def paginate(self, name: str, params: Mapping[str, Any] | None = None, *, max_items: int | None = None,
                  max_pages: int | None = None, resume: Mapping[str, Any] | None = None,

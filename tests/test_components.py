@@ -470,3 +470,24 @@ def test_a_budget_without_a_reset_and_with_a_fractional_count_still_paces():
     pacer._clock = lambda: next(clock_moves, 131.0)
     pacer.acquire()
     assert waits == [30.0]  # no reset announced: the longest allowed wait, then the server is asked again
+
+
+def test_a_2xx_that_says_it_failed_is_a_typed_error():
+    from loopback import Loopback, Reply
+
+    doc = _tiny(connector={"name": "slackish", "base_url": "", "credentials": {"token": {
+        "type": "header", "header": "Authorization", "prefix": "Bearer "}},
+        "errors": {"type": "json", "message": "error", "code": "error", "failed_when": "{{ response.body.ok == false }}",
+                   "failed_status": 403}})
+    doc["actions"] = [{"name": "chat.post", "method": "POST", "path": "/chat.postMessage", "body": "json",
+                       "params": [{"name": "text", "in": "body", "schema": {"type": "string"}}],
+                       "response": {"type": "json"}}]
+    with Loopback() as srv:
+        srv.route("POST", "/chat.postMessage", lambda req: Reply(200, {"ok": req.json()["text"] == "hi",
+                                                                       "error": "channel_not_found"}))
+        doc["connector"]["base_url"] = srv.url
+        with engine.Engine(doc, token="xoxb-123456789", max_retries=0) as eng:
+            assert eng.run("chat.post", {"text": "hi"})["ok"] is True
+            with pytest.raises(engine.PermissionDeniedError) as info:
+                eng.run("chat.post", {"text": "nope"})
+    assert info.value.code == "channel_not_found" and info.value.status_code == 403

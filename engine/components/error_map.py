@@ -25,6 +25,11 @@ class ErrorMap(abc.ABC):
     """Base of the errors family: `read(body, headers, status)` gives the four fields (None where absent)."""
 
     family: ClassVar[str] = "errors"
+    failed_status: int = 400
+
+    def failed(self, body: Any, headers: Mapping[str, str], status: int) -> bool:
+        """Whether a decoded 2xx answer is an error all the same (never, unless a type says so)."""
+        return False
     type: ClassVar[str]
     schema: ClassVar[dict[str, Any]]
     example: ClassVar[dict[str, Any]]
@@ -45,6 +50,11 @@ class JsonErrorMap(ErrorMap):
             "error_type": {**VALUE_SCHEMA, "description": "The error's type or class, as `.type`."},
             "code": {**VALUE_SCHEMA, "description": "The machine code, as `.code`; retry rules match it."},
             "param": {**VALUE_SCHEMA, "description": "The offending parameter, as `.param`."},
+            "failed_when": {"type": "string", "pattern": r"\{\{",
+                            "description": "A template over `response`: a 2xx answer for which it is true is an "
+                                           "error too (APIs that answer `200 {\"ok\": false}`, GraphQL `errors`)."},
+            "failed_status": {"type": "integer", "minimum": 400, "maximum": 599, "default": 400,
+                              "description": "The status such an answer is reported with (it picks the error class)."},
         },
         "required": ["message"],
     }
@@ -55,6 +65,22 @@ class JsonErrorMap(ErrorMap):
         keys = {"message": "message", "type": "error_type", "code": "code", "param": "param"}
         self.fields = {field: Value(spec[key], base=("response", "body"), names=TEMPLATE_NAMES, where=where)
                        for field, key in keys.items() if spec.get(key)}
+        self.failed_when = None
+        if "failed_when" in spec:
+            from ..templates import compile as compile_template
+
+            self.failed_when = compile_template(spec["failed_when"], file=getattr(where, "file", None),
+                                                line=getattr(where, "line", None), names=TEMPLATE_NAMES)
+        self.failed_status = int(spec.get("failed_status", 400))
+
+    def failed(self, body: Any, headers: Mapping[str, str], status: int) -> bool:
+        """Whether a decoded 2xx answer is an error all the same, as `failed_when` declares."""
+        if self.failed_when is None:
+            return False
+        try:
+            return bool(self.failed_when.render({"response": {"body": body, "headers": headers, "status": status}}))
+        except TemplateError:  # an answer of another shape: not the error it describes
+            return False
 
     def read(self, body: Any, headers: Mapping[str, str], status: int) -> dict[str, Any]:
         context = {"response": {"body": body, "headers": headers, "status": status}}
