@@ -296,7 +296,8 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str
     for key in ("method", "path", "query", "response_schema"):
         if old[key] != new[key]:
             changes.append((key, f"{key}: {old[key]!r} -> {new[key]!r}"))
-    for key, label, kind in (("content_types", "content types", "content_type"), ("stream", "stream switches", "stream")):
+    for key, label, kind in (("content_types", "content types", "content_type"),
+                             ("stream", "stream switches", "stream")):
         plus = sorted(set(new[key]) - set(old[key]))
         minus = sorted(set(old[key]) - set(new[key]))
         if plus or minus:
@@ -326,7 +327,14 @@ def _with_query(path: str, query: Mapping[str, str]) -> str:
 
 
 def compare(manifest: Any, spec: Mapping[str, Any], detect_stream: str | None = "stream") -> dict[str, Any]:
-    """The drift between a loaded manifest and an OpenAPI description, as plain data."""
+    """The drift between a loaded manifest and an OpenAPI description, as plain data (the `--json` report).
+
+    `added` operations carry their fixed `query` (and `variant_of`, the operation at the same
+    path without it), content types, stream switches and security; each `changed` operation
+    its `changes` as lines and as `details` (`kind`: method, path, query, response_schema,
+    content_type, stream, security, param, type, enum or limit); `webhooks` the event types
+    added or removed.
+    """
     store_new = {k: openapi.convert_schema(v) for k, v in spec.get("components", {}).get("schemas", {}).items()}
     colls = openapi.collections(spec)
     theirs: dict[str, dict[str, Any]] = {}

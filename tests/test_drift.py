@@ -348,6 +348,16 @@ def test_beta_paths_are_the_same_path_with_a_fixed_query(new_report):
 
 
 @needs_specs
+def test_added_operations_carry_their_switches_content_types_and_security(new_report):
+    added = {op["operation_id"]: op for op in new_report["added"]}
+    assert added["getResponse"]["stream"] == ["query stream"]                  # GET /responses/{id}?stream=true
+    assert added["createResponse"]["stream"] == ["body stream"]
+    assert added["CreateContainerFile"]["content_types"] == ["application/json", "multipart/form-data"]
+    assert added["create-realtime-call"]["content_types"] == ["application/sdp", "multipart/form-data"]
+    assert added["list-project-roles"]["security"] == "AdminApiKeyAuth"
+
+
+@needs_specs
 def test_the_2025_description_against_its_own_manifest_reports_nothing(manifest, old_spec):
     """Not even its explicit security (schemes it never defines), met by the admin key throughout."""
     assert drift.compare(manifest, old_spec) == {"added": [], "removed": [], "changed": [],
