@@ -1,15 +1,22 @@
 """Drift: what an OpenAPI description says that the manifest does not (and the reverse).
 
 Operations are matched by operationId. For each pair, everything the
-description decides is compared: method, path, body encoding, streaming, the
+description decides is compared: method, path and fixed query, every request
+content type, the stream switches, the security an operation states, the
 answer's schema, and per parameter its location, wire name, required flag,
-types, enums and limits. What the manifest declares beyond the description
-(names, credentials, headers, answer kinds) is the overrides' business and
-not drift.
+types, enums and limits (read through `anyOf`/`oneOf`/nullable forms, so a
+limit that moved into a null alternative is not "removed"). The description's
+webhook events are compared with the events the manifest's webhook block
+declares. What the manifest declares beyond the description (names, headers,
+answer kinds, a credential where the description states no security of its
+own) is the overrides' business and not drift.
 """
 from __future__ import annotations
 
+import collections
+import copy
 from typing import Any, Mapping
+from urllib.parse import urlencode
 
 from . import openapi
 
@@ -17,6 +24,14 @@ __all__ = ["compare", "render_text"]
 
 _LIMITS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
            "minItems", "maxItems", "maxProperties", "pattern")
+_SCALARS = {"string", "integer", "number"}
+# An integer format states its range; a range written out as the format's bounds (often rounded
+# through a float: 9223372036854776000) is the same range.
+_FORMAT_BOUNDS = {"int32": (-2 ** 31, 2 ** 31 - 1), "int64": (-2 ** 63, 2 ** 63 - 1)}
+_CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded",
+                  "multipart": "multipart/form-data"}
+_EVENT_STREAM = "text/event-stream"
+_STREAM_FORMAT = "sse"
 
 
 def _resolve(schema: Any, store: Mapping[str, Any]) -> Any:
@@ -43,18 +58,61 @@ def _alternatives(schema: Any, store: Mapping[str, Any], seen: frozenset[str] = 
     return out
 
 
+def _kinds(branch: Mapping[str, Any]) -> set[str]:
+    t = branch.get("type")
+    return set(t) if isinstance(t, list) else ({t} if t else set())
+
+
 def _types(schema: Mapping[str, Any], store: Mapping[str, Any]) -> list[str]:
     out: set[str] = set()
     for branch in _alternatives(schema, store):
-        t = branch.get("type")
-        out |= set(t) if isinstance(t, list) else ({t} if t else set())
+        out |= _kinds(branch)
     return sorted(out)
 
 
-def _enum(schema: Mapping[str, Any], store: Mapping[str, Any]) -> list[Any]:
-    """The listed values of every branch; null is left to the types, where a `null` branch states it."""
-    values = [v for branch in _alternatives(schema, store) for v in branch.get("enum", ())]
-    return sorted({repr(v) for v in values if v is not None})
+def _enum(schema: Mapping[str, Any], store: Mapping[str, Any]) -> tuple[list[str], bool]:
+    """The listed values of every branch, and whether a scalar branch without a list accepts any value.
+
+    Null is left to the types, where a `null` branch states it. `anyOf: [string, enum]` lists the
+    known values of an open set: a value missing from it is still accepted.
+    """
+    values: set[str] = set()
+    open_ = False
+    for branch in _alternatives(schema, store):
+        if "enum" in branch:
+            values |= {repr(v) for v in branch["enum"] if v is not None}
+        elif "const" in branch:
+            values |= {repr(branch["const"])} if branch["const"] is not None else set()
+        elif not any(k in branch for k in ("anyOf", "oneOf", "allOf")) and _kinds(branch) & _SCALARS:
+            open_ = True
+    return sorted(values), open_
+
+
+def _bound(key: str, value: Any) -> Any:
+    """A minimum or maximum at an integer format's bound, as that bound exactly."""
+    if key in ("minimum", "maximum") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        for low, high in _FORMAT_BOUNDS.values():
+            edge = low if key == "minimum" else high
+            if abs(value - edge) <= max(1, abs(edge) >> 50):
+                return edge
+    return value
+
+
+def _limits(schema: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any]:
+    """The limits of every branch that is not the null one, and the ranges integer formats state."""
+    found: dict[str, list[Any]] = {}
+    for branch in _alternatives(schema, store):
+        if _kinds(branch) == {"null"}:
+            continue
+        stated = {key: _bound(key, branch[key]) for key in _LIMITS if key in branch}
+        fmt = _FORMAT_BOUNDS.get(branch.get("format", "")) if "integer" in _kinds(branch) else None
+        if fmt:
+            stated.setdefault("minimum", fmt[0])
+            stated.setdefault("maximum", fmt[1])
+        for key, value in stated.items():
+            if value not in found.setdefault(key, []):
+                found[key].append(value)
+    return {key: values[0] if len(values) == 1 else sorted(values, key=repr) for key, values in found.items()}
 
 
 def _param_view(p: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,92 +121,301 @@ def _param_view(p: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any
             "file": p.get("file") is not None and p.get("file") is not False}
     if not view["file"]:
         view["types"] = _types(schema, store)
-        view["enum"] = _enum(schema, store)
-        for key in _LIMITS:
-            if key in schema:
-                view[key] = schema[key]
+        view["enum"], view["open"] = _enum(schema, store)
+        view.update(_limits(schema, store))
     return view
 
 
+def _flag(p: Mapping[str, Any] | None, store: Mapping[str, Any]) -> bool:
+    """A boolean (perhaps nullable) param: it switches something on."""
+    if not p or p.get("file"):
+        return False
+    kinds = set(_types(_resolve(p.get("schema") or {}, store), store))
+    return "boolean" in kinds and kinds <= {"boolean", "null"}
+
+
+def _switches(params: list[Mapping[str, Any]], store: Mapping[str, Any], detect: str | None,
+              answers: list[str]) -> list[str]:
+    """What turns the answer into a stream: a `stream` flag (body or query), a `stream_*` param whose
+    values include an event stream, or nothing because the operation only ever streams."""
+    out: list[str] = []
+    if answers and all(a == _EVENT_STREAM for a in answers):
+        out.append("always")
+    if not detect:
+        return out
+    for p in params:
+        if p["name"] == detect and _flag(p, store):
+            out.append(f"{p['in']} {p['name']}")
+        elif p["name"].startswith(detect + "_") and not p.get("file"):
+            values, _ = _enum(_resolve(p.get("schema") or {}, store), store)
+            if repr(_STREAM_FORMAT) in values:
+                out.append(f"{p['in']} {p['name']}={_STREAM_FORMAT}")
+    return sorted(out)
+
+
+def _bare(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _body_types(body: Any) -> list[str]:
+    """The content types a manifest body block sends."""
+    body = {"type": body} if isinstance(body, str) else body
+    kind = body.get("type", "none")
+    if kind == "none":
+        return []
+    if kind == "choice":
+        return sorted({t for option in body.get("options", ()) for t in _body_types(option.get("body", {}))})
+    if kind == "raw":
+        return [_bare(str(body.get("content_type", "")))]
+    return [_CONTENT_TYPES.get(kind, kind)]
+
+
+def _requirement(op: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[str, bool] | None:
+    """The security an operation states, as `A or B+C` (`none` for none), and whether it is its own.
+
+    None when the description states no security at all.
+    """
+    explicit = "security" in op
+    req = op["security"] if explicit else spec.get("security")
+    if req is None:
+        return None
+    alternatives = sorted({"+".join(sorted(alt)) or "none" for alt in req if isinstance(alt, Mapping)}) or ["none"]
+    return " or ".join(alternatives), explicit
+
+
+def _security(matched: list[tuple[str, Any, tuple[str, bool] | None]], default_credential: str,
+              default_schemes: set[str]) -> dict[str, str]:
+    """op id -> a change line, for each action whose credential is not the one its stated security asks for.
+
+    A requirement an operation states itself is a decision: `none` asks for no credential; a
+    scheme other than the document's default is not met by the default credential; and the
+    actions stating the same requirement send the same credential (the most common one). An
+    operation left to the document's default is not judged: a manifest may give it another
+    credential the description has no words for.
+    """
+    usual: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for _, credential, req in matched:
+        if req and req[1]:
+            usual[req[0]][credential] += 1
+    out: dict[str, str] = {}
+    for op_id, credential, req in matched:
+        if not req or not req[1]:
+            continue
+        label = req[0]
+        if label == "none":
+            expected: str | None = "none"
+        else:
+            counts = usual[label]
+            if not set(label.replace("+", " or ").split(" or ")) & default_schemes:
+                counts = collections.Counter({c: n for c, n in counts.items() if c != default_credential})
+            expected = counts.most_common(1)[0][0] if counts else None
+        if credential != expected:
+            if expected == "none":
+                out[op_id] = f"security: credential {credential!r} -> none (the operation takes no credential)"
+            else:
+                sent = f" (sent as {expected!r})" if expected else ""
+                out[op_id] = f"security: credential {credential!r} -> {label!r}{sent}"
+    return out
+
+
+def _event_types(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Event type -> the webhook's key: the type its payload names (`type: {enum: [x]}`), else the key."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    out: dict[str, str] = {}
+    for key, item in (spec.get("webhooks") or {}).items():
+        kind = key
+        for op in (item or {}).values():
+            if not isinstance(op, Mapping):
+                continue
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                payload = _resolve(media.get("schema") or {}, schemas)
+                field = _resolve(payload.get("properties", {}).get("type") or {}, schemas)
+                names = field.get("enum") or ([field["const"]] if "const" in field else [])
+                if len(names) == 1 and isinstance(names[0], str):
+                    kind = names[0]
+        out[kind] = key
+    return out
+
+
+def _describe(spec: Mapping[str, Any], path: str, method: str, op: Mapping[str, Any],
+              colls: frozenset[str]) -> dict[str, Any]:
+    """The operation's descriptor, with the body params of every request content type, not only the first."""
+    desc = openapi.describe_operation(spec, path, method, op, colls)
+    content = (op.get("requestBody") or {}).get("content") or {}
+    names = {p["name"] for p in desc["params"]}
+    for ctype in list(content)[1:]:
+        one = copy.copy(op)
+        one["requestBody"] = {**op["requestBody"], "content": {ctype: content[ctype]}}
+        for p in openapi.describe_operation(spec, path, method, one, colls)["params"]:
+            if p["name"] not in names:
+                names.add(p["name"])
+                desc["params"].append(p)
+    desc["content_types"] = sorted({_bare(c) for c in content})
+    ok = next((v for k, v in op.get("responses", {}).items() if str(k).startswith("2")), {})
+    desc["answers"] = [_bare(c) for c in (ok.get("content") or {})]
+    return desc
+
+
 def _action_view(spec: Mapping[str, Any], params: list[Mapping[str, Any]], store: Mapping[str, Any],
-                 streams: bool) -> dict[str, Any]:
+                 content_types: list[str], switches: list[str]) -> dict[str, Any]:
     response = spec.get("response", {}).get("schema") or {}
-    body = spec.get("body", "none")
     return {
         "method": spec["method"],
         "path": spec["path"],
-        "body": body.get("type", "none") if isinstance(body, Mapping) else body,
-        "streaming": streams,
+        "query": dict(spec.get("query") or {}),
+        "content_types": content_types,
+        "stream": switches,
         "response_schema": response.get("$ref", "").rsplit("/", 1)[-1] or None,
         "params": {p["name"]: _param_view(p, store) for p in params},
     }
 
 
-def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    changes: list[str] = []
-    for key in ("method", "path", "body", "streaming", "response_schema"):
+def _listing(plus: list[str], minus: list[str]) -> str:
+    return " ".join(x for x in (", ".join("+" + v for v in plus), ", ".join("-" + v for v in minus)) if x)
+
+
+def _enum_change(name: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """An enum change as the caller meets it: a value an open set no longer lists is still accepted."""
+    old, new = set(a.get("enum", ())), set(b.get("enum", ()))
+    closed_a, closed_b = bool(old) and not a.get("open"), bool(new) and not b.get("open")
+    plus, minus = sorted(new - old), sorted(old - new)
+    if closed_a and closed_b:
+        return f"param {name}: enum {_listing(plus, minus)}" if plus or minus else None
+    if closed_a:
+        if not new:
+            return f"param {name}: enum no longer restricted (was {', '.join(sorted(old))})"
+        return f"param {name}: enum {_listing(plus, [])}{' ' if plus else ''}(any other value now accepted too)"
+    if closed_b:
+        return f"param {name}: enum now restricted to {', '.join(sorted(new))}"
+    return f"param {name}: enum {_listing(plus, [])}" if plus else None
+
+
+def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(kind, line) for each difference."""
+    changes: list[tuple[str, str]] = []
+    for key in ("method", "path", "query", "response_schema"):
         if old[key] != new[key]:
-            changes.append(f"{key}: {old[key]!r} -> {new[key]!r}")
+            changes.append((key, f"{key}: {old[key]!r} -> {new[key]!r}"))
+    for key, label, kind in (("content_types", "content types", "content_type"),
+                             ("stream", "stream switches", "stream")):
+        plus = sorted(set(new[key]) - set(old[key]))
+        minus = sorted(set(old[key]) - set(new[key]))
+        if plus or minus:
+            changes.append((kind, f"{label}: {_listing(plus, minus)}"))
     for name in sorted(set(old["params"]) | set(new["params"])):
         a, b = old["params"].get(name), new["params"].get(name)
         if a is None:
-            changes.append(f"param {name}: added ({b['in']}{', required' if b['required'] else ''})")
+            changes.append(("param", f"param {name}: added ({b['in']}{', required' if b['required'] else ''})"))
         elif b is None:
-            changes.append(f"param {name}: removed")
+            changes.append(("param", f"param {name}: removed"))
         else:
             for key in sorted(set(a) | set(b)):
-                if a.get(key) != b.get(key):
-                    if key == "enum" and key in a and key in b:
-                        plus = sorted(set(b[key]) - set(a[key]))
-                        minus = sorted(set(a[key]) - set(b[key]))
-                        changes.append(f"param {name}: enum {'+' + ', +'.join(plus) if plus else ''}"
-                                       f"{' ' if plus and minus else ''}{'-' + ', -'.join(minus) if minus else ''}")
-                    else:
-                        changes.append(f"param {name}: {key} {a.get(key)!r} -> {b.get(key)!r}")
+                if key == "open" or a.get(key) == b.get(key) and key != "enum":
+                    continue
+                if key == "enum":
+                    line = _enum_change(name, a, b)
+                    if line:
+                        changes.append(("enum", line))
+                else:
+                    kind = "limit" if key in _LIMITS else "type" if key == "types" else "param"
+                    changes.append((kind, f"param {name}: {key} {a.get(key)!r} -> {b.get(key)!r}"))
     return changes
 
 
+def _with_query(path: str, query: Mapping[str, str]) -> str:
+    return f"{path}?{urlencode(query)}" if query else path
+
+
 def compare(manifest: Any, spec: Mapping[str, Any], detect_stream: str | None = "stream") -> dict[str, Any]:
-    """The drift between a loaded manifest and an OpenAPI description, as plain data."""
+    """The drift between a loaded manifest and an OpenAPI description, as plain data (the `--json` report).
+
+    `added` operations carry their fixed `query` (and `variant_of`, the operation at the same
+    path without it), content types, stream switches and security; each `changed` operation
+    its `changes` as lines and as `details` (`kind`: method, path, query, response_schema,
+    content_type, stream, security, param, type, enum or limit); `webhooks` the event types
+    added or removed.
+    """
     store_new = {k: openapi.convert_schema(v) for k, v in spec.get("components", {}).get("schemas", {}).items()}
     colls = openapi.collections(spec)
     theirs: dict[str, dict[str, Any]] = {}
+    security: dict[str, tuple[str, bool] | None] = {}
     for path, method, op in openapi.operations(spec):
-        desc = openapi.describe_operation(spec, path, method, op, colls)
-        names = {p["name"]: p for p in desc["params"]}
-        streams = bool(detect_stream) and openapi.is_stream_flag(names.get(detect_stream))
-        theirs[desc["operation_id"] or f"{method} {path}"] = _action_view(desc, desc["params"], store_new, streams)
-    ours: dict[str, tuple[str, dict[str, Any]]] = {}
+        desc = _describe(spec, path, method, op, colls)
+        op_id = desc["operation_id"] or f"{method} {path}"
+        switches = _switches(desc["params"], store_new, detect_stream, desc["answers"])
+        theirs[op_id] = _action_view(desc, desc["params"], store_new, desc["content_types"], switches)
+        security[op_id] = _requirement(op, spec)
+    ours: dict[str, tuple[str, dict[str, Any], str]] = {}
     for action in manifest.actions.values():
         op_id = action.spec.get("operation_id") or f"{action.method} {action.path}"
         params = [{"name": p.name, "in": p.location, "wire": p.wire, "required": p.required,
                    "schema": p.schema, "file": p.file} for p in action.params]
-        ours[op_id] = (action.name, _action_view(action.spec, params, manifest.schemas, action.stream_param is not None))
+        stream = action.spec.get("stream")
+        switches = [] if not stream else [f"body {stream['when']}" if "when" in stream else "always"]
+        view = _action_view(action.spec, params, manifest.schemas, _body_types(action.spec.get("body", "none")),
+                            switches)
+        ours[op_id] = (action.name, view, action.credential)
     added = sorted(set(theirs) - set(ours))
     removed = sorted(set(ours) - set(theirs))
+    both = sorted(set(ours) & set(theirs))
+    default_schemes = {s for alt in spec.get("security") or () if isinstance(alt, Mapping) for s in alt}
+    wrong_credential = _security([(k, ours[k][2], security[k]) for k in both],
+                                 getattr(manifest, "default_credential", None) or "", default_schemes)
     changed = []
-    for op_id in sorted(set(ours) & set(theirs)):
-        name, view = ours[op_id]
+    for op_id in both:
+        name, view, _ = ours[op_id]
         diffs = _diff(view, theirs[op_id])
+        if op_id in wrong_credential:
+            diffs.append(("security", wrong_credential[op_id]))
         if diffs:
-            changed.append({"operation_id": op_id, "action": name, "changes": diffs})
+            changed.append({"operation_id": op_id, "action": name, "changes": [line for _, line in diffs],
+                            "details": [{"kind": kind, "change": line} for kind, line in diffs]})
+    plain = {(v["method"], v["path"]): k for k, v in theirs.items() if not v["query"]}
+    added_ops = []
+    for k in added:
+        v = theirs[k]
+        entry: dict[str, Any] = {"operation_id": k, "method": v["method"], "path": v["path"]}
+        if v["query"]:
+            entry["query"] = v["query"]
+            if (v["method"], v["path"]) in plain:
+                entry["variant_of"] = plain[(v["method"], v["path"])]
+        entry.update(content_types=v["content_types"], stream=v["stream"])
+        if security[k]:
+            entry["security"] = security[k][0]
+        added_ops.append(entry)
+    declared = set(((getattr(manifest, "connector", None) or {}).get("webhooks") or {}).get("events") or {})
+    described = _event_types(spec)
+    webhooks = {"added": sorted(set(described) - declared), "removed": sorted(declared - set(described))}
     return {
-        "added": [{"operation_id": k, "method": theirs[k]["method"], "path": theirs[k]["path"]} for k in added],
+        "added": added_ops,
         "removed": [{"operation_id": k, "action": ours[k][0], "method": ours[k][1]["method"],
                      "path": ours[k][1]["path"]} for k in removed],
         "changed": changed,
-        "drift": bool(added or removed or changed),
+        "webhooks": webhooks,
+        "drift": bool(added or removed or changed or webhooks["added"] or webhooks["removed"]),
     }
 
 
 def render_text(report: Mapping[str, Any]) -> str:
+    hooks = report.get("webhooks") or {"added": [], "removed": []}
+    variants = sum(1 for op in report["added"] if op.get("query"))
     lines = [f"drift: {len(report['added'])} added, {len(report['removed'])} removed, "
-             f"{len(report['changed'])} changed"]
+             f"{len(report['changed'])} changed"
+             + (f"; webhook events: {len(hooks['added'])} added, {len(hooks['removed'])} removed"
+                if hooks["added"] or hooks["removed"] else "")]
     for op in report["added"]:
-        lines.append(f"+ {op['method']} {op['path']}  ({op['operation_id']})")
+        query = op.get("query") or {}
+        note = f"  ({op['operation_id']})"
+        if query:
+            fixed = urlencode(query)
+            note = (f"  ({op['operation_id']}: {op['variant_of']} with the fixed query {fixed})"
+                    if op.get("variant_of") else f"  ({op['operation_id']}, with the fixed query {fixed})")
+        lines.append(f"+ {op['method']} {_with_query(op['path'], query)}{note}")
     for op in report["removed"]:
         lines.append(f"- {op['action']}: {op['method']} {op['path']}  ({op['operation_id']})")
     for op in report["changed"]:
         lines.append(f"~ {op['action']}  ({op['operation_id']})")
         lines.extend(f"    {c}" for c in op["changes"])
+    lines.extend(f"+ webhook event {kind}" for kind in hooks["added"])
+    lines.extend(f"- webhook event {kind}" for kind in hooks["removed"])
     return "\n".join(lines) + "\n"
