@@ -7,17 +7,17 @@
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Mapping
 
 from .client import Engine
 from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusError, APITimeoutError,
-                     AuthenticationError, BadRequestError, BatchRequestError, ConflictError, Error, UploadSourceError, InternalServerError,
-                     ManifestError, MissingCredentialError, NotFoundError, PaginationError, PermissionDeniedError, PollTimeoutError,
-                     Problem, RateLimitError, UnknownActionError, UnprocessableEntityError,
+                     AuthenticationError, BadRequestError, BatchHandleError, BatchRequestError, ConflictError, Error,
+                     InternalServerError, ManifestError, MissingCredentialError, NotFoundError, OutputError,
+                     PaginationError, PermissionDeniedError, PollTimeoutError, Problem, RateLimitError, TemplateError,
+                     UnknownActionError, UnprocessableEntityError, UntrustedManifestError, UploadSourceError,
                      ValidationError)
-from .errors import OutputError
-from .errors import BatchHandleError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
@@ -27,16 +27,25 @@ __all__ = [
     "BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
-    "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "__version__",
+    "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "TemplateError",
+    "UntrustedManifestError", "__version__",
 ]
 
 from ._version import __version__  # noqa: E402
-from .errors import TemplateError  # noqa: E402
 
-__all__ += ["TemplateError"]
 
 _default: Engine | None = None
 _default_lock = threading.Lock()
+
+
+def _fresh_lock_in_child() -> None:
+    """Another thread may have held the lock at the fork; in the child no thread ever releases it."""
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def default_engine() -> Engine:

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 from .composite import FileSlice
 from .errors import (APIResponseError, BatchHandleError, BatchRequestError, Error, Problem, ValidationError,
                      status_error_class)
-from .transport import error_message
 
 if TYPE_CHECKING:
     from .client import Engine
@@ -475,16 +474,17 @@ class BatchJob:
         error = _dig(line, spec["error"])
         if isinstance(error, Mapping):
             return BatchRequestError(str(error.get("message") or "the batch could not carry out this request"),
-                                     action=name, body={"error": dict(error)},
+                                     action=name, body={"error": dict(error)}, code=error.get("code"),
                                      batch_status=_dig(finished, self._status_field()))
         status, body = _dig(line, spec["status"]), _dig(line, spec["body"])
         if not isinstance(status, int):
             return APIResponseError("an answer line has neither a status nor an error", action=name)
         if 200 <= status < 300:
             return body
-        message = error_message(body, self.engine.transport.message_path, f"status {status}")
-        return status_error_class(status)(message, status_code=status, action=name, body=body,
-                                          request_id=_dig(line, spec.get("request_id")))
+        error = self.engine.transport.errors.read(body, {}, status)
+        return status_error_class(status)(str(error["message"] or f"status {status}"), status_code=status,
+                                          action=name, body=body, request_id=_dig(line, spec.get("request_id")),
+                                          type=error["type"], code=error["code"], param=error["param"])
 
     def _missing(self, batch_id: str, finished: Any, lost: int = 0) -> BatchRequestError:
         status = _dig(finished, self._status_field())
@@ -495,7 +495,7 @@ class BatchJob:
             why += f" ({lost} line{'s' if lost != 1 else ''} of its answer files could not be read)"
         return BatchRequestError(f"batch {batch_id} ended {status!r} with no answer for this input{why}",
                                  action=self._handle["action"], body={"error": dict(first)} if first else None,
-                                 batch_status=status)
+                                 code=first.get("code") if first else None, batch_status=status)
 
     def _status_field(self) -> str:
         return self.engine.action(self._cfg["wait"]).spec.get("status_field", "status")

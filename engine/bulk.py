@@ -2,8 +2,8 @@
 
 It runs the calls on a bounded thread pool over the shared Engine, reads the
 inputs lazily and yields in input order. It paces itself from the rate-limit
-headers the server sends (their names are the manifest's
-`connector.rate_limits`, the thresholds `connector.bulk.slow_below`), so it
+headers the server sends (the budgets the manifest declares in
+`connector.rate_limits.budgets`: each one's headers, format and threshold), so it
 waits for the budget to reset instead of retrying through 429s. No announced
 reset holds it longer than `connector.bulk.max_wait` (by default the retry
 policy's `max_retry_after`): after that the next answer says where the budget
@@ -11,13 +11,12 @@ stands. Batch API jobs, the other way to send many calls, are `batch.py`.
 """
 from __future__ import annotations
 
-import math
-import re
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
+from .components.waits import parse_duration
 from .errors import Error, Problem, ValidationError
 from .response import Result
 
@@ -25,32 +24,6 @@ if TYPE_CHECKING:
     from .client import Engine
 
 __all__ = ["map_calls", "Pacer", "parse_duration"]
-
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str | None) -> float | None:
-    """Seconds in a reset header (`1s`, `6m0s`, `20ms`, `1h2m3.5s`, or bare seconds); None if unreadable.
-
-    A negative, infinite or NaN value is unreadable too: no clock can be set by it.
-    """
-    if not text:
-        return None
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds, pos = 0.0, 0
-        for m in _DURATION.finditer(text):
-            if m.start() != pos:
-                return None
-            seconds += float(m.group(1)) * _UNITS[m.group(2)]
-            pos = m.end()
-        if not pos or pos != len(text):
-            return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
 
 def _int(text: str | None) -> int | None:
     try:
@@ -60,13 +33,17 @@ def _int(text: str | None) -> int | None:
 
 
 class _Budget:
-    """One of the server's budgets (requests or tokens) as last reported."""
+    """One of the server's declared budgets (requests, tokens, points...) as last reported."""
 
-    __slots__ = ("remaining_header", "reset_header", "threshold", "per_call", "remaining", "reset_at")
+    __slots__ = ("remaining_header", "reset", "threshold", "per_call", "remaining", "reset_at")
 
-    def __init__(self, remaining_header: str, reset_header: str, threshold: int, per_call: bool) -> None:
-        self.remaining_header, self.reset_header = remaining_header, reset_header
-        self.threshold, self.per_call = threshold, per_call
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        from .components import build
+
+        self.remaining_header = spec["remaining"]
+        self.reset = build("wait", spec["reset"])  # its declared format: seconds, a duration, an epoch time...
+        self.threshold = float(spec.get("slow_below", 0))
+        self.per_call = bool(spec.get("per_call", False))
         self.remaining: int | None = None
         self.reset_at = 0.0
 
@@ -81,13 +58,9 @@ class Pacer:
     server announcing `999999h` must not put the caller to sleep for a century.
     """
 
-    def __init__(self, rate_limits: Mapping[str, Any], slow_below: Mapping[str, Any], *,
+    def __init__(self, budgets: Mapping[str, Mapping[str, Any]], *,
                  sleep: Callable[[float], None], clock: Callable[[], float], max_wait: float = 60.0) -> None:
-        self._budgets = [
-            _Budget(rate_limits[f"remaining_{kind}"], rate_limits[f"reset_{kind}"], int(slow_below[kind]),
-                    kind == "requests")
-            for kind in ("requests", "tokens")
-            if kind in slow_below and f"remaining_{kind}" in rate_limits and f"reset_{kind}" in rate_limits]
+        self._budgets = [_Budget(spec) for spec in budgets.values()]
         self._sleep, self._clock, self._max_wait = sleep, clock, max_wait
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -122,8 +95,8 @@ class Pacer:
             now = self._clock()
             for b in self._budgets:
                 remaining = _int(headers.get(b.remaining_header))
-                reset = parse_duration(headers.get(b.reset_header))
-                if remaining is None or reset is None:
+                reset = b.reset.seconds(headers, now)
+                if remaining is None or reset is None or reset < 0:
                     continue
                 b.remaining = remaining - (self._in_flight if b.per_call else 0)
                 b.reset_at = now + min(reset, self._max_wait)
@@ -144,7 +117,7 @@ def map_calls(engine: "Engine", name: str, params_iterable: Iterable[Mapping[str
     conn = engine.manifest.connector
     bulk = conn.get("bulk", {})
     max_wait = bulk.get("max_wait", engine._policy(action, max_retries).max_retry_after)
-    pacer = Pacer(conn.get("rate_limits", {}), bulk.get("slow_below", {}),
+    pacer = Pacer(conn.get("rate_limits", {}).get("budgets", {}),
                   sleep=engine.transport.sleep, clock=engine.transport.clock, max_wait=float(max_wait))
 
     def call(params: Any) -> Any:

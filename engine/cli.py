@@ -11,9 +11,10 @@ import json
 import os
 import re
 import shlex
+import textwrap
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterable, Mapping, Sequence, TextIO
 
 from . import errors
 from ._version import __version__
@@ -21,7 +22,7 @@ from .client import Engine
 
 __all__ = ["main", "to_curl", "parse_params"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_API, EXIT_NETWORK = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_API, EXIT_NETWORK, EXIT_NO_KEY = 0, 1, 2, 3, 4, 5, 6
 EXIT_DRIFT = 1
 
 
@@ -31,7 +32,8 @@ class _Usage(Exception):
 
 # The first class an error is an instance of decides the exit code (subclasses before their bases).
 _EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (_Usage, EXIT_USAGE), (errors.UnknownActionError, EXIT_USAGE), (errors.ValidationError, EXIT_INVALID),
+    (_Usage, EXIT_USAGE), (errors.UnknownActionError, EXIT_USAGE), (errors.MissingCredentialError, EXIT_NO_KEY),
+    (errors.ValidationError, EXIT_INVALID),
     (errors.APIConnectionError, EXIT_NETWORK), (errors.APIError, EXIT_API), (errors.Error, EXIT_ERROR))
 
 
@@ -45,6 +47,15 @@ def _string_only(schema: Any) -> bool:
 def _types(schema: Any) -> list[str]:
     t = schema.get("type") if isinstance(schema, dict) else None
     return t if isinstance(t, list) else [t]
+
+
+def _takes_text(schema: Any) -> bool:
+    """Whether a schema accepts a string anywhere (its type, or one of its alternatives)."""
+    if not isinstance(schema, dict):
+        return False
+    if "string" in _types(schema):
+        return True
+    return any(_takes_text(s) for key in ("anyOf", "oneOf") for s in schema.get(key, ()))
 
 
 def parse_params(action: Any, pairs: Sequence[str], params_file: str | None) -> dict[str, Any]:
@@ -83,9 +94,26 @@ def parse_params(action: Any, pairs: Sequence[str], params_file: str | None) -> 
             continue
         try:
             params[key] = json.loads(text)
-        except ValueError:
+        except ValueError as exc:
+            if text.lstrip()[:1] in ("[", "{"):  # meant as JSON: sending it as text would hide the typo
+                raise _Usage(f"-p {key}: not valid JSON ({exc}); write the whole value in single quotes, "
+                             f"e.g. -p '{key}=[{{\"role\": \"user\"}}]'") from None
             params[key] = text
     return params
+
+
+def _quoting_hints(action: Any, pairs: Sequence[str], params: Mapping[str, Any], exc: Any) -> str:
+    """For a -p value read as JSON (a number, true) where the param also takes text: how to send the text."""
+    hints = []
+    bad = {p.param for p in exc.problems}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        value = params.get(key)
+        param = action.by_name.get(key)
+        if key in bad and param is not None and not isinstance(value, str) and _takes_text(param.schema):
+            hints.append(f"hint: -p {key}={text} was read as JSON ({json.dumps(value)}); for the text, "
+                         f"quote it: -p '{key}=\"{text}\"'")
+    return ("\n" + "\n".join(hints)) if hints else ""
 
 
 _ENV_REF = re.compile(r"^[\w .:/=-]*\$[A-Z_][A-Z0-9_]*$")
@@ -98,9 +126,23 @@ def _quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def to_curl(request: Any) -> str:
-    """An equivalent curl command (credentials already replaced by the caller)."""
-    parts = ["curl", "-X", request.method, shlex.quote(request.url)]
+def _quote_url(url: str, keys: Iterable[str] = ()) -> str:
+    """Shell-quote a URL, leaving a redacted query credential (`api_key=$KEY`) expandable.
+
+    Only the query params in `keys` (the credential's) are expanded: a caller's own value
+    that happens to read `$HOME` stays text.
+    """
+    names = "|".join(re.escape(k) for k in keys)
+    ref = re.compile(rf"(?<=[?&])({names})=%24([A-Za-z_][A-Za-z0-9_]*)(?=&|$)") if names else None
+    if ref is None or not ref.search(url):
+        return shlex.quote(url)
+    escaped = re.sub(r'([\\"`$])', r"\\\1", url)
+    return '"' + ref.sub(lambda m: m.group(1) + "=${" + m.group(2) + "}", escaped) + '"'
+
+
+def to_curl(request: Any, query_keys: Iterable[str] = ()) -> str:
+    """An equivalent curl command (credentials already replaced by the caller; `query_keys`: a query credential's)."""
+    parts = ["curl", "-X", request.method, _quote_url(request.url, query_keys)]
     for name, value in request.headers.items():
         if name.lower() in ("content-length", "transfer-encoding"):
             continue
@@ -135,29 +177,41 @@ def _cmd_actions(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
                       "summary": a.summary, "composite": a.composite} for a in rows], out)
         return EXIT_OK
     width = max((len(a.name) for a in rows), default=0)
+    where = {a.name: "(composite)" if a.composite else f"{a.method} {a.path}" for a in rows}
+    middle = min(max((len(w) for w in where.values()), default=0), 48)  # a long path overflows, not the rest
     for a in rows:
-        if a.composite:
-            out.write(f"{a.name:<{width}}  {'(composite: ' + a.kind + ')':<6} {a.summary}\n")
-        else:
-            out.write(f"{a.name:<{width}}  {a.method:<6} {a.path}  {a.summary}\n")
+        out.write(f"{a.name:<{width}}  {where[a.name]:<{middle}}  {a.summary}".rstrip() + "\n")
+    plain = sum(not a.composite for a in rows)
+    composite = len(rows) - plain
+    out.write(f"\n{plain} action{'s' if plain != 1 else ''}, {composite} composite action"
+              f"{'s' if composite != 1 else ''}\n")
     return EXIT_OK
 
 
 def _type_text(schema: Any) -> str:
+    """A schema's type in one spelling: `string`, `integer | null`, `array of string`, `ChatMessage`."""
     if not isinstance(schema, dict):
         return "any"
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
     t = schema.get("type")
     if isinstance(t, list):
-        return "|".join(t)
+        return " | ".join(_type_text({**schema, "type": one}) for one in t)
     if t == "array":
         return f"array of {_type_text(schema.get('items', {}))}"
     if t:
         return t
-    if "anyOf" in schema:  # a free string beside an enum of strings reads as one "string"
-        return " | ".join(dict.fromkeys(_type_text(s) for s in schema["anyOf"]))
+    for key in ("anyOf", "oneOf"):
+        if key in schema:  # a free string beside an enum of strings reads as one "string"
+            return " | ".join(dict.fromkeys(part for s in schema[key] for part in _type_text(s).split(" | ")))
     return "any"
+
+
+def _number(value: Any) -> str:
+    """A limit as written: a whole number never in float notation (int64 bounds print exactly)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value)
 
 
 def _limits(schema: Any) -> str:
@@ -166,7 +220,7 @@ def _limits(schema: Any) -> str:
     bits = []
     for key in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "maxProperties"):
         if key in schema:
-            bits.append(f"{key}={schema[key]}")
+            bits.append(f"{key}={_number(schema[key])}")
     if "enum" in schema:
         bits.append("one of " + ", ".join(json.dumps(v) for v in schema["enum"]))
     if "default" in schema:
@@ -182,24 +236,35 @@ def _cmd_describe(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
     if args.output_schema:
         _print_json(action.output_schema(), out)
         return EXIT_OK
-    out.write(f"{action.name}  ({action.group})\n  {action.method} {action.path}\n  {action.summary}\n")
-    out.write(f"  credential: {action.credential}; body: {action.body}; answer: {action.response_kind}")
+    if action.composite:
+        out.write(f"{action.name}  ({action.group})\n  composite: calls {', '.join(dict.fromkeys(action.calls))}\n"
+                  f"  {action.summary}\n  credential: {action.credential}; answer: {action.response_kind}")
+    else:
+        out.write(f"{action.name}  ({action.group})\n  {action.method} {action.path}\n  {action.summary}\n")
+        out.write(f"  credential: {action.credential}; body: {action.body}; answer: {action.response_kind}")
     if action.pagination_name:
         out.write(f"; pagination: {action.pagination_name}")
     if action.stream_param:
         out.write(f"; streams when {action.stream_param}=true")
-    out.write("\n\nparameters:\n")
+    elif getattr(action, "streamed_always", False):
+        out.write("; always streams")
+    out.write("\n")
+    if action.replaces:
+        out.write(f"  replaces the action of the same name from {action.replaces}\n")
+    out.write("\nparameters:\n")
     for p in action.params:
         kind = "file" if p.file is not None else _type_text(p.schema)
         flag = "required" if p.required else "optional"
         wire = f" (sent as {p.wire})" if p.wire != p.name else ""
-        out.write(f"  {p.name}: {kind}, {flag}, in {p.location}{wire}\n")
+        place = "an option of the composite, not sent" if p.location == "option" else f"in {p.location}"
+        out.write(f"  {p.name}: {kind}, {flag}, {place}{wire}\n")
         lim = _limits(p.schema)
         if lim:
-            out.write(f"      {lim}\n")
+            out.write(textwrap.fill(lim, 100, initial_indent=" " * 6, subsequent_indent=" " * 6) + "\n")
         if p.description:
-            first = p.description.strip().splitlines()[0]
-            out.write(f"      {first[:200]}\n")
+            for para in p.description.strip().split("\n\n"):
+                out.write(textwrap.fill(" ".join(para.split()), 100, initial_indent=" " * 6,
+                                        subsequent_indent=" " * 6) + "\n")
     return EXIT_OK
 
 
@@ -214,7 +279,9 @@ def catalogue(eng: Engine) -> dict[str, Any]:
                  "streams_when": a.stream_param,
                  "input_schema": a.input_schema(), "output_schema": a.output_schema()}
         if a.composite:
-            entry["kind"] = a.kind
+            entry["calls"] = list(dict.fromkeys(a.calls))
+        if a.replaces:
+            entry["replaces"] = a.replaces
         actions.append(entry)
     groups: dict[str, list[str]] = {}
     for a in actions:
@@ -222,8 +289,9 @@ def catalogue(eng: Engine) -> dict[str, Any]:
     return {
         "connector": {"name": conn["name"], "title": conn.get("title", conn["name"]),
                       "version": conn.get("version"), "base_url": conn["base_url"],
-                      "credentials": {k: {"env": v.get("env"), "description": v.get("description")}
-                                      for k, v in conn["credentials"].items()}},
+                      "credentials": {k: {"type": v["type"], "env": v.get("env"), "description": v.get("description")}
+                                      for k, v in conn["credentials"].items()},
+                      "default_credential": eng.manifest.default_credential},
         "groups": [{"name": g, "actions": names} for g, names in sorted(groups.items())],
         "actions": actions,
     }
@@ -261,7 +329,12 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
     handle_path = Path(args.handle) if args.handle else None
     resuming = handle_path is not None and handle_path.exists()
     if resuming:
-        job = eng.batch_results(json.loads(handle_path.read_text()))
+        try:
+            handle = json.loads(handle_path.read_bytes())
+        except (ValueError, RecursionError, OSError) as exc:  # a handle file is data from disk: anything may be there
+            raise _Usage(f"--handle {args.handle} is not a batch handle this command wrote "
+                         f"({type(exc).__name__})") from None
+        job = eng.batch_results(handle)
         if Path(args.output).exists():
             _drop_from(args.output, job.done)
     else:
@@ -333,12 +406,24 @@ def _writable(path: str, flag: str) -> None:
 def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     action = eng.action(args.name)
     params = parse_params(action, args.param or [], args.params_file)
+    try:
+        return _run(eng, action, params, args, out, err)
+    except errors.MissingCredentialError:
+        raise
+    except errors.ValidationError as exc:
+        exc.args = (str(exc) + _quoting_hints(action, args.param or [], params, exc),)
+        raise
+
+
+def _run(eng: Engine, action: Any, params: dict[str, Any], args: argparse.Namespace, out: TextIO,
+         err: TextIO) -> int:
     if args.stream:
         if not action.stream_param:
             raise _Usage(f"{action.name} does not stream")
         params[action.stream_param] = True
     if args.dry_run:
-        out.write(to_curl(eng.prepare(action.name, params, redact=True)) + "\n")
+        auth = eng.manifest.credentials.get(action.credential)
+        out.write(to_curl(eng.prepare(action.name, params, redact=True), auth.query_names() if auth else ()) + "\n")
         return EXIT_OK
     if args.output and action.response_kind != "binary":
         raise _Usage(f"-o is for binary answers; {action.name} answers with {action.response_kind}: "
@@ -385,47 +470,88 @@ def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) ->
     return EXIT_OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="openai-connector", description="Run any action of the connector manifest.")
-    ap.add_argument("--manifest", action="append", metavar="FILE",
-                    help="manifest to load (repeat to layer a user manifest over the bundled one; "
-                         "'bundled' names the bundled one)")
-    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    ap.add_argument("--base-url", help="override the API base URL")
-    ap.add_argument("--sandbox", action="store_true",
+def _global_options(ap: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options that apply to every command; accepted before the command and after it.
+
+    After the command they default to SUPPRESS, so leaving them out there keeps what came before.
+    """
+    def d(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    ap.add_argument("--manifest", action="append", metavar="FILE", default=d(None),
+                    help="manifest to load: a file, 'bundled', or a bundled manifest's name (repeat to layer "
+                         "one over another)")
+    ap.add_argument("--trust-manifest", action="store_true", default=d(False),
+                    help="trust the --manifest files: they may read any environment variable they name and "
+                         "send credentials to any base_url (see the README's trust model)")
+    ap.add_argument("--allow-env", action="append", metavar="NAME", default=d([]),
+                    help="let the manifest read this environment variable for a credential or setting (repeatable)")
+    ap.add_argument("--allow-origin", action="append", metavar="URL", default=d([]),
+                    help="let credentials go to this origin although the manifest declared them for another")
+    ap.add_argument("--base-url", default=d(None), help="send requests to this base URL instead of the manifest's")
+    ap.add_argument("--sandbox", action="store_true", default=d(False),
                     help="answer every action in process: no network, no key, no cost")
-    ap.add_argument("--sandbox-state", metavar="FILE",
+    ap.add_argument("--sandbox-state", metavar="FILE", default=d(None),
                     help="keep the sandbox's objects in FILE across runs (implies --sandbox)")
-    sub = ap.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("actions", help="list actions")
-    a.add_argument("--group")
-    a.add_argument("--json", action="store_true")
-    d = sub.add_parser("describe", help="show an action's parameters")
-    d.add_argument("name")
+
+
+_EXAMPLES = {
+    "actions": "openai-connector actions --group audio",
+    "describe": "openai-connector describe chat.completions.create",
+    "drift": "openai-connector drift openapi.yaml --json",
+    "batch": "openai-connector batch embeddings.create --input params.jsonl --output results.jsonl --handle job.json",
+    "export": "openai-connector export --format json > catalogue.json",
+    "run": "openai-connector run chat.completions.create -p model=gpt-4o-mini "
+           "-p 'messages=[{\"role\": \"user\", \"content\": \"Hi\"}]' --dry-run",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="openai-connector", description="Run any action of the connector manifest.",
+                                 allow_abbrev=False, epilog="exit codes: 0 ok, 1 other engine error, 2 usage, "
+                                 "3 invalid params (nothing sent), 4 the API answered an error, 5 network, "
+                                 "6 a credential is missing")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_options(ap, defaults=True)
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    _global_options(common, defaults=False)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common], allow_abbrev=False,
+                              epilog=f"example: {_EXAMPLES[name]}")
+
+    a = command("actions", "list actions")
+    a.add_argument("--group", help="only the actions of this group")
+    a.add_argument("--json", action="store_true", help="print them as JSON")
+    d = command("describe", "show an action's parameters")
+    d.add_argument("name", help="the action")
     d.add_argument("--schema", action="store_true", help="print the input JSON Schema")
     d.add_argument("--output-schema", action="store_true", help="print the output JSON Schema")
-    dr = sub.add_parser("drift", help="compare the manifest with an OpenAPI description; exit 1 on drift")
-    dr.add_argument("spec", metavar="SPEC.yaml")
-    dr.add_argument("--json", action="store_true")
-    b = sub.add_parser("batch", help="run many calls of one action through the Batch API")
-    b.add_argument("name")
+    dr = command("drift", "compare the manifest with an OpenAPI description; exit 1 on drift")
+    dr.add_argument("spec", metavar="SPEC.yaml", help="the newer OpenAPI description")
+    dr.add_argument("--json", action="store_true", help="print the report as JSON")
+    b = command("batch", "run many calls of one action through the Batch API")
+    b.add_argument("name", help="the action")
     b.add_argument("--input", metavar="PARAMS.jsonl",
                    help="one JSON object of params a line (not needed to resume from --handle)")
-    b.add_argument("--output", required=True, metavar="RESULTS.jsonl")
-    b.add_argument("--completion-window", default="24h")
+    b.add_argument("--output", required=True, metavar="RESULTS.jsonl", help="where each input's result goes")
+    b.add_argument("--completion-window", default="24h", help="the batch's completion window (default 24h)")
     b.add_argument("--handle", metavar="FILE",
                    help="where the job's handle is kept; if it exists, the job is resumed from it")
-    ex = sub.add_parser("export", help="write the whole catalogue (actions, groups, schemas) as one document")
-    ex.add_argument("--format", choices=["json"], default="json")
-    r = sub.add_parser("run", help="call an action")
-    r.add_argument("name")
-    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
-    r.add_argument("--params-file", metavar="FILE")
+    ex = command("export", "write the whole catalogue (actions, groups, schemas) as one document")
+    ex.add_argument("--format", choices=["json"], default="json", help="the document's format (json)")
+    r = command("run", "call an action")
+    r.add_argument("name", help="the action")
+    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a param; the value is JSON where it parses (quote text that looks like JSON), "
+                        "@PATH for a file")
+    r.add_argument("--params-file", metavar="FILE", help="params as one JSON object (-p values win)")
     r.add_argument("--dry-run", action="store_true", help="print the request as curl; send nothing")
-    r.add_argument("-o", "--output", metavar="FILE", help="write a binary answer here")
+    r.add_argument("-o", "--output", metavar="FILE", help="write a binary answer here (- for stdout)")
     r.add_argument("--stream", action="store_true", help="stream events as JSON Lines")
     r.add_argument("--all", action="store_true", help="walk every page; items as JSON Lines")
-    r.add_argument("--max-items", type=int)
+    r.add_argument("--max-items", type=int, metavar="N", help="with --all: stop after N items")
     return ap
 
 
@@ -444,7 +570,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         manifests = [BUNDLED if m == "bundled" else m for m in args.manifest]
     try:
         eng = Engine(manifests, base_url=args.base_url, sandbox=args.sandbox,
-                     sandbox_state=args.sandbox_state)
+                     sandbox_state=args.sandbox_state, trust_manifest=args.trust_manifest,
+                     allow_env=args.allow_env, allow_origins=args.allow_origin)
         with eng:
             if args.command == "actions":
                 return _cmd_actions(eng, args, out)
@@ -458,6 +585,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             if args.command == "drift":
                 return _cmd_drift(eng, args, out)
             return _cmd_run(eng, args, out, err)
+    except errors.MissingCredentialError as exc:
+        envs = " or ".join(exc.env) if exc.env else None
+        how = f"set {envs}" if envs else f"pass the {exc.credential!r} credential"
+        err.write(f"openai-connector: {exc.action} needs the {exc.credential!r} credential: {how}, or try it "
+                  f"without one: --dry-run prints the request, --sandbox answers offline\n")
+        return EXIT_NO_KEY
     except (_Usage, errors.Error) as exc:
         err.write(f"openai-connector: {exc}\n")
         return next(code for cls, code in _EXIT_CODES if isinstance(exc, cls))

@@ -10,28 +10,30 @@ import difflib
 import os
 import re
 import threading
-from typing import IO, Any, Iterable, Iterator, Mapping
-from urllib.parse import urlsplit
+import weakref
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
-from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem
-from .pagination import STYLES, Paginator, read_checkpoint
+from .components.paging import Page, PageRequest
+from .components.values import is_template
+from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem, UntrustedManifestError
+from .pagination import Paginator, read_checkpoint
 from .request import Context, Extra, header_value_problem
 from .response import Result, decode, write_to
-from .transport import Attempt, RetryPolicy, Transport
+from .transport import MAX_RESPONSE_BYTES, Attempt, DeadlineAdapter, RetryPolicy, Transport, split_timeout
 
 __all__ = ["Engine"]
 
 class _Secret:
-    """A credential value that never shows itself in a repr or a traceback's locals dump."""
+    """A credential's parts (a key; a username and a password) that never show in a repr or a locals dump."""
 
     __slots__ = ("value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: tuple[str, ...]) -> None:
         self.value = value
 
     def __repr__(self) -> str:
@@ -81,19 +83,125 @@ class _Mask:
 def _checked_url(url: str) -> str:
     """The base URL, refused here rather than as a bare ValueError deep inside the first request.
 
-    The message does not repeat the URL: it may carry user:password.
+    No message repeats the URL or a piece of it (urllib's own would quote the port, which may be
+    part of a password). A user name or password in it is refused: it would show wherever the URL
+    does (reprs, logs, dry runs, hooks), and credentials go as the connector declares them.
     """
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError as exc:
-        raise Error(f"base_url cannot be parsed as a URL: {exc}") from None
+    except ValueError:
+        raise Error("base_url cannot be parsed as a URL (is its host, or its port, malformed?)") from None
+    if "@" in parts.netloc:
+        raise Error("base_url must not carry a user name or password (user:password@host): pass "
+                    "credentials as the connector declares them")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Error("base_url must be an absolute http:// or https:// URL with a host")
     return url
 
 
+def _send_options(session: requests.Session, url: str, *, read_env: bool) -> dict[str, Any]:
+    """Proxies, CA bundle and client certificate for every request, looked up once, not per request.
+
+    What the session sets wins; the environment (when read) only fills what it leaves
+    unset, as requests' own `resolve_proxies` does. Passing the environment's proxies
+    over a caller's session would drop the proxy it configured.
+    """
+    proxies = dict(session.proxies or {})
+    verify = session.verify
+    if read_env:
+        for scheme, proxy in requests.utils.get_environ_proxies(url, no_proxy=proxies.get("no_proxy")).items():
+            proxies.setdefault(scheme, proxy)
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return {"proxies": proxies, "verify": verify, "cert": session.cert}
+
+
+def _origin(url: Any) -> str | None:
+    """scheme://host:port of a URL, never its user or password; None when it has no usable one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _names(value: Any, keyword: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{keyword} takes a list of strings")
+    return list(value)
+
+
+class _Trust:
+    """The trust model (README, "Trust model"): what a manifest may make the Engine read and where it may send.
+
+    - An environment variable is read for a credential or setting only if the bundled
+      manifest names that variable for it, or the caller allows it (`allow_env=`,
+      `trust_manifest=True`). Any other is not read at all: the credential counts as
+      not given, and the call that needs it says how to allow it.
+    - A credential or setting goes only to the origin of the base URL in force where
+      it was first declared, unless the caller chose the base URL (`base_url=`, an
+      allowed `base_url_env`), allowed the origin (`allow_origins=`), or trusts the
+      manifest. A layer that moves `base_url` cannot take a key declared for another
+      origin with it, even by declaring it again: the Engine refuses to be built.
+    """
+
+    def __init__(self, manifest: _manifest.Manifest, trust_all: bool, allow_env: Iterable[str],
+                 allow_origins: Iterable[str]) -> None:
+        self.all = bool(trust_all)
+        self.declared_at: Mapping[str, Any] = manifest.trust.get("declared_at", {})
+        self.bundled_env: Mapping[str, list[str]] = manifest.trust.get("env", {})
+        self.env = set(_names(allow_env, "allow_env"))
+        self.origins: set[str] = set()
+        for url in _names(allow_origins, "allow_origins"):
+            origin = _origin(url)
+            if origin is None:
+                raise Error("allow_origins takes http:// or https:// URLs with a host")
+            self.origins.add(origin)
+        self.unread: dict[str, list[str]] = {}  # name -> the variables not read for it
+
+    def env_reader(self, name: str) -> Callable[[str], str | None]:
+        """How credential or setting `name` reads a variable: only when allowed, else as if unset."""
+        def read(env: str) -> str | None:
+            if self.all or env in self.env or env in self.bundled_env.get(name, ()):
+                return os.environ.get(env) or None
+            self.unread.setdefault(name, []).append(env)
+            return None
+        return read
+
+    def check_origin(self, url: str, sent: Iterable[str]) -> None:
+        """Refuse to send what was declared for another origin to the one the manifest now names."""
+        if self.all:
+            return
+        origin = _origin(url)
+        for name in sent:
+            if origin in self.origins or origin == _origin(self.declared_at.get(name)):
+                continue
+            raise UntrustedManifestError(
+                f"{name!r} was declared for {_origin(self.declared_at.get(name))}, but the manifest sends requests "
+                f"to {origin}: a credential or setting goes only where it was declared; pass base_url=..., "
+                f"allow_origins=[{origin!r}], or trust_manifest=True for a manifest you trust")
+
+
 _HOOKS = ("before_request", "after_response")
+
+_LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every Engine not yet collected, for the fork hook
+
+
+def _fresh_pools_in_child() -> None:
+    """After fork, each process must have its own sockets: two reading one connection get each other's answers."""
+    for eng in list(_LIVE):
+        eng._fresh_pools()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_pools_in_child)
 
 
 def _check_hooks(hooks: Any) -> None:
@@ -128,14 +236,21 @@ class Engine:
     `hooks` (an object or a mapping) may provide `before_request(action,
     request)` and `after_response(action, response, elapsed)`, called on every
     attempt for tracing and metering; they see credentials masked.
+
+    A manifest other than the bundled one is not trusted with the environment or
+    with where credentials go: `allow_env`, `allow_origins` and `trust_manifest`
+    widen that (README, "Trust model"); without them such a manifest that would
+    read another variable or send to another origin is an `UntrustedManifestError` here.
     """
 
     def __init__(self, manifest: Any = None, *, base_url: str | None = None, timeout: Any = None,
                  max_retries: int | None = None, session: requests.Session | None = None,
                  pool_size: int = 64, sandbox: bool = False, sandbox_state: str | os.PathLike | None = None,
-                 hooks: Any = None, **values: Any) -> None:
+                 hooks: Any = None, max_response_bytes: int | None = None, trust_manifest: bool = False,
+                 allow_env: Iterable[str] = (), allow_origins: Iterable[str] = (), **values: Any) -> None:
         _check_hooks(hooks)
         self.manifest = manifest if isinstance(manifest, _manifest.Manifest) else _manifest.load(manifest)
+        trust = _Trust(self.manifest, trust_manifest, allow_env, allow_origins)
         conn = self.manifest.connector
         creds: Mapping[str, Any] = conn["credentials"]
         settings: Mapping[str, Any] = conn.get("settings", {})
@@ -146,38 +261,44 @@ class Engine:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"Engine() got an unexpected keyword argument {name!r}{hint}")
         self._secrets: dict[str, _Secret | None] = {}
-        for name, spec in creds.items():
-            value = values.get(name)
-            if value is None and spec.get("env"):
-                value = os.environ.get(spec["env"]) or None
-            problem = header_value_problem(value) if value is not None else None
+        for name, auth in self.manifest.credentials.items():
+            try:
+                parts = auth.read(values.get(name), trust.env_reader(name))
+            except TypeError as exc:
+                raise TypeError(f"credential {name!r} {exc}") from None
+            problem = next((header_value_problem(p) for p in parts or () if header_value_problem(p)), None)
             if problem:
                 raise Error(f"credential {name!r} {problem}")
-            self._secrets[name] = _Secret(value) if value else None
+            self._secrets[name] = _Secret(parts) if parts else None
         self._settings: dict[str, str] = {}
         for name, spec in settings.items():
             value = values.get(name)
             if value is None and spec.get("env"):
-                value = os.environ.get(spec["env"]) or None
+                value = trust.env_reader(name)(spec["env"])
+            if value is None:
+                value = spec.get("default")
             if value:
                 problem = header_value_problem(value)
                 if problem:
                     raise Error(f"setting {name!r} {problem}")
                 self._settings[name] = value
-        env_url = os.environ.get(conn["base_url_env"]) if conn.get("base_url_env") else None
+        env_url = trust.env_reader("$base_url_env")(conn["base_url_env"]) \
+            if conn.get("base_url_env") and not base_url else None
         self.base_url = _checked_url(base_url or env_url or conn["base_url"]).rstrip("/")
+        if not (base_url or env_url or sandbox or sandbox_state is not None):  # the sandbox sends nothing anywhere
+            trust.check_origin(self.base_url, [*(n for n, v in self._secrets.items() if v), *self._settings])
+        self._unread_env = trust.unread
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
-        if timeout is not None:
-            connect, read = (float(timeout[0]), float(timeout[1])) if isinstance(timeout, (tuple, list)) \
-                else (min(connect, float(timeout)), float(timeout))
+        total = float(timeouts["total"]) if "total" in timeouts else None  # None: connect + read
+        connect, read, total = split_timeout(timeout, connect, read, total)
         self.max_retries = max_retries
         self._own_session = session is None
         if session is None:
             session = requests.Session()
             session.trust_env = False  # proxies are resolved once below, not per request
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.sandbox = None
@@ -187,54 +308,68 @@ class Engine:
             # Everything but the socket runs as for the real API: the adapter answers in process.
             self.sandbox = SandboxAdapter(self.manifest, self.base_url, state_file=sandbox_state)
             session.mount(self.base_url, self.sandbox)
-            for name in creds:
+            for name, auth in self.manifest.credentials.items():
                 if self._secrets.get(name) is None:
-                    self._secrets[name] = _Secret("sandbox")
-        masked = [s.value for s in self._secrets.values() if s is not None and len(s.value) >= 8]
+                    self._secrets[name] = _Secret(tuple("sandbox" for _ in auth.parts))
+        masked = [m for name, s in self._secrets.items() if s is not None
+                  for m in self.manifest.credentials[name].masks(s.value) if len(m) >= 8]
+        masked += [q for q in (quote(m, safe="") for m in masked) if q not in masked]  # as a URL carries it
         self._mask = _Mask(masked) if masked else None
         self.session = session
-        self._guard_redirects(session, [spec["header"] for spec in creds.values()])
-        # Environment look-ups (proxies, CA bundle) happen once here, not on every request.
-        send_options: dict[str, Any] = {}
-        if self._own_session or session.trust_env:
-            send_options["proxies"] = requests.utils.get_environ_proxies(self.base_url)
-        if self._own_session:
-            send_options["verify"] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        error_path = tuple(conn.get("error_body", {}).get("message", ("error", "message")))
-        self.transport = Transport(session, connect_timeout=connect, read_timeout=read,
+        send_options = _send_options(session, self.base_url, read_env=self._own_session or session.trust_env)
+        limit = conn.get("limits", {}).get("max_response_bytes", MAX_RESPONSE_BYTES)
+        limit = limit if max_response_bytes is None else max_response_bytes
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise Error(f"max_response_bytes must be a positive whole number of bytes, not {limit!r}")
+        self.transport = Transport(session, connect_timeout=connect, read_timeout=read, total_timeout=total,
+                                   max_response_bytes=limit,
                                    request_id_header=conn.get("request_id_header", "x-request-id"),
-                                   message_path=error_path, send_options=send_options,
-                                   hooks=hooks, redact=self._redacted, scrub=self._scrub)
-        headers = dict(conn.get("headers", {}))
+                                   errors=self.manifest.error_map, send_options=send_options,
+                                   hooks=hooks, redact=self._redacted, scrub=self._scrub,
+                                   private_headers=[*(h for auth in self.manifest.credentials.values()
+                                                      for h in auth.header_names()),
+                                                    *(spec["header"] for spec in settings.values() if "header" in spec)])
+        # What templates see as `config`: the settings, never a credential.
+        self._config = dict(self._settings)
+        headers = {}
+        for name, value in conn.get("headers", {}).items():
+            if is_template(value):
+                from .templates import compile as compile_template
+
+                value = str(compile_template(value, names=("config",)).render({"config": self._config}))
+            headers[name] = value
         for name, value in self._settings.items():
-            headers[settings[name]["header"]] = value
+            if "header" in settings[name]:
+                headers[settings[name]["header"]] = value
         self._headers = headers
         self._policies: dict[tuple[str, int | None], RetryPolicy] = {}
         self._lock = threading.Lock()
+        _LIVE.add(self)
 
-    @staticmethod
-    def _guard_redirects(session: requests.Session, headers: list[str]) -> None:
-        """Drop every credential header (not just Authorization) on a redirect to another host."""
-        original = session.rebuild_auth
-        if getattr(original, "_engine_guard", False):
-            return
+    def _fresh_pools(self) -> None:
+        """New, empty connection pools (and lock), as a forked child needs.
 
-        def rebuild_auth(prepared: requests.PreparedRequest, response: requests.Response) -> None:
-            original(prepared, response)
-            if session.should_strip_auth(response.request.url, prepared.url):
-                for name in headers:
-                    prepared.headers.pop(name, None)
-
-        rebuild_auth._engine_guard = True  # type: ignore[attr-defined]
-        session.rebuild_auth = rebuild_auth  # type: ignore[method-assign]
+        The old pools are dropped, not closed: their sockets are still the parent's,
+        and the child's copies of them just go when collected.
+        """
+        self._lock = threading.Lock()  # another thread of the parent may have held it at the fork
+        seen: set[int] = set()
+        for adapter in self.session.adapters.values():
+            if isinstance(adapter, requests.adapters.HTTPAdapter) and id(adapter) not in seen:
+                seen.add(id(adapter))
+                adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
+                adapter.proxy_manager = {}
 
     def _redacted(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """A copy safe to hand to hooks: any header holding a credential is masked."""
+        """A copy safe to hand to hooks: any header holding a credential is masked, and so is the URL's query."""
         copy = request.copy()
-        secrets = [s.value for s in self._secrets.values() if s is not None]
+        secrets = [m for name, s in self._secrets.items() if s is not None
+                   for m in self.manifest.credentials[name].masks(s.value)]
         for name, value in list(copy.headers.items()):
             if any(secret in value for secret in secrets):
                 copy.headers[name] = "<redacted>"
+        if self._mask is not None and copy.url:
+            copy.url = self._mask.text(copy.url)  # a query credential (`?api_key=...`)
         return copy
 
     def _scrub(self, value: Any) -> Any:
@@ -261,20 +396,27 @@ class Engine:
 
     # -- requests ----------------------------------------------------------
     def _context(self, action: _manifest.Action, redact: bool = False) -> Context:
-        cred_headers: dict[str, tuple[str, str] | None] = {}
-        cred = action.credential
-        if cred != "none":
-            spec = self.manifest.connector["credentials"][cred]
-            secret = self._secrets.get(cred)
+        credential = None
+        name = action.credential
+        if name != "none":
+            auth = self.manifest.credentials[name]
+            secret = self._secrets.get(name)
             if redact:
                 # A shell reference, so a dry run's curl line runs as is and shows no key.
-                secret = _Secret("$" + spec["env"] if spec.get("env") else "<redacted>")
+                secret = _Secret(auth.placeholder())
             if secret is None:
-                env = f" or set {spec['env']}" if spec.get("env") else ""
+                envs = auth.env_names()
+                env = f" or set {' and '.join(envs)}" if envs else ""
+                if name in self._unread_env:
+                    unread = self._unread_env[name]
+                    env = (f" (this manifest names {', '.join(unread)}, which is read only when the caller allows "
+                           f"it: allow_env={unread!r}, or --allow-env on the command line)")
                 raise MissingCredentialError(action.name, [Problem(None, "credential",
-                                      f"needs the {cred!r} credential: pass Engine({cred}=...){env}")])
-            cred_headers[cred] = (spec["header"], spec.get("prefix", "") + secret.value)
-        return Context(self.base_url, self._headers, cred_headers, self.manifest.connector.get("files", {}))
+                                      f"needs the {name!r} credential: pass Engine({name}=...){env}")],
+                                             credential=name, env=envs)
+            credential = (auth, secret.value)
+        return Context(self.base_url, self._headers, credential, self.manifest.connector.get("files", {}),
+                       self._config)
 
     def prepare(self, name: str, params: Mapping[str, Any] | None = None, *, redact: bool = False,
                 extra_body: Mapping[str, Any] | None = None, extra_query: Mapping[str, Any] | None = None,
@@ -288,9 +430,9 @@ class Engine:
         params = {} if params is None else params
         if action.composite:
             action.validate(params)
-            calls = [v for v in action.spec.values() if isinstance(v, str) and v in self.manifest.actions]
             raise Error(f"{action.name} is a composite action: it makes several calls, so there is no one "
-                        f"request to prepare; run it, or prepare the actions it calls ({', '.join(calls)})")
+                        f"request to prepare; run it, or prepare the actions it calls "
+                        f"({', '.join(dict.fromkeys(action.calls))})")
         action.validator.validate(params)
         return action.builder.build(params, self._context(action, redact),
                                     Extra.of(extra_body, extra_query, extra_headers))
@@ -305,7 +447,7 @@ class Engine:
         return policy
 
     def _streaming(self, action: _manifest.Action, params: Mapping[str, Any]) -> bool:
-        return action.stream_param is not None and params.get(action.stream_param) is True
+        return action.streamed_always or (action.stream_param is not None and params.get(action.stream_param) is True)
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, *, timeout: Any = None,
             max_retries: int | None = None, raw: bool = False,
@@ -323,10 +465,10 @@ class Engine:
         action = self.action(name)
         params = {} if params is None else params
         if action.composite:
-            from .composite import RUNNERS
+            from .composite import run_composite
 
             action.validate(params)
-            return RUNNERS[action.kind](self, action, params, timeout=timeout, max_retries=max_retries)
+            return run_composite(self, action, params, timeout=timeout, max_retries=max_retries)
         action.validator.validate(params)
         if output is not None and action.response_kind != "binary":
             raise Error(f"{action.name} answers with {action.response_kind}, not binary data: output= does not apply")
@@ -335,8 +477,10 @@ class Engine:
 
     def _call(self, action: _manifest.Action, params: Mapping[str, Any], *, timeout: Any = None,
               max_retries: int | None = None, raw: bool = False, output: Any = None,
-              extra: Extra | None = None) -> Any:
+              extra: Extra | None = None, page: PageRequest | None = None) -> Any:
         request = action.builder.build(params, self._context(action), extra)
+        if page is not None and page.url is not None:
+            request.url = self._next_url(action, page.url, request.url)
         streaming = self._streaming(action, params)
         info = Attempt()
         policy = self._policy(action, max_retries)
@@ -351,20 +495,19 @@ class Engine:
             def reopen(failure: APIConnectionError) -> requests.Response:
                 """The stream broke before its first event: the transport may send the request again."""
                 fresh = self.transport.resend(action.name, request, policy, failure, timeout=timeout, attempt=info)
-                data.attempts = info.attempts
+                data.attempts, data.first_event_by = info.attempts, info.deadline
                 data.request_id = fresh.headers.get(self.transport.request_id_header)
                 for res in results:
                     res.status_code, res.headers, res.attempts = fresh.status_code, fresh.headers, info.attempts
                     res.request_id = self._scrub(data.request_id)
                 return fresh
 
-            style = action.stream_style or {}
-            data: Any = EventStream(response, action=action.name, done=style.get("done"),
-                                    error_events=style.get("error_events", ()),
-                                    terminal_events=style.get("terminal_events", ()),
+            _, read, total = self.transport.timeouts(timeout)
+            data: Any = EventStream(response, action=action.name, framing=action.framing, errors=action.errors,
                                     request_id=rid, attempts=info.attempts,
-                                    read_timeout=self.transport.timeouts(timeout)[1], scrub=self._scrub,
-                                    reopen=reopen)
+                                    read_timeout=read, scrub=self._scrub, reopen=reopen,
+                                    max_event_bytes=self.transport.max_response_bytes,
+                                    first_event_by=info.deadline, total_timeout=total)
         else:
             try:
                 if binary_out:
@@ -375,7 +518,7 @@ class Engine:
                     data = decode(response, kind, action=action.name, request_id=rid, attempts=info.attempts)
             except APIError as exc:
                 raise exc.redacted(self._scrub)
-        if raw:
+        if raw or page is not None:
             result = Result(data, response, self.transport.request_id_header, info.elapsed, info.attempts,
                             info.waits, self.manifest.connector.get("rate_limits", {}).get("header_prefix"))
             result.request_id = self._scrub(result.request_id)  # its repr shows it; servers may echo a key
@@ -388,17 +531,42 @@ class Engine:
                  timeout: Any = None, max_retries: int | None = None) -> Paginator:
         """Iterate the items of every page, lazily, one page in memory at a time."""
         action = self.action(name)
-        if action.pagination is None:
+        if action.paginator is None:
             raise Error(f"{action.name} does not return a list (no pagination declared)")
         params = dict(params or {})
-        action.validator.validate(read_checkpoint(resume, action.name)[0] if resume is not None else params)
-        style = STYLES[action.pagination["type"]](action.pagination)
+        action.validator.validate(read_checkpoint(resume, action.name)[0].params if resume is not None else params)
 
-        def fetch(page_params: dict[str, Any]) -> Any:
-            return self._call(action, page_params, timeout=timeout, max_retries=max_retries)
+        def fetch(request: PageRequest, number: int) -> Page:
+            extra = Extra(request.inject.get("body"), request.inject.get("query"), request.inject.get("header")) \
+                if request.inject else None
+            result = self._call(action, request.params, timeout=timeout, max_retries=max_retries, extra=extra,
+                                page=request)
+            return Page(result.data, result.headers, result.status_code, result.url, number)
 
-        return Paginator(fetch, style, params, max_items=max_items, max_pages=max_pages, resume=resume,
+        return Paginator(fetch, action.paginator, params, max_items=max_items, max_pages=max_pages, resume=resume,
                          action=action.name)
+
+    def _next_url(self, action: _manifest.Action, url: str, built: str | None) -> str:
+        """A next-page URL the server gave, followed only on the base URL's origin (credentials go nowhere else)."""
+        from .errors import PaginationError
+
+        try:
+            theirs, ours = urlsplit(url), urlsplit(self.base_url)
+            same = (theirs.scheme, theirs.hostname, theirs.port) == (ours.scheme, ours.hostname, ours.port)
+        except ValueError:
+            same = False
+        if not same or theirs.username is not None or theirs.password is not None:
+            raise PaginationError("the next page's URL is on another origin than the base URL; it is not followed, "
+                                  "so no credential goes there", action=action.name)
+        query = urlsplit(built or "").query
+        if query and self.manifest.credentials.get(action.credential) is not None:
+            # A query credential goes on the next URL too (the server's link does not carry it).
+            names = self.manifest.credentials[action.credential].query_names()
+            present = {p.split("=", 1)[0] for p in urlsplit(url).query.split("&")}
+            pairs = [p for p in query.split("&") if p.split("=", 1)[0] in names and p.split("=", 1)[0] not in present]
+            if pairs:
+                url += ("&" if "?" in url else "?") + "&".join(pairs)
+        return url
 
     # -- bulk ----------------------------------------------------------------
     def map(self, name: str, params_iterable: Iterable[Mapping[str, Any]], *, concurrency: int = 8,

@@ -73,10 +73,11 @@ def _param_view(p: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any
 def _action_view(spec: Mapping[str, Any], params: list[Mapping[str, Any]], store: Mapping[str, Any],
                  streams: bool) -> dict[str, Any]:
     response = spec.get("response", {}).get("schema") or {}
+    body = spec.get("body", "none")
     return {
         "method": spec["method"],
         "path": spec["path"],
-        "body": spec.get("body", "none"),
+        "body": body.get("type", "none") if isinstance(body, Mapping) else body,
         "streaming": streams,
         "response_schema": response.get("$ref", "").rsplit("/", 1)[-1] or None,
         "params": {p["name"]: _param_view(p, store) for p in params},

@@ -16,7 +16,7 @@ __all__ = [
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
     "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "TemplateError", "status_error_class",
-    "BatchHandleError",
+    "BatchHandleError", "UntrustedManifestError",
 ]
 
 
@@ -25,19 +25,38 @@ class Error(Exception):
 
 
 class ManifestError(Error):
-    """The manifest breaks a rule; raised at load, never mid-request."""
+    """The manifest breaks a rule; raised at load, never mid-request.
+
+    `.problems` holds every problem found in one load (each a ManifestError with
+    its own file, line, action and rule); the first one's fields are this error's.
+    """
 
     def __init__(self, rule: str, *, file: str | None = None, line: int | None = None,
                  action: str | None = None, where: str | None = None) -> None:
         self.rule, self.file, self.line, self.action, self.where = rule, file, line, action, where
+        self.problems: list[ManifestError] = [self]
+        super().__init__(self._one())
+
+    def _one(self) -> str:
         parts = []
-        if file:
-            parts.append(f"{file}:{line}" if line else file)
-        if action:
-            parts.append(f"action {action!r}")
-        if where:
-            parts.append(f"at {where}")
-        super().__init__(f"{': '.join(parts)}: {rule}" if parts else rule)
+        if self.file:
+            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.action:
+            parts.append(f"action {self.action!r}")
+        if self.where:
+            parts.append(f"at {self.where}")
+        return f"{': '.join(parts)}: {self.rule}" if parts else self.rule
+
+    @classmethod
+    def many(cls, problems: Sequence["ManifestError"]) -> "ManifestError":
+        """One error for every problem of a load, listed in the message."""
+        first = problems[0]
+        if len(problems) == 1:
+            return first
+        error = cls(first.rule, file=first.file, line=first.line, action=first.action, where=first.where)
+        error.problems = list(problems)
+        error.args = (f"{len(problems)} problems in the manifest:\n" + "\n".join(f"  - {p._one()}" for p in problems),)
+        return error
 
 
 class Problem:
@@ -73,9 +92,14 @@ class ValidationError(Error):
 
 
 class MissingCredentialError(ValidationError):
-    """The action needs a credential the Engine was not given; nothing was sent."""
+    """The action needs a credential the Engine was not given; nothing was sent.
 
-    def __init__(self, action: str, problems: Sequence[Problem]) -> None:
+    `.credential` names it; `.env` lists the environment variables it can be read from.
+    """
+
+    def __init__(self, action: str, problems: Sequence[Problem], *, credential: str | None = None,
+                 env: Sequence[str] = ()) -> None:
+        self.credential, self.env = credential, list(env)
         super().__init__(action, problems)
         # A missing key is not a bad parameter: say what is needed, on one line.
         self.args = ("; ".join(f"{action}: {p.message}" for p in self.problems),)
@@ -85,14 +109,12 @@ class APIError(Error):
     """Something went wrong talking to the API (after validation passed)."""
 
     def __init__(self, message: str, *, action: str | None = None, attempts: int = 1,
-                 request_id: str | None = None, body: Any = None) -> None:
+                 request_id: str | None = None, body: Any = None, type: Any = None, code: Any = None,
+                 param: Any = None) -> None:
         self.message, self.action, self.attempts = message, action, attempts
         self.request_id, self.body = request_id, body
-        err = body.get("error") if isinstance(body, Mapping) else None
-        err = err if isinstance(err, Mapping) else {}
-        self.type: str | None = err.get("type")
-        self.code: str | None = err.get("code")
-        self.param: str | None = err.get("param")
+        # What the connector's error map read from the body (engine.components.error_map).
+        self.type, self.code, self.param = type, code, param
         super().__init__(self._render())
 
     def redacted(self, scrub: Callable[[Any], Any]) -> "APIError":
@@ -173,7 +195,7 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect or read timeout expired, or a caller's deadline (phase "deadline") cut the attempt off."""
+    """A connect, read or total (whole attempt) timeout expired, or a caller's deadline cut the attempt off; `phase` says which."""
 
     def __init__(self, message: str, *, phase: str, timeout: float | None, **kw: Any) -> None:
         self.phase, self.timeout = phase, timeout
@@ -229,3 +251,8 @@ class OutputError(Error):
 
 class BatchHandleError(Error):
     """A batch handle is malformed, or names a folder this job did not create and mark: nothing was removed."""
+
+
+class UntrustedManifestError(ManifestError):
+    """A manifest given at run time would read an environment variable or send a credential where the
+    caller did not allow; raised when the Engine is built, before anything is read or sent."""

@@ -328,15 +328,15 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
     if content:
         ctype, media = next(iter(content.items()))
         if "json" in ctype:
-            response["kind"] = "json"
+            response["type"] = "json"
         elif ctype.startswith("text/"):
-            response["kind"] = "text"
+            response["type"] = "text"
         else:
-            response["kind"] = "binary"
-        if media.get("schema") and response["kind"] == "json":
+            response["type"] = "binary"
+        if media.get("schema") and response["type"] == "json":
             response["schema"] = convert_schema(media["schema"])
     else:
-        response["kind"] = "json"
+        response["type"] = "json"
 
     meta = op.get("x-oaiMeta", {})
     path, _, fixed_query = path.partition("?")

@@ -1,129 +1,23 @@
-"""Pagination styles, declared per action in the manifest and walked lazily.
+"""The page walk: fetch a page, hand out its items, ask the action's paginator what comes next.
 
-A style is a small object that says which params fetch the next page given
-the current one, or that the walk is over. The registry `STYLES` maps the
-manifest's `type` to the class; a new style is one class and one entry.
-
-Every walk is bounded: a cursor the walk already followed (a cycle of any
-length, not only the last one repeated), or a page that is empty yet claims
-more, ends it with `PaginationError` (naming the action, as every API error
-does) instead of looping forever.
+The paginators themselves are components (`engine.components.paging`): they read a
+page and say what to fetch next, or that the walk is over. This walk is the same for
+all of them, and is bounded: a cursor the walk already followed (a cycle of any
+length), a page that is empty yet claims more, or a page without its declared items
+ends it with `PaginationError` naming the action, never with a short result.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Mapping
 
+from .components.paging import Page, PageRequest
 from .errors import PaginationError, Problem, ValidationError
 
-__all__ = ["Paginator", "STYLES", "CursorStyle", "PageTokenStyle", "SingleStyle", "read_checkpoint"]
+__all__ = ["Paginator", "read_checkpoint"]
 
 
-def _items(body: Any, field: str) -> list[Any]:
-    items = body.get(field) if isinstance(body, Mapping) else None
-    return items if isinstance(items, list) else []
-
-
-def _unvisited(seen: set[Any], current: Any, cursor: Any, noun: str) -> Any:
-    """`cursor`, unless the walk already fetched a page with it: a server that cycles would loop forever.
-
-    `seen` holds the cursor of every page fetched so far, `current` included,
-    so it grows by one a page, and a resumed walk counts its starting cursor.
-    """
-    if not isinstance(cursor, str):  # an object or a list has no place in a query string (nor in a set)
-        raise PaginationError(f"the server gave a {noun} that is not text: {cursor!r}")
-    if current is not None:
-        seen.add(current)
-    if cursor in seen:
-        raise PaginationError(f"the server repeated the {noun} {cursor!r}: stopping instead of looping")
-    return cursor
-
-
-class CursorStyle:
-    """`after`/`before` cursors: object ids, with `has_more` and `last_id`/`first_id`."""
-
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.items = spec["items"]
-        self.param = spec["cursor_param"]
-        self.reverse_param = spec.get("reverse_param")
-        self.next_field = spec.get("next_cursor")
-        self.prev_field = spec.get("prev_cursor")
-        self.item_id = spec["item_id"]
-        self.has_more = spec.get("has_more")
-
-    def direction(self, params: Mapping[str, Any]) -> tuple[str, str | None]:
-        if self.reverse_param and self.reverse_param in params and self.param not in params:
-            return self.reverse_param, self.prev_field
-        return self.param, self.next_field
-
-    def next_params(self, params: dict[str, Any], body: Any, items: list[Any],
-                    seen: set[Any]) -> dict[str, Any] | None:
-        more = body.get(self.has_more) if self.has_more and isinstance(body, Mapping) else None
-        if more is False or not items:
-            if more is True:
-                raise PaginationError("the server sent an empty page but says there is more")
-            return None
-        param, field = self.direction(params)
-        cursor = body.get(field) if field and isinstance(body, Mapping) else None
-        if not cursor:
-            edge = items[0] if param == self.reverse_param else items[-1]
-            cursor = edge.get(self.item_id) if isinstance(edge, Mapping) else None
-        if not cursor:
-            if more is True:
-                raise PaginationError("the server says there is more but gave no cursor to continue from")
-            return None
-        return {**params, param: _unvisited(seen, params.get(param), cursor, "cursor")}
-
-    def checkpoint(self, params: Mapping[str, Any], item: Any) -> tuple[dict[str, Any], int] | None:
-        """Resume right after `item`: its id is itself a cursor."""
-        ident = item.get(self.item_id) if isinstance(item, Mapping) else None
-        if not ident:
-            return None
-        param, _ = self.direction(params)
-        return {**params, param: ident}, 0
-
-
-class PageTokenStyle:
-    """Opaque page tokens: `page` <- `next_page` (usage and costs)."""
-
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.items = spec["items"]
-        self.param = spec["token_param"]
-        self.next_field = spec["next_token"]
-        self.has_more = spec.get("has_more")
-
-    def next_params(self, params: dict[str, Any], body: Any, items: list[Any],
-                    seen: set[Any]) -> dict[str, Any] | None:
-        more = body.get(self.has_more) if self.has_more and isinstance(body, Mapping) else None
-        token = body.get(self.next_field) if isinstance(body, Mapping) else None
-        if more is False or not token or not items:
-            if more is True:
-                raise PaginationError("the server says there is more but gave no page token" if not token
-                                      else "the server sent an empty page but says there is more")
-            return None
-        return {**params, self.param: _unvisited(seen, params.get(self.param), token, "page token")}
-
-    def checkpoint(self, params: Mapping[str, Any], item: Any) -> None:
-        return None
-
-
-class SingleStyle:
-    """A list that comes whole in one answer."""
-
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.items = spec["items"]
-
-    def next_params(self, params: dict[str, Any], body: Any, items: list[Any], seen: set[Any]) -> None:
-        return None
-
-    def checkpoint(self, params: Mapping[str, Any], item: Any) -> None:
-        return None
-
-
-STYLES: dict[str, type] = {"cursor": CursorStyle, "page_token": PageTokenStyle, "single": SingleStyle}
-
-
-def read_checkpoint(resume: Any, action: str | None) -> tuple[dict[str, Any], int]:
-    """The params and skip count of a `resume=` checkpoint, or `ValidationError` saying what is wrong.
+def read_checkpoint(resume: Any, action: str | None) -> PageRequest:
+    """The page request and skip count of a `resume=` checkpoint, or `ValidationError` saying what is wrong.
 
     Checkpoints come from files, so anything may arrive; one saved by a walk of
     another action would fetch that action's cursor from this one's list.
@@ -144,7 +38,13 @@ def read_checkpoint(resume: Any, action: str | None) -> tuple[dict[str, Any], in
         raise refuse("the checkpoint's params are not a mapping of names to values")
     if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
         raise refuse(f"the checkpoint's skip is not a count of items: {skip!r}"[:200])
-    return dict(params), skip
+    inject, url = resume.get("inject", {}), resume.get("url")
+    if not isinstance(inject, Mapping) or not set(inject) <= {"query", "body", "header"} \
+            or not all(isinstance(v, Mapping) for v in inject.values()):
+        raise refuse("the checkpoint's inject is not a mapping of query/body/header fields")
+    if url is not None and not isinstance(url, str):
+        raise refuse("the checkpoint's url is not text")
+    return PageRequest(params, inject, url), skip
 
 
 class Paginator:
@@ -155,29 +55,32 @@ class Paginator:
     action, and a checkpoint of another action is refused.
     """
 
-    def __init__(self, fetch: Callable[[dict[str, Any]], Any], style: Any, params: Mapping[str, Any], *,
+    def __init__(self, fetch: Callable[[PageRequest, int], Page], style: Any, params: Mapping[str, Any], *,
                  max_items: int | None = None, max_pages: int | None = None,
                  resume: Mapping[str, Any] | None = None, action: str | None = None) -> None:
         self._fetch = fetch
         self.action = action
         self._style = style
-        self._params, self._skip = read_checkpoint(resume, action) if resume is not None else (dict(params), 0)
+        if resume is not None:
+            self._start, self._skip = read_checkpoint(resume, action)
+        else:
+            self._start, self._skip = style.first(params), 0
         self.max_items, self.max_pages = max_items, max_pages
         self.pages = 0
         self.items = 0
-        self._page_params: dict[str, Any] = dict(self._params)
+        self._page = self._start
         self._in_page = self._skip
         self._last: Any = None
         self._iter = self._walk()
 
     @property
     def checkpoint(self) -> dict[str, Any]:
-        """Params (and items to skip) that continue the walk after the last item yielded."""
+        """Where to continue after the last item yielded: plain JSON, for `resume=`."""
         if self._last is not None:
-            mark = self._style.checkpoint(self._page_params, self._last)
+            mark = self._style.checkpoint(self._page, self._last)
             if mark is not None:
-                return {"action": self.action, "params": mark[0], "skip": mark[1]}
-        return {"action": self.action, "params": dict(self._page_params), "skip": self._in_page}
+                return {"action": self.action, **mark[0].to_json(), "skip": mark[1]}
+        return {"action": self.action, **self._page.to_json(), "skip": self._in_page}
 
     def __iter__(self) -> "Paginator":
         return self
@@ -186,18 +89,21 @@ class Paginator:
         return next(self._iter)
 
     def _walk(self) -> Iterator[Any]:
-        params: dict[str, Any] | None = self._params
+        request: PageRequest | None = self._start
         skip = self._skip
         seen: set[Any] = set()
-        while params is not None:
+        while request is not None:
             if self.max_pages is not None and self.pages >= self.max_pages:
                 return
             if self.max_items is not None and self.items >= self.max_items:
                 return  # before fetching: a page whose items would all be thrown away costs a request
-            body = self._fetch(params)
+            page = self._fetch(request, self.pages + 1)
             self.pages += 1
-            items = _items(body, self._style.items)
-            self._page_params, self._in_page, self._last = params, skip, None
+            try:
+                items = self._style.items(page)
+            except PaginationError as exc:
+                raise PaginationError(exc.message, action=self.action) from None
+            self._page, self._in_page, self._last = request, skip, None
             for item in items[skip:]:
                 if self.max_items is not None and self.items >= self.max_items:
                     return
@@ -207,8 +113,8 @@ class Paginator:
                 yield item
             skip = 0
             try:
-                params = self._style.next_params(params, body, items, seen)
-            except PaginationError as exc:  # styles know the rule that broke, the walk knows its action
+                request = self._style.next(request, page, items, seen)
+            except PaginationError as exc:  # paginators know the rule that broke, the walk knows its action
                 raise PaginationError(exc.message, action=self.action) from None
-            if params is not None:
-                self._page_params, self._in_page, self._last = params, 0, None
+            if request is not None:
+                self._page, self._in_page, self._last = request, 0, None

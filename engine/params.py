@@ -8,23 +8,24 @@ the params to explain every problem at once, naming the parameter and the rule.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Mapping
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 try:
     import jsonschema_rs
 except ImportError:  # pragma: no cover - the pure-Python validator does everything, slower
     jsonschema_rs = None
 
-from .errors import Problem, ValidationError
+from .errors import ManifestError, Problem, ValidationError
 from .request import header_value_problem
 
 if TYPE_CHECKING:
     from .manifest import Action
 
-__all__ = ["ParamValidator"]
+__all__ = ["ParamValidator", "pattern_matcher", "offline_validator"]
 
 _MAX_SHOWN = 80
 _SUBSCHEMAS = ("items", "prefixItems", "additionalProperties", "anyOf", "oneOf", "allOf", "not", "if", "then", "else")
@@ -40,6 +41,107 @@ def _where(name: str, path: Any) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
+
+
+def _no_fetch(uri: str) -> Any:
+    """Schemas are judged offline: a reference the manifest does not hold is an error, never a download."""
+    raise LookupError(f"{uri} is not in the manifest, and nothing is fetched")
+
+
+@lru_cache(maxsize=512)
+def pattern_matcher(pattern: str) -> Callable[[str], bool]:
+    """Whether a string matches `pattern` (JSON Schema search semantics), in linear time.
+
+    The compiled validator's regex engine does not backtrack without bound, as Python's `re` does
+    on `^(a+)+$`; both validation and the wording of errors use this one. Raises ValueError for
+    a pattern it cannot compile.
+    """
+    if jsonschema_rs is None:  # pragma: no cover - without it the Python validator judges alone
+        import re
+
+        return re.compile(pattern).search  # type: ignore[return-value]
+    try:
+        return jsonschema_rs.validator_for({"pattern": pattern}, retriever=_no_fetch).is_valid
+    except (ValueError, jsonschema_rs.ReferencingError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _explainer_class(base: Any, root: Any) -> Any:
+    """`base` with every keyword that runs a regex judged by `pattern_matcher`, and no retrieval.
+
+    The explainer runs only on params the fast validator refused, which may be exactly the string
+    that makes a backtracking regex take for ever; so no regex is ever run by Python's `re`.
+    """
+    import jsonschema
+    from jsonschema import _keywords
+
+    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and not pattern_matcher(patrn)(instance):
+            yield jsonschema.ValidationError(f"{_short(instance)} does not match {patrn!r}")
+
+    def matched(schema: Any, key: str) -> bool:
+        return any(pattern_matcher(p)(key) for p in schema.get("patternProperties", {}))
+
+    def pattern_properties(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        for patrn, subschema in value.items():
+            for k, v in instance.items():
+                if pattern_matcher(patrn)(k):
+                    yield from validator.descend(v, subschema, path=k, schema_path=patrn)
+
+    def additional_properties(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if "patternProperties" not in schema or not validator.is_type(instance, "object"):
+            yield from _keywords.additionalProperties(validator, value, instance, schema)
+            return
+        props = schema.get("properties", {})
+        extras = [k for k in instance if k not in props and not matched(schema, k)]
+        if validator.is_type(value, "object"):
+            for extra in extras:
+                yield from validator.descend(instance[extra], value, path=extra)
+        elif not value and extras:
+            names = ", ".join(repr(k) for k in sorted(extras, key=str))
+            yield jsonschema.ValidationError(f"{names} {'does' if len(extras) == 1 else 'do'} not match any of "
+                                             f"the allowed key patterns")
+
+    # What `#/...` references inside a node lead to: the self-contained `$defs`, or the manifest's `schemas`.
+    targets = {k: root[k] for k in ("$defs", "schemas") if k in root} if isinstance(root, dict) else {}
+
+    def unevaluated_properties(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        # Which keys count as evaluated depends on patternProperties anywhere below: the compiled
+        # validator judges this one keyword, on this value, and its own message is used.
+        if jsonschema_rs is None:  # pragma: no cover
+            yield from _keywords.unevaluatedProperties(validator, value, instance, schema)
+            return
+        try:
+            node = jsonschema_rs.validator_for({**schema, **targets}, retriever=_no_fetch,
+                                               validate_formats=False)
+            errors = list(node.iter_errors(instance))
+        except (ValueError, TypeError, jsonschema_rs.ReferencingError):
+            return  # the schema or value is one the compiled validator cannot judge: no word from it
+        for e in errors:
+            if type(e.kind).__name__ == "UnevaluatedProperties" and not list(e.instance_path):
+                yield jsonschema.ValidationError(e.message)
+
+    keywords: dict[str, Any] = {"pattern": pattern, "patternProperties": pattern_properties,
+                                "additionalProperties": additional_properties}
+    if "patternProperties" in json.dumps(root, default=str):
+        keywords["unevaluatedProperties"] = unevaluated_properties
+    return jsonschema.validators.extend(base, keywords)
+
+
+def _offline_registry() -> Any:
+    from referencing import Registry
+
+    return Registry(retrieve=_no_fetch)  # type: ignore[call-arg]
+
+
+def offline_validator(schema: Any) -> Any:
+    """A pure-Python Draft 2020-12 validator for `schema` that fetches nothing and runs no regex in `re`."""
+    import jsonschema
+
+    return _explainer_class(jsonschema.Draft202012Validator, schema)(schema, format_checker=None,
+                                                                      registry=_offline_registry())
 
 
 class ParamValidator:
@@ -60,15 +162,13 @@ class ParamValidator:
         self._fast = None
         if jsonschema_rs is not None:
             try:
-                self._fast = jsonschema_rs.validator_for(self._schema, validate_formats=False)
+                self._fast = jsonschema_rs.validator_for(self._schema, validate_formats=False, retriever=_no_fetch)
             except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError):
                 pass  # a schema the fast validator cannot compile: the Python one judges alone
 
     @cached_property
     def _explainer(self) -> Any:
-        import jsonschema
-
-        return jsonschema.Draft202012Validator(self._schema, format_checker=None)
+        return offline_validator(self._schema)
 
     @cached_property
     def _strict_numbers(self) -> Any:
@@ -86,9 +186,10 @@ class ParamValidator:
         def number(checker: Any, value: Any) -> bool:
             return integer(checker, value) or (isinstance(value, float) and math.isfinite(value))
 
-        base = jsonschema.Draft202012Validator
+        base = _explainer_class(jsonschema.Draft202012Validator, self._schema)
         types = base.TYPE_CHECKER.redefine_many({"integer": integer, "number": number})
-        return jsonschema.validators.extend(base, type_checker=types)(self._schema, format_checker=None)
+        return jsonschema.validators.extend(base, type_checker=types)(self._schema, format_checker=None,
+                                                                     registry=_offline_registry())
 
     def _ok(self, checked: Mapping[str, Any]) -> bool:
         if self._fast is None:
@@ -133,8 +234,14 @@ class ParamValidator:
         # NaN cannot go out at all. Such floats are rare: only then does the strict judge look.
         odd = any(_odd_float(checked[n]) for n in self._number_slots if n in checked)
         if checked and (odd or not self._ok(checked)):
-            for err in (self._strict_numbers if odd else self._explainer).iter_errors(checked):
-                problems.extend(_problems(err, self._schema))
+            from referencing.exceptions import Unresolvable
+
+            try:
+                for err in (self._strict_numbers if odd else self._explainer).iter_errors(checked):
+                    problems.extend(_problems(err, self._schema))
+            except Unresolvable as exc:  # only a Manifest built without load() can hold one
+                raise ManifestError(f"a schema reference cannot be resolved offline: {exc}",
+                                    action=self.action) from None
         if problems:
             problems.sort(key=lambda p: (p.param or "", p.rule))
             raise ValidationError(self.action, problems)
@@ -284,10 +391,13 @@ def _may_be_object(schema: Any) -> bool:
 
 
 def _deref(schema: Any, root: Any) -> Any:
+    """The schema a chain of `$ref`s ends at; a chain that comes back on itself ends where it loops."""
+    seen: set[str] = set()
     while isinstance(schema, dict) and "$ref" in schema and isinstance(root, dict):
         ref = schema["$ref"]
-        if not ref.startswith("#/"):
+        if not isinstance(ref, str) or not ref.startswith("#/") or ref in seen:
             break
+        seen.add(ref)
         node = root
         for part in ref[2:].split("/"):
             node = node.get(part, {}) if isinstance(node, dict) else {}

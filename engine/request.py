@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from requests import PreparedRequest
@@ -17,14 +17,14 @@ from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
+from .components.bodies import scalar
 from .errors import ValidationError, Problem, UploadSourceError
 
 if TYPE_CHECKING:
     from .manifest import Action
 
-__all__ = ["RequestBuilder", "Context", "Extra", "encode_query_value", "header_value_problem", "QUERY_STYLES", "BODY_ENCODERS"]
+__all__ = ["RequestBuilder", "Context", "Extra", "encode_query_value", "header_value_problem", "QUERY_STYLES"]
 
-_SEGMENT = re.compile(r"\{([^{}]*)\}")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # a header name (RFC 9110 token)
 # What a header value cannot carry: CR/LF would start a new header, HTTP allows no other control
 # character but tab, and one beyond Latin-1 makes http.client fail mid-send with the whole value
@@ -57,20 +57,8 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
-def _scalar(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
-
-
 def encode_query_value(value: Any) -> str:
-    return quote(_scalar(value), safe="")
+    return value if type(value) is _Joined else quote(scalar(value), safe="")
 
 
 def _form(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
@@ -87,14 +75,37 @@ def _deep_object(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
     return _form(wire, value)
 
 
+class _Joined(str):
+    """Items already percent-encoded and joined: written into the query as they are."""
+
+
+def _delimited(sep: str) -> Callable[[str, Any], Iterable[tuple[str, Any]]]:
+    """Arrays as one value joined by `sep` (OpenAPI's explode: false forms); the separator itself stays literal."""
+    def style(wire: str, value: Any) -> Iterable[tuple[str, Any]]:
+        if isinstance(value, (list, tuple)):
+            return [(wire, _Joined(sep.join(quote(scalar(v), safe="") for v in value)))]
+        return [(wire, value)]
+    return style
+
+
 QUERY_STYLES: dict[str, Callable[[str, Any], Iterable[tuple[str, Any]]]] = {
     "form": _form,
     "deep_object": _deep_object,
+    "comma": _delimited(","),
+    "pipe": _delimited("%7C"),
+    "space": _delimited("%20"),
 }
 
 
+def _header_text(style: str, value: Any) -> str:
+    """A header param's value: lists comma-separated (HTTP's list form), or JSON with style `json`."""
+    if style != "json" and isinstance(value, (list, tuple)):
+        return ",".join(scalar(v) for v in value)
+    return scalar(value)
+
+
 def _path_value(value: Any) -> str:
-    text = quote(_scalar(value), safe="")
+    text = quote(scalar(value), safe="")
     # "." and ".." are left alone by quote() but would be collapsed by URL
     # normalisation somewhere along the way: encode them too.
     if text in (".", ".."):
@@ -102,51 +113,22 @@ def _path_value(value: Any) -> str:
     return text
 
 
-def _json_body(builder: "RequestBuilder", fields: list[tuple[str, Any]],
-               files: list[tuple[str, Any]]) -> tuple[bytes, str]:
-    body = json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return body, "application/json"
-
-
-def _form_body(builder: "RequestBuilder", fields: list[tuple[str, Any]],
-               files: list[tuple[str, Any]]) -> tuple[bytes, str]:
-    pairs = [(quote(k, safe=""), encode_query_value(v)) for name, val in fields for k, v in _form(name, val)]
-    return "&".join(f"{k}={v}" for k, v in pairs).encode("ascii"), "application/x-www-form-urlencoded"
-
-
-def _multipart_body(builder: "RequestBuilder", fields: list[tuple[str, Any]],
-                    files: list[tuple[str, Any]]) -> tuple[Any, str]:
-    from .multipart import MultipartBody
-
-    text: list[tuple[str, str]] = []
-    for name, value in fields:
-        if value is None:  # a form has no null: an empty field would read as "", so the field is left out
-            continue
-        for k, v in _form(name, value):
-            text.append((k, _scalar(v)))
-    body = MultipartBody(text, files)
-    return body, body.content_type
-
-
-BODY_ENCODERS: dict[str, Callable[..., tuple[Any, str]]] = {
-    "json": _json_body,
-    "form": _form_body,
-    "multipart": _multipart_body,
-}
-
-
 class Context:
-    """What a request needs from the Engine: where to send it and with which headers."""
+    """What a request needs from the Engine: where it goes, the common headers, the credential, settings.
 
-    __slots__ = ("base_url", "headers", "credential_headers", "file_defaults")
+    `credential` is the action's auth component with the value to apply (or a
+    placeholder, for a dry run); `config` is what templates see as `config`.
+    """
 
-    def __init__(self, base_url: str, headers: Mapping[str, str],
-                 credential_headers: Mapping[str, tuple[str, str] | None],
-                 file_defaults: Mapping[str, str]) -> None:
+    __slots__ = ("base_url", "headers", "credential", "file_defaults", "config")
+
+    def __init__(self, base_url: str, headers: Mapping[str, str], credential: tuple[Any, Sequence[str]] | None,
+                 file_defaults: Mapping[str, str], config: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.headers = dict(headers)
-        self.credential_headers = dict(credential_headers)
-        self.file_defaults = dict(file_defaults)
+        self.headers = headers
+        self.credential = credential
+        self.file_defaults = file_defaults
+        self.config = config if config is not None else {}
 
 
 class Extra:
@@ -185,39 +167,62 @@ class Extra:
             raise ValidationError(action, problems)
 
 
+_PATH_PIECE = re.compile(r"\{\{.*?\}\}|\{([^{}]*)\}")
+
+
 class RequestBuilder:
     """Builds the HTTP request for one action; the per-action work is done here, once."""
 
     def __init__(self, action: "Action") -> None:
         self.action = action
         self.method = action.method
-        parts: list[tuple[bool, str]] = []
-        pos = 0
-        path = action.path
-        for m in _SEGMENT.finditer(path):
-            parts.append((False, path[pos:m.start()]))
-            parts.append((True, m.group(1)))
-            pos = m.end()
-        parts.append((False, path[pos:]))
         wire_to_name = {p.wire: p.name for p in action.params if p.location == "path"}
-        self.path_parts = [(is_param, wire_to_name[text] if is_param else text) for is_param, text in parts]
+        # The path as pieces: text, a path param (by name), or a template (compiled at load).
+        self.path_parts: list[tuple[str, Any]] = []
+        pos = 0
+        for m in _PATH_PIECE.finditer(action.path):
+            self.path_parts.append(("text", action.path[pos:m.start()]))
+            if m.group(1) is not None:
+                self.path_parts.append(("param", wire_to_name[m.group(1)]))
+            else:
+                self.path_parts.append(("template", action.templates[m.group(0)]))
+            pos = m.end()
+        self.path_parts.append(("text", action.path[pos:]))
+        self.path_parts = [p for p in self.path_parts if p != ("text", "")]
         self.query = [(p.name, p.wire, QUERY_STYLES[p.style]) for p in action.params if p.location == "query"]
-        self.fixed_query = [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in action.spec.get("query", {}).items()]
-        self.header_params = [(p.name, p.wire) for p in action.params if p.location == "header"]
+        self.fixed_query: list[tuple[str, Any]] = [(quote(k, safe=""), action.templates.get(v, v))
+                                                   for k, v in action.spec.get("query", {}).items()]
+        self.header_params = [(p.name, p.wire, p.style) for p in action.params if p.location == "header"]
         self.body_params = [(p.name, p.wire) for p in action.params
                             if p.location == "body" and p.file is None]
         self.file_params = [(p.name, p.wire, p.file or {}) for p in action.params if p.file is not None]
-        self.encoder = BODY_ENCODERS.get(action.body) if action.body != "none" else None
-        self.fixed_headers = dict(action.headers)
+        self.body = action.body_component
+        self.fixed_headers = {k: action.templates.get(v, v) for k, v in action.headers.items()}
+        self.templated = bool(action.templates)
 
-    def url(self, base_url: str, params: Mapping[str, Any]) -> str:
-        path = "".join(_path_value(params[text]) if is_param else text for is_param, text in self.path_parts)
-        pairs: list[str] = list(self.fixed_query)
+    def _scope(self, params: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+        return {"params": params, "config": ctx.config}
+
+    def url(self, params: Mapping[str, Any], ctx: Context, credential_query: Sequence[tuple[str, str]] = ()) -> str:
+        scope = self._scope(params, ctx) if self.templated else None
+        pieces = []
+        for kind, value in self.path_parts:
+            if kind == "text":
+                pieces.append(value)
+            elif kind == "param":
+                pieces.append(_path_value(params[value]))
+            else:
+                pieces.append(_path_value(value.render(scope)))
+        pairs: list[str] = []
+        for key, value in self.fixed_query:
+            pairs.append(f"{key}={encode_query_value(value if isinstance(value, str) else value.render(scope))}")
         for name, wire, style in self.query:
             if name in params:
                 for k, v in style(wire, params[name]):
                     pairs.append(f"{quote(k, safe='')}={encode_query_value(v)}")
-        return base_url + path + ("?" + "&".join(pairs) if pairs else "")
+        for k, v in credential_query:
+            pairs.append(f"{quote(k, safe='')}={quote(v, safe='')}")
+        return ctx.base_url + "".join(pieces) + ("?" + "&".join(pairs) if pairs else "")
 
     def build(self, params: Mapping[str, Any], ctx: Context, extra: "Extra | None" = None) -> PreparedRequest:
         """The request for already-validated params, plus what `extra` adds unchecked."""
@@ -232,46 +237,34 @@ class RequestBuilder:
 
     def _build(self, params: Mapping[str, Any], ctx: Context, extra: "Extra | None") -> PreparedRequest:
         headers = CaseInsensitiveDict(ctx.headers)
-        cred = ctx.credential_headers.get(self.action.credential)
-        if cred is not None:
-            headers[cred[0]] = cred[1]
-        headers.update(self.fixed_headers)
-        for name, wire in self.header_params:
+        credential_query: list[tuple[str, str]] = []
+        if ctx.credential is not None:
+            auth, secret = ctx.credential
+            auth.apply(secret, headers, credential_query)
+        scope = self._scope(params, ctx) if self.templated else None
+        for key, value in self.fixed_headers.items():
+            headers[key] = value if isinstance(value, str) else _header_template(value, scope, key)
+        for name, wire, style in self.header_params:
             if name in params:
-                headers[wire] = _scalar(params[name])
+                headers[wire] = _header_text(style, params[name])
         if extra is not None:
-            extra.check(self.action.name, has_body=self.encoder is not None)
+            extra.check(self.action.name, has_body=self.body.sends)
             headers.update(extra.headers)
         body: Any = None
-        if self.encoder is not None:
+        if self.body.sends:
             fields = [(wire, params[name]) for name, wire in self.body_params if name in params]
             if extra is not None:
                 fields += extra.body.items()
-            files = []
-            for name, wire, spec in self.file_params:
-                if name in params:
-                    from .multipart import file_part
-
-                    value = params[name]
-                    filename = spec.get("default_filename", ctx.file_defaults.get("default_filename", "upload"))
-                    ctype = spec.get("default_content_type",
-                                     ctx.file_defaults.get("default_content_type", "application/octet-stream"))
-                    for item in value if isinstance(value, list) else [value]:
-                        try:
-                            part = file_part(item, default_filename=filename, default_content_type=ctype)
-                        except TypeError as exc:
-                            raise ValidationError(self.action.name, [Problem(name, "file", str(exc))]) from None
-                        except UploadSourceError as exc:  # the same error, naming the action
-                            raise UploadSourceError(exc.message, action=self.action.name) from exc
-                        files.append((wire, part))
-            body, content_type = self.encoder(self, fields, files)
+            files = self._files(params, ctx)
+            encoder = self.body.choose(params, bool(files))
+            body, content_type = encoder.encode(fields, files, scope or self._scope(params, ctx))
             headers["Content-Type"] = content_type
-            headers["Content-Length"] = str(len(body))  # a multipart body knows its length: nothing is chunked
+            headers["Content-Length"] = str(len(body))  # every body knows its length: nothing is chunked
         elif self.method in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = "0"
         req = PreparedRequest()
         req.method = self.method
-        req.url = self.url(ctx.base_url, params)
+        req.url = self.url(params, ctx, credential_query)
         if extra is not None and extra.query:
             pairs = [f"{quote(k, safe='')}={encode_query_value(v)}" for name, value in extra.query.items()
                      for k, v in _form(name, value)]
@@ -281,3 +274,32 @@ class RequestBuilder:
         req.hooks = default_hooks()
         req._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # redirects store cookies here
         return req
+
+    def _files(self, params: Mapping[str, Any], ctx: Context) -> list[tuple[str, Any]]:
+        files = []
+        for name, wire, spec in self.file_params:
+            if name not in params:
+                continue
+            from .multipart import file_part
+
+            value = params[name]
+            filename = spec.get("default_filename", ctx.file_defaults.get("default_filename", "upload"))
+            ctype = spec.get("default_content_type",
+                             ctx.file_defaults.get("default_content_type", "application/octet-stream"))
+            for item in value if isinstance(value, list) else [value]:
+                try:
+                    part = file_part(item, default_filename=filename, default_content_type=ctype)
+                except TypeError as exc:
+                    raise ValidationError(self.action.name, [Problem(name, "file", str(exc))]) from None
+                except UploadSourceError as exc:  # the same error, naming the action
+                    raise UploadSourceError(exc.message, action=self.action.name) from exc
+                files.append((wire, part))
+        return files
+
+
+def _header_template(template: Any, scope: Any, name: str) -> str:
+    value = scalar(template.render(scope))
+    why = header_value_problem(value)
+    if why:
+        raise ValidationError("", [Problem(name, "header", f"the template for header {name!r} gave a value that {why}")])
+    return value

@@ -26,13 +26,14 @@ _CHUNK = 1 << 16
 class Result:
     """The decoded answer with what came with it (`run(..., raw=True)`)."""
 
-    __slots__ = ("data", "status_code", "headers", "request_id", "elapsed", "attempts", "waits", "_prefix")
+    __slots__ = ("data", "status_code", "headers", "request_id", "elapsed", "attempts", "waits", "url", "_prefix")
 
     def __init__(self, data: Any, response: requests.Response, request_id_header: str,
                  elapsed: float, attempts: int, waits: list[float], rate_limit_prefix: str | None = None) -> None:
         self.data = data
         self.status_code = response.status_code
         self.headers: Mapping[str, str] = response.headers
+        self.url: str = response.url or ""
         self.request_id = response.headers.get(request_id_header)
         self.elapsed = elapsed
         self.attempts = attempts

@@ -175,15 +175,17 @@ class SandboxAdapter(BaseAdapter):
         self.base_path = urlsplit(base_url).path.rstrip("/")
         self.state_file = os.fspath(state_file) if state_file is not None else None
         self.rid_header = manifest.connector.get("request_id_header", "x-request-id")
-        self.error_path = list(manifest.connector.get("error_body", {}).get("message", ["error", "message"]))[:-1]
+        # Error bodies are written where the connector's error map reads the message (`error.message`).
+        message = manifest.error_map.spec.get("message", "error.message")
+        self.error_path = message.split(".")[:-1] if "{" not in message else ["error"]
         self.status_field = self.cfg.get("status_field", "status")
         self.synth = Synth(manifest.schemas, self.cfg)
         self.batch: Mapping[str, Any] = manifest.connector.get("batch", {})
         self._lock = threading.Lock()
         self._memory: dict[str, Any] | None = None
         # The server's poll-after hint, sent with the answers that polling composites read.
-        self._poll_headers = {c.spec["poll"]: c.spec["poll_after_header"] for c in manifest.composites.values()
-                              if "poll" in c.spec and "poll_after_header" in c.spec}
+        self._poll_headers = {step.action: step.hint.header for c in manifest.composites.values()
+                              for step in c.steps if getattr(step, "hint", None) is not None}
         self._compile(list(manifest.actions.values()))
 
     # -- routing, derived once from the descriptors ----------------------------
@@ -620,7 +622,7 @@ class SandboxAdapter(BaseAdapter):
     def _stream(self, route: _Route, state: dict[str, Any], record: dict[str, Any], body: Mapping[str, Any],
                 events: list[tuple[str | None, Any]]) -> bytes:
         """Chunks of the declared chunk schema; else the object's lifecycle events, then the done event."""
-        done = (route.action.stream_style or {}).get("done")
+        done = route.action.framing.done if route.action.framing is not None else None
         chunk_schema = self.cfg.get("stream_schemas", {}).get(route.action.name)
         if chunk_schema:  # the content first, then a chunk that only says why it ended
             ref = {"$ref": "#/schemas/" + chunk_schema}
@@ -647,6 +649,7 @@ class SandboxAdapter(BaseAdapter):
                        json.dumps(data)) + "\n\n" for name, data in events).encode()
 
     # -- lists ------------------------------------------------------------------
+    # (_Cursor below reads a paginator block the way a server would: which params and fields it uses.)
     def _list(self, route: _Route, state: dict[str, Any], scope: Mapping[str, str],
               query: Mapping[str, list[str]]) -> dict[str, Any]:
         """A page of the stored objects of the route's type; with no type known, an empty page in the style's shape."""
@@ -656,7 +659,7 @@ class SandboxAdapter(BaseAdapter):
         limit_param = action.by_name.get("limit")
         limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
         out = self.synth.value(schema, None, q, want=True) if schema else {}
-        if spec["type"] == "page_token" and schema:
+        if action.pagination_name == self.cfg.get("buckets", {}).get("pagination") and schema:
             return self._buckets(route, q, out, items_schema)
         records = [r for r in state["objects"].get(route.type or "", {}).values()
                    if all(r["scope"].get(k) == v for k, v in scope.items())]
@@ -673,8 +676,9 @@ class SandboxAdapter(BaseAdapter):
         records.sort(key=lambda r: r["seq"], reverse=order == "desc")
         ids = [r["data"]["id"] for r in records]
         page, more = records, False
+        cursor = _Cursor(spec)
         if spec["type"] == "cursor":
-            after, before = q.get(spec["cursor_param"]), q.get(spec.get("reverse_param", ""))
+            after, before = q.get(cursor.param), q.get(cursor.reverse_param or "")
             if after is not None:
                 start = ids.index(after) + 1 if after in ids else len(ids)
                 page, more = records[start:start + limit], start + limit < len(records)
@@ -686,9 +690,9 @@ class SandboxAdapter(BaseAdapter):
         data = [r["data"] for r in page]
         out[spec["items"]] = data
         fields = self.synth.props(schema)[0]
-        for key, value in ((spec.get("has_more"), more), (spec.get("prev_cursor"), data[0]["id"] if data else None),
-                           (spec.get("next_cursor"), data[-1]["id"] if data else None),
-                           (spec.get("next_token"), None)):
+        for key, value in ((cursor.has_more, more), (cursor.prev_field, data[0]["id"] if data else None),
+                           (cursor.next_field if cursor.by_item else None, data[-1]["id"] if data else None),
+                           (cursor.next_field if not cursor.by_item else None, None)):
             if key and (not schema or key in fields and (value is not None or self.synth.valid(fields[key], None))):
                 out[key] = value
         return out
@@ -700,7 +704,7 @@ class SandboxAdapter(BaseAdapter):
         buckets), `width` apart, at most `max` buckets; the next page's token
         spells the start of its first bucket, so any process can continue it.
         """
-        spec, b = route.action.pagination, self.cfg["buckets"]
+        spec, b = _Cursor(route.action.pagination), self.cfg["buckets"]
         width_param = route.action.by_name.get(b["width"])
         width_name = q.get(b["width"]) or (width_param.schema.get("default") if width_param else None)
         if width_name not in b["widths"]:
@@ -710,22 +714,22 @@ class SandboxAdapter(BaseAdapter):
         limit = q.get("limit") or b["widths"][width_name]["limit"]
         if limit < 1:
             raise self._error(400, "invalid", param="limit", detail=f"{limit} is less than 1")
-        first, token = 0, q.get(spec["token_param"])
+        first, token = 0, q.get(spec.param)
         if token is not None:
             first = self._token_start(token, b["token_prefix"])
             if first is None or (first - start) % width or not 0 <= (first - start) // width < count:
-                raise self._error(400, "invalid", param=spec["token_param"], detail="not a page of this query")
+                raise self._error(400, "invalid", param=spec.param, detail="not a page of this query")
             first = (first - start) // width
         stop = min(first + limit, count)
-        out[spec["items"]] = [self._object(route.type, items_schema, {**q, b["start"]: start + i * width,
+        out[spec.items] = [self._object(route.type, items_schema, {**q, b["start"]: start + i * width,
                                                                       b["end"]: start + (i + 1) * width}, {})
                               for i in range(first, stop)]
-        out[spec["has_more"]] = stop < count
+        out[spec.has_more] = stop < count
         if stop < count:
             token = base64.b64encode((start + stop * width).to_bytes(8, "big")).decode()
-            out[spec["next_token"]] = b["token_prefix"] + token
-        elif self.synth.valid(self.synth.prop(route.action.response_schema, spec["next_token"]), None):
-            out[spec["next_token"]] = None  # else the schema's own value: it takes no null
+            out[spec.next_field] = b["token_prefix"] + token
+        elif self.synth.valid(self.synth.prop(route.action.response_schema, spec.next_field), None):
+            out[spec.next_field] = None  # else the schema's own value: it takes no null
         return out
 
     @staticmethod
@@ -803,3 +807,17 @@ class SandboxAdapter(BaseAdapter):
 
     def close(self) -> None:
         """Nothing to release: no connection was ever opened."""
+
+
+class _Cursor:
+    """The server's side of a cursor paginator block: the params it reads, the fields it writes."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.items: str = spec["items"]
+        send, reverse = spec.get("send", {}), spec.get("reverse", {})
+        self.param: str | None = send.get("param")
+        self.reverse_param: str | None = reverse.get("param")
+        self.next_field: str | None = spec.get("next", {}).get("body")
+        self.prev_field: str | None = reverse.get("next", {}).get("body")
+        self.has_more: str | None = spec.get("has_more")
+        self.by_item = "last_item" in spec.get("next", {})  # the cursor is an item's id, not a token

@@ -58,12 +58,13 @@ class Synth:
     def errors(self, schema: Any, value: Any) -> list[Any]:
         cached = self._validators.get(id(schema))
         if cached is None:
-            import jsonschema
+            from .params import offline_validator
 
             # `#/schemas/X` resolves inside the same document: the component schemas ride along.
             root = {**schema, "schemas": self.schemas} if isinstance(schema, Mapping) else schema
             # The schema is kept with its validator, so its id is never reused by another object.
-            cached = self._validators[id(schema)] = (schema, jsonschema.Draft202012Validator(root))
+            # Offline, and with patterns matched in linear time: a body may be built to backtrack.
+            cached = self._validators[id(schema)] = (schema, offline_validator(root))
         return list(cached[1].iter_errors(value))
 
     def valid(self, schema: Any, value: Any) -> bool:

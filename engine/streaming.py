@@ -21,7 +21,9 @@ from typing import Any, Callable, Iterable, Iterator
 import requests
 import urllib3
 
-from .errors import APIConnectionError, APIError, APITimeoutError
+from .components.paths import MISSING
+from .errors import APIConnectionError, APIError, APIResponseError, APITimeoutError
+from .transport import WATCHDOG, PastDeadline, cutter
 
 __all__ = ["ServerSentEvent", "iter_sse", "EventStream"]
 
@@ -35,30 +37,41 @@ _DROPS = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodi
 class ServerSentEvent:
     """One dispatched event; `data` is decoded JSON when the data is JSON, else the text."""
 
-    __slots__ = ("event", "data", "raw", "id", "retry")
+    __slots__ = ("event", "data", "raw", "id", "retry", "is_json")
 
     def __init__(self, event: str | None, raw: str, id: str | None = None, retry: int | None = None) -> None:
         self.event = event
         self.raw = raw
         self.id = id
         self.retry = retry
+        self.is_json = True
         try:
             self.data: Any = json.loads(raw)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             self.data = raw
+            self.is_json = False
 
     def __repr__(self) -> str:
         preview = self.raw if len(self.raw) <= 60 else self.raw[:57] + "..."
         return f"ServerSentEvent(event={self.event!r}, data={preview!r})"
 
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
-    """Decode an event stream given as byte chunks of any size."""
-    buf = b""
+def iter_sse(chunks: Iterable[bytes], *, max_event_bytes: int | None = None) -> Iterator[ServerSentEvent]:
+    """Decode an event stream given as byte chunks of any size, in time linear in its length.
+
+    A line's pieces wait in a list and are joined once, when its newline comes;
+    only the newest chunk is searched for one. Past `max_event_bytes` (one
+    event's data plus the line still arriving) it raises `APIResponseError`,
+    so a server cannot make the decoder hold an unbounded line.
+    """
+    pending: list[bytes] = []  # pieces of the line whose end has not arrived
+    pending_len = 0
+    head = b""  # the first bytes, until it is known whether they start with a BOM
     pending_cr = False
     started = False
     event: str | None = None
     data: list[bytes] = []
+    data_len = 0
     last_id: str | None = None
     retry: int | None = None
     for chunk in chunks:
@@ -71,26 +84,37 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
         if b"\r" in chunk:
             pending_cr = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf += chunk
         if not started:
-            if len(buf) < 3 and _BOM.startswith(buf):
+            head += chunk
+            if len(head) < 3 and _BOM.startswith(head):
                 continue
             started = True
-            if buf.startswith(_BOM):
-                buf = buf[3:]
-        if b"\n" not in buf:
+            chunk = head[3:] if head.startswith(_BOM) else head
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            pending_len += len(chunk)
+            if max_event_bytes is not None and data_len + pending_len > max_event_bytes:
+                raise _too_large(max_event_bytes)
             continue
-        lines = buf.split(b"\n")
-        buf = lines.pop()
+        lines = chunk.split(b"\n")
+        if pending:
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
+        tail = lines.pop()
+        pending, pending_len = ([tail], len(tail)) if tail else ([], 0)
         for line in lines:
             if not line:
                 if data:
                     yield ServerSentEvent(event, b"\n".join(data).decode("utf-8", "replace"), last_id, retry)
-                event, data = None, []
+                event, data, data_len = None, [], 0
                 continue
             if line[:5] == b"data:":
                 value = line[5:]
-                data.append(value[1:] if value[:1] == b" " else value)
+                value = value[1:] if value[:1] == b" " else value
+                data_len += len(value) + (1 if data else 0)  # the lines are joined with newlines
+                data.append(value)
+                if max_event_bytes is not None and data_len > max_event_bytes:
+                    raise _too_large(max_event_bytes)
                 continue
             if line[:1] == b":":
                 continue
@@ -100,6 +124,7 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
             if name == b"event":
                 event = value.decode("utf-8", "replace")
             elif name == b"data":  # "data" with no colon: an empty data line
+                data_len += 1 if data else 0
                 data.append(b"")
             elif name == b"id":
                 if b"\0" not in value:
@@ -107,7 +132,13 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
             elif name == b"retry":
                 if value.isdigit():
                     retry = int(value)
+        if max_event_bytes is not None and data_len + pending_len > max_event_bytes:
+            raise _too_large(max_event_bytes)
     # An event without its closing blank line is discarded, as the spec says.
+
+
+def _too_large(limit: int) -> APIResponseError:
+    return APIResponseError(f"an event of the stream is larger than the {limit}-byte limit (max_response_bytes)")
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -120,25 +151,37 @@ def _timed_out(exc: BaseException) -> bool:
 class EventStream:
     """Iterate the events of a streamed answer; close it to release the connection early."""
 
-    def __init__(self, response: requests.Response, *, action: str, done: str | None = "[DONE]",
-                 error_events: Iterable[str] = ("error",), terminal_events: Iterable[str] = (),
+    def __init__(self, response: requests.Response, *, action: str, framing: Any = None, errors: Any = None,
                  request_id: str | None = None, attempts: int = 1, read_timeout: float | None = None,
                  scrub: Callable[[Any], Any] = lambda value: value,
-                 reopen: Callable[[APIConnectionError], requests.Response] | None = None) -> None:
+                 reopen: Callable[[APIConnectionError], requests.Response] | None = None,
+                 max_event_bytes: int | None = None,
+                 first_event_by: float | None = None, total_timeout: float | None = None) -> None:
+        from .components import build
+
         self.response = response
         self.action = action
-        self.done = done
-        self.error_events = frozenset(error_events)
-        self.terminal_events = frozenset(terminal_events)
+        # How the bytes are cut into events and how the stream ends (engine.components.streams).
+        self.framing = framing if framing is not None else build("stream", {"type": "sse"})
+        self.errors = errors if errors is not None else build("errors", {"type": "json", "message": "error.message"})
         self.request_id = request_id
         self.attempts = attempts
         self.read_timeout = read_timeout
         self.scrub = scrub  # takes credentials out of what the server sent back
         self._reopen = reopen  # sends the request again, or raises the failure it is given
+        self.max_event_bytes = max_event_bytes
+        # The attempt's total timeout runs until the first event (time.monotonic); a live stream
+        # after it has only its read timeout. Set again by `reopen` for each new attempt.
+        self.first_event_by = first_event_by
+        self.total_timeout = total_timeout
         self.count = 0
         self._closed = False
         self._last: str | None = None
-        self._events = iter_sse(self._chunks())
+        self._events = self._frames()
+
+    def _frames(self) -> Iterator[ServerSentEvent]:
+        for event, raw, ident, retry in self.framing.frame(self._chunks(), self.max_event_bytes):
+            yield ServerSentEvent(event, raw, ident, retry)
 
     def _chunks(self) -> Iterator[bytes]:
         raw = self.response.raw
@@ -146,6 +189,8 @@ class EventStream:
         if read1 is None:  # a transport without read1: requests yields data as it comes
             yield from self.response.iter_content(chunk_size=None)
             return
+        if hasattr(raw, "decode_content"):
+            raw.decode_content = True  # a compressed stream is decoded as it arrives (requests turns it off)
         while True:
             block = read1(_READ)
             if not block:
@@ -163,16 +208,25 @@ class EventStream:
         while True:
             if self._closed:
                 raise StopIteration
+            token = None
+            if self.count == 0 and self.first_event_by is not None:
+                cut = cutter(self.response)
+                token = WATCHDOG.guard(cut, self.first_event_by) if cut is not None else None
             try:
-                sse = next(self._events)
+                sse = self._next_event(token)
             except StopIteration:
                 self.close()
-                if self.done is not None and self._last not in self.terminal_events:
+                if not self.framing.ends_on_close and self._last not in self.framing.terminal_events:
+                    marker = repr(self.framing.done) if self.framing.done else "a terminal event"
                     raise APIConnectionError(
-                        f"the stream ended after {self.count} events without its end marker {self.done!r}",
+                        f"the stream ended after {self.count} events without its end marker {marker}",
                         action=self.action, attempts=self.attempts, request_id=self.request_id) from None
                 raise
-            except _DROPS as exc:
+            except APIResponseError as exc:
+                self.close()
+                raise APIResponseError(exc.message, action=self.action, attempts=self.attempts,
+                                       request_id=self.request_id).redacted(self.scrub) from None
+            except (PastDeadline, *_DROPS) as exc:
                 failure = self._failure(exc)
                 reopen = self._reopen
                 if reopen is None or self._closed or self.count:  # closed by the caller, or too late
@@ -185,7 +239,25 @@ class EventStream:
                 return self._dispatch(sse)
             self._reconnect(reopen, failure)
 
+    def _next_event(self, token: int | None) -> ServerSentEvent:
+        """The next event, with the connection under the watchdog while `token` holds it."""
+        if token is None:
+            return next(self._events)
+        try:
+            return next(self._events)
+        except Exception:
+            if WATCHDOG.release(token):
+                raise PastDeadline from None
+            raise
+        finally:
+            WATCHDOG.release(token)
+
     def _failure(self, exc: BaseException) -> APIConnectionError:
+        if isinstance(exc, PastDeadline):
+            after = f" after {self.total_timeout:g}s" if self.total_timeout is not None else ""
+            return APITimeoutError(f"total timeout{after} before the first event",
+                                   phase="total", timeout=self.total_timeout, action=self.action,
+                                   attempts=self.attempts, request_id=self.request_id).redacted(self.scrub)
         if _timed_out(exc):
             after = f" after {self.read_timeout:g}s" if self.read_timeout is not None else ""
             return APITimeoutError(f"read timeout{after}, {self.count} events in", phase="read",
@@ -207,23 +279,34 @@ class EventStream:
             response.close()
             return
         self.response = response
-        self._events = iter_sse(self._chunks())
+        self._events = self._frames()
 
     def _dispatch(self, sse: ServerSentEvent) -> ServerSentEvent:
-        if self.done is not None and sse.raw == self.done:
+        framing = self.framing
+        if framing.done is not None and sse.raw == framing.done:
             self.close()
             raise StopIteration
-        if sse.event in self.error_events or (
-                sse.event is None and isinstance(sse.data, dict) and "error" in sse.data):
+        if framing.event_field is not None and sse.event is None and sse.is_json:
+            named = framing.event_field.get(sse.data)
+            sse.event = named if isinstance(named, str) else None
+        in_band = framing.error_field is not None and sse.is_json and framing.error_field.get(sse.data) is not MISSING
+        if sse.event in framing.error_events or in_band:
             self.close()
-            if isinstance(sse.data, dict):
-                body = sse.data if "error" in sse.data else {"error": sse.data}
-            else:
-                body = {"error": {"message": sse.raw}}
-            err = body.get("error")
-            message = err.get("message") if isinstance(err, dict) else None
-            raise APIError(message or sse.raw or "error event", action=self.action, attempts=self.attempts,
-                           request_id=self.request_id, body=body).redacted(self.scrub)
+            if not sse.is_json:
+                body: Any = sse.raw
+            elif in_band or framing.error_field is None:
+                body = sse.data
+            else:  # an error event whose data is the error object itself: shaped as an error answer
+                body = {framing.error_field.text: sse.data}
+            error = self.errors.read(body, {}, 200)
+            raise APIError(str(error["message"] or sse.raw or "error event"), action=self.action,
+                           attempts=self.attempts, request_id=self.request_id, body=body, type=error["type"],
+                           code=error["code"], param=error["param"]).redacted(self.scrub)
+        if framing.json and not sse.is_json:
+            self.close()
+            raise APIResponseError(f"event {self.count + 1} of the stream is not JSON "
+                                   f"({len(sse.raw)} characters of data)", action=self.action,
+                                   attempts=self.attempts, request_id=self.request_id)
         self.count += 1
         self._last = sse.event
         return sse

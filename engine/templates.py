@@ -24,12 +24,14 @@ Rules:
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import difflib
 import re
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Callable, Collection, Sequence
+from typing import Any, Callable, Collection, Iterator, Sequence
 
 from .errors import ManifestError, TemplateError
 
@@ -60,13 +62,15 @@ def is_template(s: Any) -> bool:
 class Template:
     """One compiled string; `render(context)` is thread-safe and never mutates the context."""
 
-    __slots__ = ("source", "is_literal", "_file", "_line", "_where", "_path", "_parts", "_jinja", "_single")
+    __slots__ = ("source", "is_literal", "_file", "_line", "_where", "_path", "_parts", "_jinja", "_single",
+                 "_deferred")
 
     def __init__(self, source: str, *, file: str | None, line: int | None, where: str | None,
                  path: _PathT | None = None, parts: Sequence[str | _PathT] | None = None,
-                 jinja: tuple[bool, Callable[[Mapping[str, Any]], Any]] | None = None) -> None:
+                 jinja: tuple[bool, Callable[[Mapping[str, Any]], Any]] | None = None, deferred: bool = False) -> None:
         self.source = source
-        self.is_literal = path is None and parts is None and jinja is None
+        self._deferred = deferred  # checked at an earlier load: Jinja2 compiles it on first render
+        self.is_literal = path is None and parts is None and jinja is None and not deferred
         self._file, self._line, self._where = file, line, where
         self._path, self._parts = path, parts  # the fast readers, when every `{{ }}` is a plain path
         self._single, self._jinja = jinja or (path is not None, None)
@@ -95,8 +99,11 @@ class Template:
             else:
                 return "".join(out)
         if self._jinja is None:
-            # A path the fast reader cannot follow: Jinja2 decides, so the value or the error is its own.
-            self._jinja = _compile_jinja(self.source)[1]
+            # A path the fast reader cannot follow, or a template checked at an earlier load: Jinja2
+            # decides (compiled now, once), so the value or the error is its own.
+            single, self._jinja = _compile_jinja(self.source)
+            if self._deferred:
+                self._single = single
         return self._render_jinja(context)
 
     def _render_jinja(self, context: Mapping[str, Any]) -> Any:
@@ -154,6 +161,8 @@ def compile(source: str, *, file: str | None = None, line: int | None = None, wh
         roots = [path[0]] if path else [p[0] for p in parts if type(p) is not str]  # type: ignore[union-attr]
         if not allowed or allowed.issuperset(roots):
             return Template(source, path=path, parts=parts, **loc)
+    if _DEFER.get():
+        return Template(source, deferred=True, **loc)
     j = _jinja()
     try:
         single, tree = _parse(source)
@@ -164,6 +173,24 @@ def compile(source: str, *, file: str | None = None, line: int | None = None, wh
         at = f" (line {exc.lineno} of the template)" if "\n" in source.strip() else ""
         rule = f"template {_shown(source)!r}: {exc.message}{at}"
     raise ManifestError(rule, **loc)
+
+
+_DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("engine_templates_defer", default=False)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Templates compiled in this block wait for their first render to meet Jinja2.
+
+    For a manifest checked at an earlier load (a warm start from the cache): its
+    templates are known to compile, and a process that never renders one never
+    imports Jinja2.
+    """
+    token = _DEFER.set(True)
+    try:
+        yield
+    finally:
+        _DEFER.reset(token)
 
 
 def compile_tree(node: Any, *, file: str | None = None, lines: Callable[[Path], int | None] | None = None,

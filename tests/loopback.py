@@ -146,14 +146,15 @@ class _Server(ThreadingHTTPServer):
 class Loopback:
     """The server; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """`host` another loopback address (127.0.0.2) stands for another host."""
         self.routes: list[tuple[str, str, Callable[[Request], Reply | None]]] = []
         self.requests: list[Request] = []
         self.connections: set[int] = set()
         self.lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.owner = self
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
 

@@ -21,8 +21,10 @@ from loopback import Reply
 def test_actions_lists_all_and_by_group():
     code, out, _ = call("actions")
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 118
-    assert sum("(composite: " in line for line in lines) == 8
+    assert code == 0 and len(lines) == 118 + 2 and lines[-1] == "110 actions, 8 composite actions"
+    assert sum("(composite)" in line for line in lines) == 8
+    starts = {line.index("/") for line in lines if " GET /" in line and len(line.split()[0]) < 40}
+    assert len(starts) == 1  # the method and path column lines up
     code, out, _ = call("actions", "--group", "audio", "--json")
     assert code == 0 and {a["name"] for a in json.loads(out)} == {
         "audio.speech.create", "audio.transcriptions.create", "audio.translations.create"}
@@ -293,3 +295,52 @@ def test_a_path_parameter_takes_at_path_like_a_file_parameter(tmp_path):
     at = parse_params(action, [f"file=@{tmp_path / 'big.jsonl'}", "purpose=batch"], None)
     plain = parse_params(action, [f"file={tmp_path / 'big.jsonl'}", "purpose=batch"], None)
     assert at == plain == {"file": str(tmp_path / "big.jsonl"), "purpose": "batch"}
+
+
+def test_a_handle_file_that_is_not_json_is_a_usage_error(tmp_path):
+    handle = tmp_path / "job.json"
+    for text in ("not json", "[" * 100_000):
+        handle.write_text(text)
+        code, out, err = call("--sandbox", "batch", "embeddings.create", "--output", str(tmp_path / "o.jsonl"),
+                                 "--handle", str(handle))
+        assert code == 2 and "is not a batch handle" in err, err
+
+
+def test_global_flags_work_after_the_command_too():
+    code, out, _ = call("run", "models.list", "--sandbox")
+    assert code == 0 and "data" in json.loads(out)
+
+
+def test_json_that_does_not_parse_is_shown_not_sent_as_text():
+    code, _, err = call("run", "chat.completions.create", "-p", "model=m", "-p", 'messages=[{"role":"user"', "--dry-run")
+    assert code == 2 and "not valid JSON" in err and "-p messages" in err
+
+
+def test_a_number_where_text_was_meant_gets_a_quoting_hint():
+    code, _, err = call("--sandbox", "run", "chat.completions.create", "-p", "model=m",
+                        "-p", 'messages=[{"role":"user","content":"hi"}]', "-p", "stop=5")
+    assert code == 3 and "hint: -p stop=5" in err and """-p 'stop="5"'""" in err
+
+
+def test_a_missing_key_has_its_own_exit_code_and_says_what_to_do():
+    code, _, err = call("run", "models.list")
+    assert code == cli.EXIT_NO_KEY == 6
+    assert "OPENAI_API_KEY" in err and "--dry-run" in err and "--sandbox" in err and "Engine(" not in err
+
+
+def test_every_option_has_help_and_every_command_an_example():
+    parser = cli._parser()
+    subs = next(a for a in parser._actions if isinstance(a, cli.argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        assert "example: openai-connector" in sub.format_help(), name
+        for action in sub._actions:
+            assert action.help, (name, action.dest)
+
+
+def test_describe_shows_whole_descriptions_and_composite_options():
+    code, out, _ = call("describe", "organization.audit_logs.list")
+    assert code == 0 and "audit-\n      logs/object" in out or "logs/object)" in out
+    code, out, _ = call("describe", "threads.runs.create_and_poll")
+    assert "composite: calls threads.runs.create, threads.runs.retrieve" in out
+    assert "poll_timeout: number, optional, an option of the composite, not sent" in out
+    assert "GET" not in out.splitlines()[1]

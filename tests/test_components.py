@@ -345,3 +345,42 @@ def test_a_broken_template_in_a_block_fails_at_build_with_its_file():
                                        "send": {"param": "p"}}, components.Where("m.yaml", 3))
     with pytest.raises(engine.ManifestError, match="respons"):
         components.build("errors", {"type": "json", "message": "{{ respons.body }}"}, components.Where("m.yaml", 3))
+
+
+def test_every_registered_type_builds_from_its_own_example():
+    for family in components.FAMILIES:
+        for kind, cls in components.registry(family).items():
+            built = components.build(family, cls.example)
+            assert isinstance(built, cls), (family, kind)
+
+
+def test_the_component_reference_in_docs_is_generated_from_these_schemas():
+    """docs/components.md is what tools/gen_docs.py writes today: a stale reference fails here."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "tools" / "gen_docs.py"), "--check"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_wait_header_can_be_read_only_on_some_statuses():
+    wait = build("wait", {"type": "epoch_seconds", "header": "x-reset", "statuses": [403, 429]})
+    assert wait.seconds({"x-reset": "160"}, 60.0, 403) == 100.0
+    assert wait.seconds({"x-reset": "160"}, 60.0, 502) is None
+
+
+def test_delimited_query_styles_keep_their_separator_literal():
+    from engine.request import QUERY_STYLES, encode_query_value
+
+    got = {k: [encode_query_value(v) for _, v in QUERY_STYLES[k]("l", ["a b", "c,d"])] for k in ("comma", "pipe", "space")}
+    assert got == {"comma": ["a%20b,c%2Cd"], "pipe": ["a%20b%7Cc%2Cd"], "space": ["a%20b%20c%2Cd"]}
+
+
+def test_a_wait_until_an_rfc3339_time():
+    wait = build("wait", {"type": "timestamp", "header": "h"})
+    assert wait.seconds({"h": "1970-01-01T00:01:40Z"}, 60.0) == pytest.approx(40.0)
+    assert wait.seconds({"h": "1970-01-01T00:01:40+00:00"}, 60.0) == pytest.approx(40.0)
+    assert wait.seconds({"h": "soon"}, 60.0) is None

@@ -77,7 +77,7 @@ def test_regenerating_from_a_newer_description_keeps_the_overrides(tmp_path):
     assert m.action("organization.users.list").credential == "admin_key"          # a rule, kept
     assert m.action("threads.create_and_run").path == "/threads/runs"             # a declared name, kept
     assert "threads.runs.create_and_poll" in m.composites
-    eng = engine.Engine(m, api_key="k")
+    eng = engine.Engine(m, api_key="k", trust_manifest=True)
     beta = next(n for n in m.actions if n.startswith("responses.input_tokens.beta"))
     assert eng.prepare(beta, {"model": "x"}).url.endswith("/responses/input_tokens?beta=true")
     assert drift.compare(m, openapi.load_spec(str(NEW)))["drift"] is False
@@ -85,8 +85,8 @@ def test_regenerating_from_a_newer_description_keeps_the_overrides(tmp_path):
 
 def test_fixed_query_from_the_path_is_sent(tmp_path):
     text = """
-manifest_version: 1
-connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+manifest_version: 2
+connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
 actions:
   - name: things.count
     method: GET
@@ -94,19 +94,19 @@ actions:
     query: {beta: "true"}
     credential: k
     params: [{name: kind, in: query, schema: {type: string}}]
-    response: {kind: json}
+    response: {type: json}
 """
     p = tmp_path / "m.yaml"
     p.write_text(text)
-    eng = engine.Engine(p, k="secret")
+    eng = engine.Engine(p, k="secret", trust_manifest=True)
     assert eng.prepare("things.count", {"kind": "a b"}).url == "http://127.0.0.1:9/things/count?beta=true&kind=a%20b"
 
 
 # A manifest whose parameters state flatly what the descriptions below nest: `nullable` over a `oneOf`
 # (which converts to an anyOf inside an anyOf) and alternatives behind $refs that nest again.
 FLAT_MANIFEST = """
-manifest_version: 1
-connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {header: X-K}}}
+manifest_version: 2
+connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
 actions:
   - name: things.create
     operation_id: createThing
@@ -117,7 +117,7 @@ actions:
     params:
       - {name: stop, in: body, schema: {type: [string, array, "null"]}}
       - {name: size, in: body, schema: {type: [string, "null"], enum: [small, large, huge, null]}}
-    response: {kind: json, schema: {$ref: "#/schemas/Thing"}}
+    response: {type: json, schema: {$ref: "#/schemas/Thing"}}
 schemas:
   Thing: {type: object, properties: {id: {type: string}}}
 """

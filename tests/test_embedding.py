@@ -98,30 +98,29 @@ def test_hooks_as_a_mapping(manifest, mocked):
 
 
 MADE_UP = textwrap.dedent("""\
-    manifest_version: 1
+    manifest_version: 2
     connector:
       name: petstore
       base_url: http://127.0.0.1:1/api
       credentials:
-        token: {env: PETSTORE_TOKEN, header: X-Api-Token}
+        token: {type: header, env: PETSTORE_TOKEN, header: X-Api-Token}
       default_credential: token
       settings:
         tenant: {env: PETSTORE_TENANT, header: X-Tenant}
       request_id_header: x-trace-id
-      error_body: {message: [detail, text]}
+      errors: {type: json, message: detail.text}
       retry:
         max_retries: 1
         statuses: [429]
         retry_5xx: false
-        retry_after_header: x-retry-in
+        wait: [{type: seconds, header: x-retry-in}]
     definitions:
       paginations:
         pets:
           type: cursor
           items: results
-          cursor_param: starting_after
-          next_cursor: next
-          item_id: uid
+          next: {body: next, last_item: uid}
+          send: {param: starting_after}
           has_more: more
     actions:
       - name: pets.list
@@ -131,7 +130,7 @@ MADE_UP = textwrap.dedent("""\
         params:
           - {name: starting_after, in: query, schema: {type: string}}
           - {name: species, in: query, schema: {type: array, items: {type: string}}}
-        response: {kind: json}
+        response: {type: json}
         pagination: pets
       - name: pets.adopt
         group: pets
@@ -143,7 +142,7 @@ MADE_UP = textwrap.dedent("""\
           - {name: owner, in: body, required: true, schema: {type: string, minLength: 2}}
           - {name: indoor, in: body, schema: {type: boolean}}
           - {name: idempotency, wire: Idempotency-Key, in: header, schema: {type: string}}
-        response: {kind: json}
+        response: {type: json}
     """)
 
 
@@ -169,7 +168,7 @@ def test_an_engine_that_knows_no_api_runs_a_made_up_one(tmp_path, monkeypatch):
                                                        or k in ("idempotency-key", "content-type")}}))
         srv.route("POST", "/api/pets/gone/adoptions", lambda req: Reply(404, {"detail": {"text": "no such pet"}},
                                                                          {"x-trace-id": "t-404"}))
-        eng = engine.Engine(path, base_url=srv.url + "/api", tenant="acme")
+        eng = engine.Engine(path, base_url=srv.url + "/api", tenant="acme", trust_manifest=True)  # our own manifest
         waits = []
         eng.transport.sleep = waits.append
 
@@ -212,7 +211,7 @@ def test_custom_credential_headers_are_not_forwarded_to_another_host(tmp_path, m
         other_url = other.url.replace("127.0.0.1", "localhost")
         srv.route("GET", "/api/pets", lambda req: Reply(302, b"", {"Location": other_url + "/elsewhere"}))
         other.route("GET", "/elsewhere", lambda req: Reply(200, {"results": [], "more": False}))
-        eng = engine.Engine(path, base_url=srv.url + "/api")
+        eng = engine.Engine(path, base_url=srv.url + "/api", trust_manifest=True)
         assert eng.run("pets.list") == {"results": [], "more": False}
         assert srv.requests[0].headers["x-api-token"] == "pet-secret"
         assert "x-api-token" not in other.requests[0].headers

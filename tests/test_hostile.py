@@ -17,6 +17,7 @@ import requests
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import engine
+from engine.request import Context
 from engine.manifest import BUNDLED
 from conftest import API_KEY
 from loopback import Loopback, Reply
@@ -45,7 +46,7 @@ def test_yaml_tags_that_build_python_objects_are_refused(tmp_path):
     marker = tmp_path / "pwned"
     manifest = tmp_path / "evil.yaml"
     manifest.write_text(textwrap.dedent(f"""\
-        manifest_version: 1
+        manifest_version: 2
         connector: !!python/object/apply:os.system ["touch {marker}"]
         actions: []
         """))
@@ -96,7 +97,7 @@ def test_header_params_with_line_breaks_are_a_validation_error(tmp_path):
             credential: api_key
             params:
               - {name: trace_id, wire: X-Trace-Id, in: header, schema: {type: string}}
-            response: {kind: json}
+            response: {type: json}
         """))
     with Loopback() as srv:
         srv.route("GET", "/v1/widgets", lambda req: Reply(200, {"trace": req.headers.get("x-trace-id")}))
@@ -165,7 +166,7 @@ def test_the_property_reaches_both_outcomes(peng, plain):
     """Guard the generator: a good share of draws must be built, not all rejected."""
     outcomes = {"built": 0, "rejected": 0}
 
-    @settings(max_examples=200, deadline=None, database=None)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)  # the same draws every run
     @given(data=st.data())
     def probe(data):
         name, params = data.draw(calls(peng.manifest, plain))
@@ -206,7 +207,7 @@ def test_path_values_never_change_the_path_structure(peng, plain, data):
     action = peng.action(data.draw(st.sampled_from(with_path)))
     values = {p.name: data.draw(st.text(min_size=1, max_size=30)) for p in action.params if p.location == "path"}
     assume(all(v.strip() for v in values.values()))
-    url = action.builder.url(BASE, values)
+    url = action.builder.url(values, Context(BASE, {}, None, {}))
     got = urlsplit(url).path[len(urlsplit(BASE).path):].strip("/").split("/")
     shape = segments(action.path)
     assert len(got) == len(shape)

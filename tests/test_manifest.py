@@ -13,19 +13,19 @@ from engine.manifest import SCHEMA_PATH, BUNDLED
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "openapi" / "openai-2025-01-21.yaml"
 
 GOOD = textwrap.dedent("""\
-    manifest_version: 1
+    manifest_version: 2
     connector:
       name: demo
       base_url: http://127.0.0.1:9/api
       credentials:
-        token: {header: X-Token}
+        token: {type: header, header: X-Token}
     definitions:
       parameters:
         after: {name: after, in: query, schema: {type: string}}
       paginations:
-        cursor: {type: cursor, items: data, cursor_param: after, item_id: id, has_more: has_more}
+        cursor: {type: cursor, items: data, next: {last_item: id}, send: {param: after}, has_more: has_more}
       streams:
-        sse: {format: sse, done: "[DONE]"}
+        sse: {type: sse, done: "[DONE]"}
     actions:
       - name: widgets.list
         method: GET
@@ -33,7 +33,7 @@ GOOD = textwrap.dedent("""\
         credential: token
         params:
           - use: after
-        response: {kind: json}
+        response: {type: json}
         pagination: cursor
       - name: widgets.retrieve
         method: GET
@@ -41,7 +41,7 @@ GOOD = textwrap.dedent("""\
         credential: token
         params:
           - {name: widget_id, in: path, required: true, schema: {type: string}}
-        response: {kind: json, schema: {$ref: "#/schemas/Widget"}}
+        response: {type: json, schema: {$ref: "#/schemas/Widget"}}
       - name: widgets.create
         method: POST
         path: /widgets
@@ -50,7 +50,7 @@ GOOD = textwrap.dedent("""\
         params:
           - {name: name, in: body, required: true, schema: {type: string, maxLength: 10}}
           - {name: stream, in: body, schema: {type: boolean}}
-        response: {kind: json}
+        response: {type: json}
         stream: {when: stream, use: sse}
     schemas:
       Widget: {type: object, properties: {id: {type: string}}}
@@ -106,12 +106,12 @@ def test_duplicate_key_names_both_lines(tmp_path):
     assert info.value.line == line_of(text, "method: POST")
 
 
-def test_schema_violation_names_action_line_and_rule(tmp_path):
+def test_schema_violation_names_the_offending_key_line_and_rule(tmp_path):
     err = broken(tmp_path, "    method: GET\n    path: /widgets/{widget_id}", "    method: FETCH\n    path: /widgets/{widget_id}")
     assert err.action == "widgets.retrieve"
-    assert "FETCH" in str(err)
+    assert "FETCH" in str(err) and "did you mean 'PATCH'" in str(err)
     text = GOOD.replace("method: GET\n    path: /widgets/{widget_id}", "method: FETCH\n    path: /widgets/{widget_id}")
-    assert err.line == line_of(text, "name: widgets.retrieve")
+    assert err.line == line_of(text, "method: FETCH")
 
 
 def test_unknown_field_is_rejected(tmp_path):
@@ -131,17 +131,17 @@ def test_unknown_field_is_rejected(tmp_path):
     pytest.param("    pagination: cursor", "    pagination: pages",
                  ["pagination 'pages'"], id="unknown_pagination_style"),
     pytest.param("      - use: after\n", "      - {name: since, in: query, schema: {type: string}}\n",
-                 ["needs a query parameter 'after'"], id="paginated_action_needs_its_cursor_param"),
+                 ["sends the param 'after'", "does not declare"], id="paginated_action_needs_its_cursor_param"),
     pytest.param("stream: {when: stream, use: sse}", "stream: {when: streaming, use: sse}",
-                 ["stream parameter 'streaming'"], id="stream_param_must_be_in_body"),
+                 ["stream switch 'streaming'", "body parameter"], id="stream_param_must_be_in_body"),
     pytest.param("    path: /widgets\n    credential: token\n    body: json",
                  "    path: /widgets\n    credential: secret\n    body: json",
                  ["credential 'secret'"], id="undeclared_credential"),
     pytest.param("    body: json\n", "    body: none\n",
-                 ["body is 'none'"], id="body_param_needs_a_body"),
+                 ["in the body", "sends no body"], id="body_param_needs_a_body"),
     pytest.param("{name: stream, in: body, schema: {type: boolean}}",
                  "{name: stream, in: body, schema: {type: boolean}}\n      - {name: upload, in: body, file: true}",
-                 ["needs body 'multipart'"], id="file_param_needs_multipart"),
+                 ["needs a body that carries files"], id="file_param_needs_multipart"),
     pytest.param("schema: {type: string, maxLength: 10}", "schema: {type: string, maxLength: ten}",
                  ["invalid JSON Schema", "name"], id="invalid_inline_json_schema_fails_at_load_not_at_run"),
 ])
@@ -157,7 +157,8 @@ def test_placeholder_without_path_param(tmp_path):
 
 
 def test_header_values_with_newlines_are_rejected(tmp_path):
-    err = broken(tmp_path, "    token: {header: X-Token}", '    token: {header: X-Token, prefix: "a\\r\\nb"}')
+    err = broken(tmp_path, "    token: {type: header, header: X-Token}",
+                 '    token: {type: header, header: X-Token, prefix: "a\\r\\nb"}')
     assert err.line is not None
 
 
@@ -170,13 +171,13 @@ def test_layered_manifest_adds_and_replaces_actions(tmp_path):
             path: /widgets/{widget_id}
             credential: token
             params: [{name: widget_id, in: path, required: true, schema: {type: string}}]
-            response: {kind: json}
+            response: {type: json}
           - name: widgets.list
             method: GET
             path: /v2/widgets
             credential: token
             params: [{use: after}]
-            response: {kind: json}
+            response: {type: json}
             pagination: cursor
         connector:
           headers: {X-Extra: "1"}
@@ -191,7 +192,7 @@ def test_layered_manifest_adds_and_replaces_actions(tmp_path):
 def test_error_in_layered_manifest_names_that_file(tmp_path):
     base = write(tmp_path, GOOD)
     mine = write(tmp_path, "actions:\n  - name: widgets.x\n    method: GET\n    path: /x/{id}\n"
-                 "    credential: token\n    params: []\n    response: {kind: json}\n", "mine.yaml")
+                 "    credential: token\n    params: []\n    response: {type: json}\n", "mine.yaml")
     with pytest.raises(engine.ManifestError) as info:
         engine.load([base, mine])
     assert info.value.file == str(mine) and "{id}" in info.value.rule
@@ -284,7 +285,7 @@ def test_warm_load_uses_the_cache_and_validates_nothing(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("validated twice")
 
-    monkeypatch.setattr(mod, "_validate", boom)
+    monkeypatch.setattr(mod, "_check", boom)
     monkeypatch.setattr(mod, "_read", boom)
     again = mod.load(path)
     assert sorted(again.actions) == sorted(first.actions)

@@ -208,7 +208,7 @@ def test_pagination_errors_name_their_action(mocked, eng):
     with pytest.raises(engine.PaginationError) as info:
         list(eng.paginate("organization.costs", {"start_time": 0}))
     assert info.value.action == "organization.costs"
-    assert str(info.value).startswith("organization.costs: the server says there is more but gave no page token")
+    assert str(info.value).startswith("organization.costs: the server sent an empty page but says there is more")
 
 
 def cycling_cursor_server(srv: Loopback, path: str) -> None:
@@ -264,7 +264,7 @@ def test_a_page_token_cycle_is_an_error_not_a_loop(srv, leng):
 
     srv.route("GET", "/v1/organization/usage/completions", handler)
     walk = leng.paginate("organization.usage.completions", {"start_time": 0}, max_pages=20)
-    with pytest.raises(engine.PaginationError, match="repeated the page token 'tok_a'"):
+    with pytest.raises(engine.PaginationError, match="repeated the cursor 'tok_a'"):
         list(walk)
     assert len(srv.requests) == 3
 

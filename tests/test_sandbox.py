@@ -394,7 +394,7 @@ actions:
       - {name: model, in: path, required: true, schema: {type: string}}
       - use: limit
       - use: after
-    response: {kind: json}
+    response: {type: json}
     pagination: cursor
   - name: models.permissions.grant
     group: models
@@ -406,7 +406,7 @@ actions:
     params:
       - {name: model, in: path, required: true, schema: {type: string}}
       - {name: role, in: body, required: true, schema: {type: string}}
-    response: {kind: json}
+    response: {type: json}
   - name: models.permissions.revoke
     group: models
     summary: Revoke a permission
@@ -416,7 +416,7 @@ actions:
     params:
       - {name: model, in: path, required: true, schema: {type: string}}
       - {name: permission_id, in: path, required: true, schema: {type: string}}
-    response: {kind: json}
+    response: {type: json}
   - name: models.usage_pages
     group: models
     summary: Page-token list
@@ -426,7 +426,7 @@ actions:
     params:
       - {name: model, in: path, required: true, schema: {type: string}}
       - {name: page, in: query, schema: {type: string}}
-    response: {kind: json}
+    response: {type: json}
     pagination: page
   - name: assistants.list
     group: assistants
@@ -437,7 +437,7 @@ actions:
     params:
       - use: limit
       - use: after
-    response: {kind: json}
+    response: {type: json}
     pagination: cursor
 """
 

@@ -139,6 +139,49 @@ def overhead_us(calls: int) -> float:
     return (time.perf_counter() - t0) / calls * 1e6
 
 
+_TEMPLATED = {
+    "manifest_version": 2,
+    "connector": {"name": "bench", "base_url": "http://127.0.0.1:9/v1",
+                  "credentials": {"key": {"type": "header", "header": "Authorization", "prefix": "Bearer "}},
+                  "settings": {"tenant": {"default": "acme", "header": "X-Tenant-Name"}}},
+    "actions": [
+        {"name": "plain", "method": "POST", "path": "/things/{thing}", "body": "json",
+         "headers": {"X-Tenant": "acme"}, "query": {"view": "full"},
+         "params": [{"name": "thing", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                    {"name": "name", "in": "body", "schema": {"type": "string"}},
+                    {"name": "size", "in": "body", "schema": {"type": "integer"}}],
+         "response": {"type": "json"}},
+        {"name": "templated", "method": "POST", "path": "/things/{thing}",
+         "body": {"type": "json", "template": {"data": "{{ body }}", "tenant": "{{ config.tenant }}"}},
+         "headers": {"X-Tenant": "{{ config.tenant }}"}, "query": {"view": "{{ params.q | lower }}"},
+         "params": [{"name": "thing", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                    {"name": "name", "in": "body", "schema": {"type": "string"}},
+                    {"name": "size", "in": "body", "schema": {"type": "integer"}}],
+         "response": {"type": "json"}},
+    ],
+}
+
+
+def template_us(calls: int, name: str) -> float:
+    """Validation + building of one request of a small manifest's action, no network: `plain` or `templated`.
+
+    The two actions send the same kind of request; `templated` shapes its header, query and body
+    with templates (two plain paths, one Jinja2 filter, one body shape), so the difference is
+    what templates cost a call.
+    """
+    import engine
+
+    eng = engine.Engine(_TEMPLATED, key="sk-bench")
+    params = {"thing": "t1", "q": "FULL", "name": "n", "size": 3}
+    eng.prepare(name, params)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        eng.prepare(name, params)
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
 def _canned_response(body: bytes) -> Any:
     import requests
 
@@ -323,6 +366,8 @@ def run(quick: bool) -> dict[str, Any]:
             results[f"{kind}_us"] = measure(sizes["rounds"], {
                 w: (lambda w=w: per_call(srv, w, sizes["calls"], kind)) for w in CONTENDERS})
         results["overhead_us"] = measure(sizes["rounds"], {"engine": lambda: overhead_us(sizes["calls"])})
+        results["template_us"] = measure(sizes["rounds"], {w: (lambda w=w: template_us(sizes["calls"], w))
+                                                           for w in ("plain", "templated")})
         results["stream_events_s"] = measure(sizes["rounds"], {w: (lambda w=w: stream_rate(srv, w))
                                                                 for w in CONTENDERS})
         results["paging_s"] = measure(sizes["rounds"], {w: (lambda w=w: paging_seconds(srv, w, sizes["items"]))
@@ -384,6 +429,10 @@ def render(res: dict[str, Any]) -> str:
                      f"vs SDK {ratio(d['engine'], d['sdk'])}, vs requests {ratio(d['engine'], d['requests'])} |")
     o = res["overhead_us"]["engine"]
     lines.append(f"| validate + build + decode, chat (µs) | {cell(o, '{:.1f}')} | | | | |")
+    t = res["template_us"]
+    lines.append(f"| validate + build, same request without / with templates (µs) | {cell(t['plain'], '{:.1f}')} / "
+                 f"{cell(t['templated'], '{:.1f}')} | | | | templates add "
+                 f"{t['templated']['median'] - t['plain']['median']:.1f} µs a call |")
     d = res["stream_events_s"]
     lines.append(f"| SSE, {res['sizes']['events']:,} chunks (events/s) | {cell(d['engine'], '{:,.0f}')} | "
                  f"{cell(d['sdk'], '{:,.0f}')} | {cell(d['requests'], '{:,.0f}')} | {cell(d['http.client'], '{:,.0f}')} | "

@@ -65,16 +65,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _field_rows(schema: dict[str, Any]) -> list[str]:
+def _field_rows(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    """A row per field; an object field's own fields follow it as `field.sub`."""
     required = set(schema.get("required", []))
     rows = []
     for name, field in schema.get("properties", {}).items():
-        if name == "type":
+        if name == "type" and not prefix:
             continue
         default = f"`{json.dumps(field['default'])}`" if isinstance(field, dict) and "default" in field else ""
         desc = field.get("description", "") if isinstance(field, dict) else ""
-        rows.append(f"| `{name}` | {_cell(_type_of(field))} | {'yes' if name in required else ''} | "
+        rows.append(f"| `{prefix}{name}` | {_cell(_type_of(field))} | {'yes' if name in required else ''} | "
                     f"{default} | {_cell(desc)} |")
+        if isinstance(field, dict) and field.get("type") == "object" and field.get("properties"):
+            rows += _field_rows(field, f"{prefix}{name}.")
+        items = field.get("items") if isinstance(field, dict) else None
+        if isinstance(items, dict) and items.get("type") == "object" and items.get("properties"):
+            rows += _field_rows(items, f"{prefix}{name}[].")
     return rows
 
 

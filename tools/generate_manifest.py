@@ -202,7 +202,7 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
         _refs(schemas[name], more)
         pending.extend(sorted(more - set(schemas)))
     out = {
-        "manifest_version": 1,
+        "manifest_version": 2,
         "connector": connector,
         "definitions": definitions,
         "actions": actions,

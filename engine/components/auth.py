@@ -7,6 +7,8 @@ errors get it masked or not at all.
 """
 from __future__ import annotations
 
+import abc
+
 import base64
 from typing import Any, Callable, ClassVar, MutableMapping, Sequence
 
@@ -20,7 +22,7 @@ _DESCRIPTION = {"type": "string", "description": "What this credential is, for p
 Lookup = Callable[[str], "str | None"]
 
 
-class Auth:
+class Auth(abc.ABC):
     """Base of the auth family: a credential's parts and how they go on the wire."""
 
     family: ClassVar[str] = "auth"
@@ -52,8 +54,9 @@ class Auth:
         """What a dry run shows instead of the value: a shell reference where there is one."""
         return tuple(f"${self.spec['env']}" if self.spec.get("env") else "<redacted>" for _ in self.parts)
 
+    @abc.abstractmethod
     def apply(self, secret: Sequence[str], headers: MutableMapping[str, str], query: list[tuple[str, str]]) -> None:
-        raise NotImplementedError
+        """Each type says how."""
 
     def header_names(self) -> set[str]:
         """Headers that carry the credential: dropped on a redirect to another origin."""
@@ -77,7 +80,8 @@ class HeaderAuth(Auth):
         "properties": {
             "header": {"type": "string", "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
                        "description": "The header's name."},
-            "prefix": {"type": "string", "description": "Written before the value, e.g. `Bearer ` or `Token `."},
+            "prefix": {"type": "string", "pattern": "^[^\\r\\n]*$",
+                       "description": "Written before the value, e.g. `Bearer ` or `Token `."},
             "env": _ENV,
             "description": _DESCRIPTION,
         },

@@ -8,6 +8,8 @@ for APIs that nest the caller's fields (`{"user": {...}}`).
 """
 from __future__ import annotations
 
+import abc
+
 import json
 from typing import Any, ClassVar, Mapping, Sequence
 from urllib.parse import quote
@@ -69,7 +71,7 @@ _TEMPLATE = {"description": "The whole body's shape: any JSON value whose string
                             "type, so `\"{{ body }}\"` nests every body field as an object."}
 
 
-class Body:
+class Body(abc.ABC):
     """Base of the body family."""
 
     family: ClassVar[str] = "body"
@@ -98,8 +100,9 @@ class Body:
             return dict(fields)
         return self.template.render({**scope, "body": dict(fields)})
 
+    @abc.abstractmethod
     def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
-        raise NotImplementedError
+        """Each type says how."""
 
 
 @builtin
@@ -110,6 +113,9 @@ class NoBody(Body):
     schema: dict[str, Any] = {"properties": {}}
     example = {"type": "none"}
     sends = False
+
+    def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
+        return b"", ""  # never sent: the builder leaves the body out when `sends` is false
 
 
 @builtin
@@ -177,7 +183,11 @@ class MultipartBody(Body):
 
 @builtin
 class RawBody(Body):
-    """One param is the whole body: bytes, text or a binary file object, sent with a declared content type."""
+    """One param is the whole body, sent with a declared content type.
+
+    The param is text or bytes, or a file param (bytes, a binary file object, a
+    path), which is streamed from its source and re-read for a retry.
+    """
 
     type = "raw"
     schema = {"properties": {"param": {"type": "string", "description": "The body param whose value is the body."},
@@ -193,7 +203,11 @@ class RawBody(Body):
         self.content_type = compile_template(spec["content_type"], file=getattr(where, "file", None),
                                              names=TEMPLATE_NAMES)
 
+    carries_files = True
+
     def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
+        if files:  # a file param: streamed from its source, re-readable for retries
+            return _Stream(files[0][1]), str(self.content_type.render(scope))
         value = scope["params"].get(self.spec["param"])
         if isinstance(value, str):
             value = value.encode("utf-8")
@@ -234,12 +248,33 @@ class ChoiceBody(Body):
             self.options.append((when, build("body", _block(option["body"]), where)))
         self.carries_files = any(b.carries_files for _, b in self.options)  # type: ignore[misc]
 
+    def encode(self, fields: Fields, files: Sequence[tuple[str, Any]], scope: Mapping[str, Any]) -> tuple[Any, str]:
+        return self.choose(scope.get("params", {}), bool(files)).encode(fields, files, scope)
+
     def choose(self, params: Mapping[str, Any], files: bool) -> Body:
         for when, body in self.options:
             if when is None or (when == "files" and files) or \
                     (when not in (None, "files") and when.render({"params": params})):
                 return body.choose(params, files)
         return self.options[-1][1]
+
+
+class _Stream:
+    """One file part as a whole body: its length known up front, its bytes read while it is sent."""
+
+    __slots__ = ("part",)
+
+    def __init__(self, part: Any) -> None:
+        self.part = part
+
+    def __len__(self) -> int:
+        return int(self.part.size)
+
+    def __iter__(self) -> Any:
+        return iter(self.part.chunks())
+
+    def __repr__(self) -> str:
+        return f"<raw body {self.part!r}>"
 
 
 def _block(spec: Any) -> Mapping[str, Any]:

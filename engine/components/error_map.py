@@ -7,6 +7,8 @@ is a path into the decoded error body, or a template over `response` (`body`,
 """
 from __future__ import annotations
 
+import abc
+
 from typing import Any, ClassVar, Mapping
 
 from . import builtin
@@ -18,7 +20,7 @@ FIELDS = ("message", "type", "code", "param")
 TEMPLATE_NAMES = ("response",)
 
 
-class ErrorMap:
+class ErrorMap(abc.ABC):
     """Base of the errors family: `read(body, headers, status)` gives the four fields (None where absent)."""
 
     family: ClassVar[str] = "errors"
@@ -26,8 +28,9 @@ class ErrorMap:
     schema: ClassVar[dict[str, Any]]
     example: ClassVar[dict[str, Any]]
 
+    @abc.abstractmethod
     def read(self, body: Any, headers: Mapping[str, str], status: int) -> dict[str, Any]:
-        raise NotImplementedError
+        """Each type says how."""
 
 
 @builtin

@@ -10,6 +10,8 @@ more, is a `PaginationError`, never a short result.
 """
 from __future__ import annotations
 
+import abc
+
 from typing import Any, ClassVar, Mapping
 from urllib.parse import urljoin
 
@@ -115,7 +117,7 @@ _COMMON = {
 }
 
 
-class Paginator:
+class Paginator(abc.ABC):
     """Base of the paginator family."""
 
     family: ClassVar[str] = "paginator"
@@ -131,8 +133,9 @@ class Paginator:
         self.stop_when = Value(spec["stop_when"], base=(), names=TEMPLATE_NAMES,
                                where=where) if spec.get("stop_when") else None
 
-    def params_used(self) -> list[str]:
-        """Action params this paginator writes: the manifest check wants them declared."""
+    @classmethod
+    def used_params(cls, spec: Mapping[str, Any]) -> list[str]:
+        """Action params a block of this type writes: the manifest check wants them declared."""
         return []
 
     def first(self, params: Mapping[str, Any]) -> PageRequest:
@@ -166,8 +169,9 @@ class Paginator:
             return True, more
         return False, more
 
+    @abc.abstractmethod
     def next(self, request: PageRequest, page: Page, items: list[Any], seen: set[Any]) -> PageRequest | None:
-        raise NotImplementedError
+        """Each type says how."""
 
     def checkpoint(self, request: PageRequest, item: Any) -> tuple[PageRequest, int] | None:
         """Where to resume right after `item`, when the item itself says (else: the page and a skip count)."""
@@ -233,8 +237,9 @@ class CursorPaginator(Paginator):
             out["last_item"] = Path(spec["last_item"])
         return out
 
-    def params_used(self) -> list[str]:
-        return [p for p in (self.send.get("param"), self.reverse_param) if p]
+    @classmethod
+    def used_params(cls, spec: Mapping[str, Any]) -> list[str]:
+        return [spec["send"]["param"]] if "param" in spec["send"] else []  # `reverse` is used only when given
 
     def _direction(self, request: PageRequest) -> tuple[dict[str, Any], dict[str, Any], bool]:
         if self.backward is not None and self.reverse_param in request.params \
@@ -336,8 +341,9 @@ class OffsetPaginator(Paginator):
         self.total = Value(spec["total"], base=("response", "body"), names=TEMPLATE_NAMES,
                            where=where) if spec.get("total") else None
 
-    def params_used(self) -> list[str]:
-        return [self.param] + ([self.limit["param"]] if self.limit else [])
+    @classmethod
+    def used_params(cls, spec: Mapping[str, Any]) -> list[str]:
+        return [spec["offset"]["param"]] + ([spec["limit"]["param"]] if spec.get("limit") else [])
 
     def first(self, params: Mapping[str, Any]) -> PageRequest:
         if self.limit and "default" in self.limit and self.limit["param"] not in params:
@@ -384,8 +390,9 @@ class PageNumberPaginator(Paginator):
         self.total = Value(spec["total_pages"], base=("response", "body"), names=TEMPLATE_NAMES,
                            where=where) if spec.get("total_pages") else None
 
-    def params_used(self) -> list[str]:
-        return [self.param]
+    @classmethod
+    def used_params(cls, spec: Mapping[str, Any]) -> list[str]:
+        return [spec["page"]["param"]]
 
     def next(self, request: PageRequest, page: Page, items: list[Any], seen: set[Any]) -> PageRequest | None:
         ended, _ = self.ended(page, request, items)

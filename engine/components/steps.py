@@ -8,8 +8,11 @@ composite's params), `steps`, and, where a step says so, `response`, `item` and
 """
 from __future__ import annotations
 
+import abc
+
 import math
 import os
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path as FsPath
@@ -32,33 +35,43 @@ class Run:
     """One run of a composite: the caller's options, the deadline, and what the steps gave so far."""
 
     def __init__(self, engine: "Engine", name: str, params: Mapping[str, Any], *, timeout: Any,
-                 max_retries: int | None, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+                 max_retries: int | None, clock: Callable[[], float], sleep: Callable[[float], None],
+                 limit: float | None = None) -> None:
         self.engine, self.name, self.params = engine, name, params
         self.timeout, self.max_retries = timeout, max_retries
         self.clock, self.sleep = clock, sleep
         self.started = clock()
-        self.deadline: float | None = None
+        self.limit = limit
+        self.deadline: float | None = None if limit is None else self.started + limit
         self.steps: dict[str, Any] = {}
         self.last: Any = None
         self.last_headers: Mapping[str, str] = {}
+        self.polls = 0
+        self.status: Any = None
 
     def context(self, **more: Any) -> dict[str, Any]:
         return {"params": self.params, "steps": self.steps, **more}
 
-    def call_timeout(self) -> Any:
-        """The caller's timeout, shortened so no request outlives the run's deadline."""
+    def call(self, action: str, arguments: Mapping[str, Any]) -> Any:
+        """One call, cut short by the run's deadline (its retries too): `PollTimeoutError` when it is."""
+        from ..transport import deadline
+
         if self.deadline is None:
-            return self.timeout
-        left = self.deadline - self.clock()
-        if left <= 0:
-            return None
-        if self.timeout is None:
-            return (left, left)
-        connect, read = self.timeout if isinstance(self.timeout, (tuple, list)) else (self.timeout, self.timeout)
-        return (min(float(connect), left), min(float(read), left))
+            return self.engine.run(action, arguments, timeout=self.timeout, max_retries=self.max_retries, raw=True)
+        try:
+            with deadline(self.deadline - self.clock()):
+                return self.engine.run(action, arguments, timeout=self.timeout, max_retries=self.max_retries,
+                                       raw=True)
+        except APITimeoutError as exc:
+            if exc.phase != "deadline":
+                raise
+            raise PollTimeoutError(
+                f"no answer from {action} before the deadline: {self.clock() - self.started:.1f}s, {self.polls} "
+                f"polls, status {self.status!r} (timeout={self.limit:g}s)", action=self.name,
+                attempts=exc.attempts, body=self.last) from None
 
 
-class Step:
+class Step(abc.ABC):
     """Base of the step family: `run(run, context)` -> the step's result."""
 
     family: ClassVar[str] = "step"
@@ -78,8 +91,9 @@ class Step:
         """Actions this step calls: checked to exist at load."""
         return []
 
+    @abc.abstractmethod
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
-        raise NotImplementedError
+        """Each type says how."""
 
 
 _COMMON = {
@@ -130,8 +144,7 @@ class CallStep(Step):
         opened = [(k, v.open()) for k, v in arguments.items() if isinstance(v, FilePart)]
         try:
             arguments.update(opened)
-            answer = run.engine.run(self.action, arguments, timeout=run.call_timeout(),
-                                    max_retries=run.max_retries, raw=True)
+            answer = run.call(self.action, arguments)
         finally:
             for _, (_, handle, _) in opened:
                 handle.close()
@@ -157,9 +170,10 @@ class PollStep(CallStep):
                   "latest answer), `params` and `steps`; polling ends when it is true."},
         "status": {**PATH_SCHEMA, "description": "The field that says how the job stands, for messages."},
         "interval": {**_TEMPLATE_NUMBER, "description": "Seconds between calls when the server gives no hint."},
-        "timeout": {**_TEMPLATE_NUMBER, "description": "Seconds from the composite's start before giving up."},
+        "timeout": {**_TEMPLATE_NUMBER, "description": "Seconds from the composite's start before giving up "
+                                                       "(the composite's own `timeout` bounds it too)."},
         "hint": {"$ref": "#/$defs/component_wait", "description": "A header with the server's wait hint."},
-    }, "required": ["action", "until", "interval", "timeout"]}
+    }, "required": ["action", "until", "interval"]}
     example = {"type": "poll", "name": "done", "action": "batches.retrieve",
                "params": {"batch_id": "{{ steps.create.id }}"},
                "until": "{{ response.status in ['completed', 'failed'] }}", "status": "status",
@@ -173,7 +187,7 @@ class PollStep(CallStep):
         self.until = compile_template(spec["until"], file=getattr(where, "file", None), names=TEMPLATE_NAMES)
         self.status = Path(spec.get("status", "status"))
         self.interval = _tree(spec["interval"], where)
-        self.timeout = _tree(spec["timeout"], where)
+        self.timeout = _tree(spec["timeout"], where) if "timeout" in spec else None
         self.hint = build("wait", spec["hint"], where) if "hint" in spec else None
 
     def _seconds(self, run: Run, tree: Any, what: str) -> float:
@@ -189,34 +203,26 @@ class PollStep(CallStep):
 
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
         interval = self._seconds(run, self.interval, "interval")
-        limit = self._seconds(run, self.timeout, "timeout")
-        run.deadline = run.started + limit if run.deadline is None else min(run.deadline, run.started + limit)
-        result, polls = run.last, 0
-        arguments = None
+        if self.timeout is not None:
+            limit = self._seconds(run, self.timeout, "timeout")
+            if run.deadline is None or run.started + limit < run.deadline:
+                run.limit, run.deadline = limit, run.started + limit
+        result, arguments = run.last, None
+        run.polls = 0
         while not self.until.render({**run.context(), "response": result}):
+            run.status = self.status.get(result)
             told = self.hint.seconds(run.last_headers, 0.0) if self.hint is not None else None
             wait = interval if told is None or told < 0 else told
-            if run.clock() + wait > run.deadline:
-                raise self._late(run, result, polls, limit)
+            if run.deadline is not None and run.clock() + wait > run.deadline:
+                raise PollTimeoutError(f"status still {run.status!r} after {run.clock() - run.started:.1f}s and "
+                                       f"{run.polls} polls (timeout={run.limit:g}s)", action=run.name, body=result)
             run.sleep(wait)
             if arguments is None:  # the ids to poll with come from earlier steps and do not change
                 arguments = self.arguments(run, context)
-            try:
-                result = run.engine.run(self.action, arguments, timeout=run.call_timeout(),
-                                        max_retries=run.max_retries, raw=True)
-            except APITimeoutError:
-                if run.clock() >= run.deadline:
-                    raise self._late(run, result, polls, limit) from None
-                raise
-            run.last_headers = result.headers
-            result = result.data
-            polls += 1
+            answer = run.call(self.action, arguments)
+            run.last_headers, result, run.last = answer.headers, answer.data, answer.data
+            run.polls += 1
         return result
-
-    def _late(self, run: Run, result: Any, polls: int, limit: float) -> PollTimeoutError:
-        status = self.status.get(result)
-        return PollTimeoutError(f"status still {status!r} after {run.clock() - run.started:.1f}s and {polls} "
-                                f"polls (poll_timeout={limit:g}s)", action=run.name, body=result)
 
 
 @builtin
@@ -323,10 +329,14 @@ class SplitFileStep(Step):
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
         path = FsPath(os.fspath(run.params[self.param]))
         try:
-            size = path.stat().st_size
+            info = path.stat()
         except OSError as exc:
             raise ValidationError(run.name, [Problem(self.param, "file", f"cannot read {path}: {exc.strerror}")]) \
                 from None
+        if not stat.S_ISREG(info.st_mode):  # a pipe or a device: its size (0) says nothing of what it holds
+            raise ValidationError(run.name, [Problem(self.param, "file", f"{path} is not a regular file: its size "
+                                                     "decides the parts, so save it to a file first")])
+        size = info.st_size
         part_size = int(self.part_size.render(context))
         count = max(1, -(-size // part_size))
         parts = [FilePart(path, i * part_size, min(part_size, size - i * part_size), i, self.content_type)

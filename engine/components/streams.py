@@ -8,6 +8,8 @@ an `APIConnectionError`, never a quietly short answer.
 """
 from __future__ import annotations
 
+import abc
+
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from . import builtin
@@ -18,8 +20,8 @@ __all__ = ["Framing", "SseFraming", "JsonLinesFraming", "Event"]
 _COMMON = {
     "done": {"type": "string", "description": "A data payload that ends the stream (`[DONE]`); not handed out."},
     "terminal_events": {"type": "array", "items": {"type": "string"},
-                        "description": "Event names after which the stream is complete: the stream ends "
-                                       "right after handing one out."},
+                        "description": "Event names after which the stream is complete: the connection "
+                                       "closing after one of these is a normal end."},
     "error_events": {"type": "array", "items": {"type": "string"},
                      "description": "Event names that carry an in-band error: raised as `engine.APIError`."},
     "error_field": {**PATH_SCHEMA, "description": "A field whose presence in an event's data makes it an "
@@ -47,7 +49,7 @@ class Event:
         return f"Event(event={self.event!r}, data={preview!r})"
 
 
-class Framing:
+class Framing(abc.ABC):
     """Base of the stream family: cuts byte chunks into (event name, raw text, id, retry) tuples."""
 
     family: ClassVar[str] = "stream"
@@ -65,8 +67,10 @@ class Framing:
         self.json = spec.get("data", "json") == "json"
         self.ends_on_close = bool(spec.get("ends_on_close", False))
 
-    def frame(self, chunks: Iterable[bytes]) -> Iterator[tuple[str | None, str, str | None, int | None]]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def frame(self, chunks: Iterable[bytes],
+              max_bytes: int | None = None) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+        """(event name, payload text, id, retry) for each event; past `max_bytes` an `APIResponseError`."""
 
 
 @builtin
@@ -77,10 +81,11 @@ class SseFraming(Framing):
     schema = {"properties": dict(_COMMON)}
     example = {"type": "sse", "done": "[DONE]", "error_events": ["error"]}
 
-    def frame(self, chunks: Iterable[bytes]) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+    def frame(self, chunks: Iterable[bytes],
+              max_bytes: int | None = None) -> Iterator[tuple[str | None, str, str | None, int | None]]:
         from ..streaming import iter_sse
 
-        for sse in iter_sse(chunks):
+        for sse in iter_sse(chunks, max_event_bytes=max_bytes):
             yield sse.event, sse.raw, sse.id, sse.retry
 
 
@@ -92,8 +97,10 @@ class JsonLinesFraming(Framing):
     schema = {"properties": dict(_COMMON)}
     example = {"type": "jsonl", "event_field": "type", "ends_on_close": True}
 
-    def frame(self, chunks: Iterable[bytes]) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+    def frame(self, chunks: Iterable[bytes],
+              max_bytes: int | None = None) -> Iterator[tuple[str | None, str, str | None, int | None]]:
         pending: list[bytes] = []
+        size = 0
         for chunk in chunks:
             start = 0
             while True:
@@ -101,10 +108,16 @@ class JsonLinesFraming(Framing):
                 if end < 0:
                     if start < len(chunk):
                         pending.append(chunk[start:])
+                        size += len(chunk) - start
+                        if max_bytes is not None and size > max_bytes:
+                            from ..errors import APIResponseError
+
+                            raise APIResponseError(f"a line of the stream is larger than the {max_bytes}-byte "
+                                                   f"limit (max_response_bytes)")
                     break
                 pending.append(chunk[start:end])
                 line = b"".join(pending).strip()
-                pending = []
+                pending, size = [], 0
                 start = end + 1
                 if line:
                     yield None, line.decode("utf-8", "replace"), None, None
