@@ -85,7 +85,7 @@ def test_stripe_version_comes_from_the_setting(make, server):
     assert server.calls()[-1].headers["stripe-version"] == "2023-10-16"
     with pytest.raises(engine.BadRequestError) as err:
         make(stripe_version="1999-01-01").run("customers.list", {"limit": 1})
-    assert err.value.message == "Invalid Stripe API version: 1999-01-01"
+    assert err.value.message == "HTTP 400: Invalid Stripe API version: 1999-01-01"
 
 
 def test_a_wrong_key_is_a_401_with_stripes_message_and_no_secret(make, server):
@@ -94,7 +94,7 @@ def test_a_wrong_key_is_a_401_with_stripes_message_and_no_secret(make, server):
         make(secret_key=wrong).run("customers.list", {})
     exc = err.value
     assert exc.status_code == 401 and exc.type == "invalid_request_error"
-    assert exc.message.startswith("Invalid API Key provided: sk_test_") and exc.message.endswith("9999")
+    assert exc.message.startswith("HTTP 401: Invalid API Key provided: sk_test_") and exc.message.endswith("9999")
     assert exc.request_id and exc.request_id.startswith("req_")
     assert wrong not in str(exc) and wrong not in repr(exc)
     assert len(server.calls()) == 1  # a 401 is not retried
@@ -117,9 +117,9 @@ def test_nested_form_fields_are_sent_as_stripe_parses_them(eng, server):
     (req,) = server.calls("POST", "/v1/payment_intents")
     assert req.headers["content-type"] == "application/x-www-form-urlencoded"
     assert req.headers["idempotency-key"] == "order-1"
-    assert req.body == (b"amount=2000&currency=usd&payment_method_types%5B0%5D=card&confirm=false"
-                        b"&shipping%5Bname%5D=Jenny+Rosen&shipping%5Baddress%5D%5Bcity%5D=Berlin"
-                        b"&shipping%5Baddress%5D%5Bline1%5D=Unter+den+Linden+1&metadata%5Border%5D=1")
+    assert req.body == (b"amount=2000&currency=usd&payment_method_types[0]=card&confirm=false"
+                        b"&shipping[name]=Jenny%20Rosen&shipping[address][city]=Berlin"
+                        b"&shipping[address][line1]=Unter%20den%20Linden%201&metadata[order]=1")
     assert intent["metadata"] == {"order": "1"} and intent["payment_method_types"] == ["card"]
     assert intent["shipping"]["address"]["city"] == "Berlin"
     assert intent["status"] == "requires_payment_method"
@@ -131,9 +131,8 @@ def test_arrays_of_objects_are_indexed(eng, server):
         "customer": customer_id, "items": [{"price": "price_basic"}, {"price": "price_pro", "quantity": 2}],
         "metadata": {"plan": "team"}})
     (req,) = server.calls("POST", "/v1/subscriptions")
-    assert req.body == (f"customer={customer_id}&items%5B0%5D%5Bprice%5D=price_basic"
-                        "&items%5B1%5D%5Bprice%5D=price_pro&items%5B1%5D%5Bquantity%5D=2"
-                        "&metadata%5Bplan%5D=team").encode()
+    assert req.body == (f"customer={customer_id}&items[0][price]=price_basic"
+                        "&items[1][price]=price_pro&items[1][quantity]=2&metadata[plan]=team").encode()
     assert [(i["price"]["id"], i["quantity"]) for i in sub["items"]["data"]] == [("price_basic", 1), ("price_pro", 2)]
 
 
@@ -143,18 +142,18 @@ def test_invoice_custom_fields_and_an_unknown_price_names_the_nested_param(eng, 
         "customer": customer_id, "collection_method": "send_invoice", "days_until_due": 30,
         "custom_fields": [{"name": "PO", "value": "4711"}, {"name": "Ref", "value": "a&b=c"}]})
     assert invoice["status"] == "draft" and invoice["custom_fields"][1] == {"name": "Ref", "value": "a&b=c"}
-    assert b"custom_fields%5B1%5D%5Bvalue%5D=a%26b%3Dc" in server.calls("POST", "/v1/invoices")[0].body
+    assert b"custom_fields[1][value]=a%26b%3Dc" in server.calls("POST", "/v1/invoices")[0].body
     with pytest.raises(engine.NotFoundError) as err:
         eng.run("subscriptions.create", {"customer": customer_id,
                                          "items": [{"price": "price_basic"}, {"price": "price_gone"}]})
     assert (err.value.code, err.value.param) == ("resource_missing", "items[1][price]")
-    assert err.value.message == "No such price: 'price_gone'"
+    assert err.value.message == "HTTP 404: No such price: 'price_gone'"
 
 
 def test_update_merges_metadata_and_an_empty_value_unsets_a_key(eng, server):
     created = eng.run("customers.create", {"email": "a@example.com", "metadata": {"keep": "1", "drop": "2"}})
     updated = eng.run("customers.update", {"customer": created["id"], "name": "Ann", "metadata": {"drop": ""}})
-    assert server.calls("POST")[-1].body == b"name=Ann&metadata%5Bdrop%5D="
+    assert server.calls("POST")[-1].body == b"name=Ann&metadata[drop]="
     assert updated["metadata"] == {"keep": "1"} and updated["name"] == "Ann"
 
 
@@ -270,7 +269,7 @@ def test_a_deleted_customer_is_gone(eng, server):
     with pytest.raises(engine.NotFoundError) as err:
         eng.run("customers.retrieve", {"customer": customer_id})
     assert (err.value.code, err.value.param) == ("resource_missing", "id")
-    assert err.value.message == f"No such customer: '{customer_id}'"
+    assert err.value.message == f"HTTP 404: No such customer: '{customer_id}'"
 
 
 def test_a_rate_limit_is_retried_once_and_the_customer_made_once(eng, server):
@@ -325,7 +324,7 @@ def test_expand_is_sent_as_stripe_lists_it(eng, server):
                                                 "payment_method": "pm_card_visa", "confirm": True,
                                                 "expand": ["customer"]})
     assert intent["status"] == "succeeded" and intent["customer"]["id"] == customer_id
-    assert server.calls()[-1].body.endswith(b"&expand%5B0%5D=customer")
+    assert server.calls()[-1].body.endswith(b"&expand[0]=customer")
     again = eng.run("payment_intents.retrieve", {"intent": intent["id"], "expand": ["customer"]})
     assert again["customer"]["email"] == intent["customer"]["email"]
     assert server.calls()[-1].query == "expand%5B%5D=customer"
@@ -354,12 +353,13 @@ def test_cli_lists_describes_and_dry_runs(monkeypatch):
                              "-p", 'metadata={"order": "1"}', "--dry-run")
     assert code == 0, err
     assert "https://api.stripe.com/v1/payment_intents" in out
-    assert "amount=2000&currency=usd&metadata%5Border%5D=1" in out
+    assert "amount=2000&currency=usd&metadata[order]=1" in out
     assert KEY not in out
 
 
 def test_cli_walks_every_page(monkeypatch, server):
     monkeypatch.setenv("STRIPE_SECRET_KEY", KEY)
-    code, out, err = run_cli("--base-url", server.url + "/v1", "run", "customers.list", "-p", "limit=10", "--all")
+    code, out, err = run_cli("--allow-env", "STRIPE_SECRET_KEY", "--base-url", server.url + "/v1", "run",
+                             "customers.list", "-p", "limit=10", "--all")
     assert code == 0, err
     assert [json.loads(line)["id"] for line in out.splitlines()] == newest_first(server)
