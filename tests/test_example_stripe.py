@@ -202,6 +202,21 @@ def test_a_checkpoint_resumes_right_after_any_item(make, server):
     assert dict(parse_qsl(server.calls()[before].query))["starting_after"] == first[-1]
 
 
+def test_a_checkpoint_taken_walking_backwards_loses_nothing(make, server):
+    """Stripe answers an `ending_before` page newest first, so the rest of a backward page is older than
+    the item just handed out: `ending_before=<that item>` would skip it and repeat newer ones."""
+    ids = newest_first(server)
+    walk = make().paginate("customers.list", {"limit": 10, "ending_before": ids[-1]})
+    first = []
+    for item in walk:
+        first.append(item["id"])
+        if len(first) == 3:
+            saved = json.loads(json.dumps(walk.checkpoint))
+            break
+    rest = [c["id"] for c in make().paginate("customers.list", resume=saved)]
+    assert len(first + rest) == 24 and sorted(first + rest) == sorted(ids[:-1])
+
+
 def test_an_empty_list_is_one_request_and_no_items(eng, server):
     assert list(eng.paginate("customers.list", {"email": "nobody@example.com"})) == []
     assert len(server.calls()) == 1

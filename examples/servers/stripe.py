@@ -210,7 +210,7 @@ class StripeServer:
         server.owner = self  # type: ignore[attr-defined]
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     # -- life cycle -----------------------------------------------------------------------------------------
     def start(self) -> "StripeServer":
