@@ -17,9 +17,10 @@ from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusEr
                      InternalServerError, ManifestError, MissingCredentialError, NotFoundError, OutputError,
                      PaginationError, PermissionDeniedError, PollTimeoutError, Problem, RateLimitError, TemplateError,
                      UnknownActionError, UnprocessableEntityError, UntrustedManifestError, UploadSourceError,
-                     ValidationError)
+                     ValidationError, WebhookError, WebhookEventError, WebhookSignatureError, WebhookTimestampError)
 from .manifest import Action, Manifest, Param, load
 from .response import Result
+from . import webhooks
 
 __all__ = [
     "Engine", "run", "default_engine", "load", "Manifest", "Action", "Param", "Result",
@@ -29,6 +30,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
     "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "TemplateError",
     "UntrustedManifestError", "__version__",
+    "WebhookError", "WebhookSignatureError", "WebhookTimestampError", "WebhookEventError", "webhooks",
 ]
 
 from ._version import __version__  # noqa: E402

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 
 __all__ = ["map_calls", "Pacer", "parse_duration"]
 
-def _int(text: str | None) -> int | None:
+def _count(text: str | None) -> float | None:
+    """A remaining count as the server wrote it (`148.9` points too); None if unreadable."""
     try:
-        return int(text) if text is not None else None
+        value = float(text) if text is not None else None
     except ValueError:
         return None
+    return value if value is not None and value == value and abs(value) != float("inf") else None
 
 
 class _Budget:
@@ -41,7 +43,8 @@ class _Budget:
         from .components import build
 
         self.remaining_header = spec["remaining"]
-        self.reset = build("wait", spec["reset"])  # its declared format: seconds, a duration, an epoch time...
+        # Its declared format (seconds, a duration, an epoch time...); none: it refills at an unknown time.
+        self.reset = build("wait", spec["reset"]) if "reset" in spec else None
         self.threshold = float(spec.get("slow_below", 0))
         self.per_call = bool(spec.get("per_call", False))
         self.remaining: int | None = None
@@ -94,8 +97,9 @@ class Pacer:
                 return
             now = self._clock()
             for b in self._budgets:
-                remaining = _int(headers.get(b.remaining_header))
-                reset = b.reset.seconds(headers, now)
+                remaining = _count(headers.get(b.remaining_header))
+                # No reset declared, or none readable: wait the longest allowed, then ask the server again.
+                reset = b.reset.seconds(headers, now) if b.reset is not None else self._max_wait
                 if remaining is None or reset is None or reset < 0:
                     continue
                 b.remaining = remaining - (self._in_flight if b.per_call else 0)

@@ -1,12 +1,13 @@
 """The command line: `openai-connector actions | describe | run`.
 
 Exit codes: 0 success, 2 usage error, 3 invalid params (nothing sent),
-4 the API answered with an error status, 5 the network failed, 1 any other
-engine error (and, for `drift`, drift found). Results go to stdout, messages to stderr; keys go nowhere.
+4 the API answered with an error status, 5 the network failed, 6 a webhook
+failed verification (`webhook verify`), 1 any other engine error (and, for `drift`, drift found). Results go to stdout, messages to stderr; keys go nowhere.
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -24,6 +25,7 @@ __all__ = ["main", "to_curl", "parse_params"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_API, EXIT_NETWORK, EXIT_NO_KEY = 0, 1, 2, 3, 4, 5, 6
 EXIT_DRIFT = 1
+EXIT_WEBHOOK = 7
 
 
 class _Usage(Exception):
@@ -34,7 +36,9 @@ class _Usage(Exception):
 _EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (_Usage, EXIT_USAGE), (errors.UnknownActionError, EXIT_USAGE), (errors.MissingCredentialError, EXIT_NO_KEY),
     (errors.ValidationError, EXIT_INVALID),
-    (errors.APIConnectionError, EXIT_NETWORK), (errors.APIError, EXIT_API), (errors.Error, EXIT_ERROR))
+    (errors.APIConnectionError, EXIT_NETWORK), (errors.APIError, EXIT_API),
+    (errors.WebhookSignatureError, EXIT_WEBHOOK), (errors.WebhookTimestampError, EXIT_WEBHOOK),
+    (errors.WebhookEventError, EXIT_WEBHOOK), (errors.Error, EXIT_ERROR))
 
 
 def _string_only(schema: Any) -> bool:
@@ -140,11 +144,26 @@ def _quote_url(url: str, keys: Iterable[str] = ()) -> str:
     return '"' + ref.sub(lambda m: m.group(1) + "=${" + m.group(2) + "}", escaped) + '"'
 
 
+def _basic_refs(name: str, value: str) -> str | None:
+    """`$USER:$PASS` when a Basic header holds only redacted references, else None."""
+    if name.lower() != "authorization" or not value.startswith("Basic "):
+        return None
+    try:
+        plain = base64.b64decode(value[6:], validate=True).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return plain if re.fullmatch(r"(\$[A-Za-z_][A-Za-z0-9_]*)?:(\$[A-Za-z_][A-Za-z0-9_]*)?", plain) else None
+
+
 def to_curl(request: Any, query_keys: Iterable[str] = ()) -> str:
     """An equivalent curl command (credentials already replaced by the caller; `query_keys`: a query credential's)."""
     parts = ["curl", "-X", request.method, _quote_url(request.url, query_keys)]
     for name, value in request.headers.items():
         if name.lower() in ("content-length", "transfer-encoding"):
+            continue
+        basic = _basic_refs(name, value)
+        if basic is not None:  # redacted Basic credentials: let the shell expand them, as curl's -u does
+            parts += ["-u", f'"{basic}"']
             continue
         if name.lower() == "content-type" and value.startswith("multipart/"):
             continue
@@ -403,6 +422,56 @@ def _writable(path: str, flag: str) -> None:
         raise _Usage(f"{flag} {path}: not writable")
 
 
+def _read_input(path: str, flag: str) -> bytes:
+    """A file's bytes exactly as they are (`-` for stdin): the signature covers every byte."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise _Usage(f"{flag} {path}: {exc.strerror}") from None
+
+
+def _header_lines(text: str, flag: str) -> list[tuple[str, str]]:
+    """`Name: value` lines (as HTTP writes them), or a JSON object of names to values."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            loaded = json.loads(stripped)
+        except ValueError:
+            raise _Usage(f"{flag}: not a JSON object of header names to values") from None
+        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+            raise _Usage(f"{flag}: a JSON object of header names to string values")
+        return list(loaded.items())
+    pairs = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise _Usage(f"{flag}: each header is 'Name: value' (line {len(pairs) + 1} is not)")
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def _cmd_webhook(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    body = _read_input(args.body, "--body")
+    headers: list[tuple[str, str]] = []
+    if args.headers_file:
+        headers += _header_lines(_read_input(args.headers_file, "--headers-file").decode("utf-8", "replace"),
+                                 "--headers-file")
+    for line in args.header or ():
+        headers += _header_lines(line, "--header")
+    secret = None
+    if args.secret_env:
+        secret = os.environ.get(args.secret_env)  # named by the caller: no manifest asked for it
+        if not secret:
+            raise _Usage(f"--secret-env {args.secret_env}: the variable is not set")
+    _print_json(eng.unwrap_webhook(body, headers, secret), out)
+    return EXIT_OK
+
+
 def _cmd_run(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     action = eng.action(args.name)
     params = parse_params(action, args.param or [], args.params_file)
@@ -501,6 +570,7 @@ _EXAMPLES = {
     "drift": "openai-connector drift openapi.yaml --json",
     "batch": "openai-connector batch embeddings.create --input params.jsonl --output results.jsonl --handle job.json",
     "export": "openai-connector export --format json > catalogue.json",
+    "webhook": "openai-connector webhook verify --body body.json --headers-file headers.txt",
     "run": "openai-connector run chat.completions.create -p model=gpt-4o-mini "
            "-p 'messages=[{\"role\": \"user\", \"content\": \"Hi\"}]' --dry-run",
 }
@@ -541,6 +611,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="where the job's handle is kept; if it exists, the job is resumed from it")
     ex = command("export", "write the whole catalogue (actions, groups, schemas) as one document")
     ex.add_argument("--format", choices=["json"], default="json", help="the document's format (json)")
+    w = command("webhook", "check an incoming webhook with the manifest's declared scheme")
+    wsub = w.add_subparsers(dest="webhook_command", required=True, metavar="verify", help="verify a webhook")
+    wv = wsub.add_parser("verify", help="print the event of a genuine webhook; exit 7 if it is not one",
+                         epilog=f"example: {_EXAMPLES['webhook']}")
+    wv.add_argument("--body", required=True, metavar="FILE", help="the body exactly as received ('-' for stdin)")
+    wv.add_argument("--header", action="append", metavar="'NAME: VALUE'", help="a header received (repeatable)")
+    wv.add_argument("--headers-file", metavar="FILE",
+                    help="the headers received: 'Name: value' lines, or a JSON object")
+    wv.add_argument("--secret-env", metavar="NAME",
+                    help="the variable holding the secret (default: the one the manifest declares)")
     r = command("run", "call an action")
     r.add_argument("name", help="the action")
     r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
@@ -584,6 +664,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 return _cmd_batch(eng, args, out, err)
             if args.command == "drift":
                 return _cmd_drift(eng, args, out)
+            if args.command == "webhook":
+                return _cmd_webhook(eng, args, out)
             return _cmd_run(eng, args, out, err)
     except errors.MissingCredentialError as exc:
         envs = " or ".join(exc.env) if exc.env else None

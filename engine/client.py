@@ -7,6 +7,7 @@ only on an action is compiled once and cached on the Action.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import threading
@@ -18,6 +19,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from . import manifest as _manifest
+from . import webhooks as _webhooks
 from .components.paging import Page, PageRequest
 from .components.values import is_template
 from .errors import APIConnectionError, APIError, Error, MissingCredentialError, Problem, UntrustedManifestError
@@ -194,6 +196,22 @@ _HOOKS = ("before_request", "after_response")
 _LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every Engine not yet collected, for the fork hook
 
 
+class _MaskLibraryLogs(logging.Filter):
+    """Mask the live Engines' credentials in urllib3's own DEBUG lines (a query key is in its request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        masks = [eng._mask for eng in list(_LIVE) if eng._mask is not None]
+        if masks:
+            text = record.getMessage()
+            for mask in masks:
+                text = mask.text(text)
+            record.msg, record.args = text, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_MaskLibraryLogs())
+
+
 def _fresh_pools_in_child() -> None:
     """After fork, each process must have its own sockets: two reading one connection get each other's answers."""
     for eng in list(_LIVE):
@@ -288,6 +306,9 @@ class Engine:
         if not (base_url or env_url or sandbox or sandbox_state is not None):  # the sandbox sends nothing anywhere
             trust.check_origin(self.base_url, [*(n for n, v in self._secrets.items() if v), *self._settings])
         self._unread_env = trust.unread
+        scheme = self.manifest.webhooks
+        found = trust.env_reader(_webhooks.SECRET)(scheme.secret_env) if scheme and scheme.secret_env else None
+        self._webhook_secret = _Secret((found,)) if found else None
         timeouts = conn.get("timeout", {})
         connect = float(timeouts.get("connect", 5.0))
         read = float(timeouts.get("read", 600.0))
@@ -397,8 +418,9 @@ class Engine:
     # -- requests ----------------------------------------------------------
     def _context(self, action: _manifest.Action, redact: bool = False) -> Context:
         credential = None
-        name = action.credential
-        if name != "none":
+        if action.credential != "none":
+            given = [n for n in getattr(action, "credentials", [action.credential]) if self._secrets.get(n)]
+            name = given[0] if given else action.credential
             auth = self.manifest.credentials[name]
             secret = self._secrets.get(name)
             if redact:
@@ -507,6 +529,7 @@ class Engine:
                                     request_id=rid, attempts=info.attempts,
                                     read_timeout=read, scrub=self._scrub, reopen=reopen,
                                     max_event_bytes=self.transport.max_response_bytes,
+                                    resume=self._resumer(action, params, timeout, max_retries),
                                     first_event_by=info.deadline, total_timeout=total)
         else:
             try:
@@ -525,6 +548,25 @@ class Engine:
             results.append(result)
             return result
         return data
+
+    def _resumer(self, action: _manifest.Action, params: Mapping[str, Any], timeout: Any,
+                 max_retries: int | None) -> Any:
+        """The call that lets a broken stream go on, as its framing declares (None when it declares none)."""
+        spec = action.framing.resume if action.framing is not None else None
+        if spec is None:
+            return None
+
+        def resume(first: Any, last: Any) -> Any:
+            context = {"params": params, "first": {"event": first.event, "data": first.data},
+                       "last": {"event": last.event, "data": last.data}}
+            if spec.when is not None and not spec.when.render(context):
+                return None
+            follow = self.action(spec.action)
+            arguments = spec.params.render(context)
+            follow.validator.validate(arguments)
+            return self._call(follow, arguments, timeout=timeout, max_retries=max_retries)
+
+        return resume
 
     def paginate(self, name: str, params: Mapping[str, Any] | None = None, *, max_items: int | None = None,
                  max_pages: int | None = None, resume: Mapping[str, Any] | None = None,
@@ -559,9 +601,9 @@ class Engine:
             raise PaginationError("the next page's URL is on another origin than the base URL; it is not followed, "
                                   "so no credential goes there", action=action.name)
         query = urlsplit(built or "").query
-        if query and self.manifest.credentials.get(action.credential) is not None:
+        if query and action.credential != "none":
             # A query credential goes on the next URL too (the server's link does not carry it).
-            names = self.manifest.credentials[action.credential].query_names()
+            names = {n for c in action.credentials for n in self.manifest.credentials[c].query_names()}
             present = {p.split("=", 1)[0] for p in urlsplit(url).query.split("&")}
             pairs = [p for p in query.split("&") if p.split("=", 1)[0] in names and p.split("=", 1)[0] not in present]
             if pairs:
@@ -594,6 +636,18 @@ class Engine:
         from .batch import BatchJob
 
         return BatchJob.resume(self, handle, **options)
+
+    def unwrap_webhook(self, body: bytes | str, headers: Any, secret: str | None = None, *,
+                       now: float | None = None) -> dict[str, Any]:
+        """The event of a webhook checked with the manifest's scheme (`engine.webhooks.unwrap`).
+
+        Without `secret`, the one read from the variable the scheme names when the Engine was
+        built, if the trust rules allowed it.
+        """
+        if secret is None and self._webhook_secret is not None:
+            secret = self._webhook_secret.value[0]
+        return _webhooks.verify(self.manifest, body, headers, secret, now=now,
+                                refused_env=_webhooks.SECRET in self._unread_env)
 
     def close(self) -> None:
         if self._own_session:

@@ -53,6 +53,7 @@ class Composite:
         self.method = first.method if first else "POST"
         self.path = first.path if first else ""
         self.credential = first.credential if first else "none"
+        self.credentials = first.credentials if first else ["none"]
         self.calls = calls
         self.body = "none"
         self.response_kind = "json"

@@ -17,6 +17,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "APIResponseError",
     "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "TemplateError", "status_error_class",
     "BatchHandleError", "UntrustedManifestError",
+    "WebhookError", "WebhookSignatureError", "WebhookTimestampError", "WebhookEventError",
 ]
 
 
@@ -256,3 +257,24 @@ class BatchHandleError(Error):
 class UntrustedManifestError(ManifestError):
     """A manifest given at run time would read an environment variable or send a credential where the
     caller did not allow; raised when the Engine is built, before anything is read or sent."""
+
+
+class WebhookError(Error):
+    """A webhook cannot be checked: the manifest declares no scheme, or no secret was given.
+
+    Its subclasses say what is wrong with the webhook itself. No message holds the secret,
+    a signature or the body.
+    """
+
+
+class WebhookSignatureError(WebhookError):
+    """A webhook's signature is missing, or none of its signatures matches the body and the secret."""
+
+
+class WebhookTimestampError(WebhookError):
+    """A webhook's timestamp is missing, not a number, or further from now than the declared tolerance."""
+
+
+class WebhookEventError(WebhookError):
+    """A verified webhook's body is not a JSON object, names an event type the manifest does not declare,
+    or does not match that event's schema."""

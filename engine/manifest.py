@@ -234,7 +234,10 @@ class Action:
         self.description: str | None = spec.get("description")
         self.method: str = spec["method"]
         self.path: str = spec["path"]
-        self.credential: str = spec.get("credential", manifest.default_credential)
+        credential = spec.get("credential", manifest.default_credential)
+        # Several: the first one the Engine was given (an API that takes a key or a token).
+        self.credentials: list[str] = list(credential) if isinstance(credential, list) else [credential]
+        self.credential: str = self.credentials[0]
         self.headers: dict[str, str] = dict(spec.get("headers", {}))
         body = spec.get("body", {"type": "none"})
         body = {"type": body} if isinstance(body, str) else body  # a manifest built without load() keeps shorthands
@@ -364,6 +367,8 @@ class Manifest:
                            for name, spec in self.definitions["paginations"].items()}
         self.streams = {name: components.build("stream", spec, where(["definitions", "streams", name]))
                         for name, spec in self.definitions["streams"].items()}
+        hooks = self.connector.get("webhooks")
+        self.webhooks = components.build("webhook", hooks, where(["connector", "webhooks"])) if hooks else None
         self.actions: dict[str, Action] = {}
         for i, spec in enumerate(data["actions"]):
             self.actions[spec["name"]] = Action(spec, self, where(["actions", i]))
@@ -583,7 +588,8 @@ def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) ->
     declared: it goes only to that origin unless the caller says otherwise, so a
     later layer cannot take it elsewhere, even by declaring it again. `env` maps each
     name to the variables the bundled manifest reads for it (the only ones the
-    Engine reads without the caller's leave); `$base_url_env` is the base URL's.
+    Engine reads without the caller's leave); `$base_url_env` is the base URL's, `$webhook_secret`
+    the webhook secret's.
     """
     declared_at: dict[str, Any] = {}
     env: dict[str, list[str]] = {}
@@ -599,6 +605,9 @@ def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) ->
                                         if isinstance(spec.get(k), str)})
         if is_bundled and isinstance(connector.get("base_url_env"), str):
             env["$base_url_env"] = [connector["base_url_env"]]
+        hooks = connector.get("webhooks")
+        if is_bundled and isinstance(hooks, Mapping) and isinstance(hooks.get("secret_env"), str):
+            env["$webhook_secret"] = [hooks["secret_env"]]
     return {"declared_at": declared_at, "env": env}
 
 
@@ -870,6 +879,8 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
             f"schemas {' -> '.join(cycle)} refer to each other"
         fail(f"{who} on the same value (through $ref, allOf, anyOf, oneOf, not, if/then/else): validating "
              f"would never end; a recursive schema must recurse through properties or items", ["schemas", cycle[0]])
+    for kind, schema in (connector.get("webhooks") or {}).get("events", {}).items():
+        check_schema(schema, f"webhook event {kind!r}", ["connector", "webhooks", "events", kind])
     for name, p in shared.items():
         if isinstance(p, dict) and "schema" in p:
             check_refs(p["schema"], ["definitions", "parameters", name, "schema"])
@@ -878,9 +889,10 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
         at = ["actions", i]
         names[spec["name"]] = i
         cred = spec.get("credential", default or (next(iter(credentials)) if len(credentials) == 1 else "none"))
-        if cred != "none" and cred not in credentials:
-            fail(f"credential {cred!r} is not declared in connector.credentials" + _hint(cred, credentials),
-                 at + ["credential"])
+        for one in cred if isinstance(cred, list) else [cred]:
+            if one != "none" and one not in credentials:
+                fail(f"credential {one!r} is not declared in connector.credentials" + _hint(one, credentials),
+                     at + ["credential"])
         resolved: list[dict[str, Any]] = []
         for j, p in enumerate(spec.setdefault("params", [])):
             if "use" in p:
@@ -954,8 +966,9 @@ def _check_rules(merged: dict[str, Any], places: _Places) -> list[ManifestError]
                      at + ["stream", "use"])
             if "when" in st:
                 sp = next((p for p in resolved if p["name"] == st["when"]), None)
-                if sp is None or sp["in"] != "body":
-                    fail(f"stream switch {st['when']!r} must be a body parameter of the action", at + ["stream", "when"])
+                if sp is None or sp["in"] not in ("body", "query"):
+                    fail(f"stream switch {st['when']!r} must be a body or query parameter of the action",
+                         at + ["stream", "when"])
     for i, comp in enumerate(merged.get("composites", ())):
         for j, p in enumerate(comp.get("params", ())):
             if "schema" in p:

@@ -156,7 +156,8 @@ class EventStream:
                  scrub: Callable[[Any], Any] = lambda value: value,
                  reopen: Callable[[APIConnectionError], requests.Response] | None = None,
                  max_event_bytes: int | None = None,
-                 first_event_by: float | None = None, total_timeout: float | None = None) -> None:
+                 first_event_by: float | None = None, total_timeout: float | None = None,
+                 resume: Callable[[Any, Any], Any] | None = None) -> None:
         from .components import build
 
         self.response = response
@@ -177,7 +178,14 @@ class EventStream:
         self.count = 0
         self._closed = False
         self._last: str | None = None
-        self._events = self._frames()
+        self._events: Any = self._frames()
+        # Going on after a break once events were handed out: the framing's declared `resume`, sent by the Engine.
+        self._resume = resume if self.framing.resume is not None else None
+        self._first_event: ServerSentEvent | None = None
+        self._last_event: ServerSentEvent | None = None
+        self._skip_through: Any = None
+        self._inner: Any = None
+        self.resumes = 0
 
     def _frames(self) -> Iterator[ServerSentEvent]:
         for event, raw, ident, retry in self.framing.frame(self._chunks(), self.max_event_bytes):
@@ -215,6 +223,9 @@ class EventStream:
             try:
                 sse = self._next_event(token)
             except StopIteration:
+                if not self.framing.ends_on_close and self._last not in self.framing.terminal_events \
+                        and self._go_on():
+                    continue
                 self.close()
                 if not self.framing.ends_on_close and self._last not in self.framing.terminal_events:
                     marker = repr(self.framing.done) if self.framing.done else "a terminal event"
@@ -229,6 +240,8 @@ class EventStream:
             except (PastDeadline, *_DROPS) as exc:
                 failure = self._failure(exc)
                 reopen = self._reopen
+                if self.count and self._go_on():
+                    continue
                 if reopen is None or self._closed or self.count:  # closed by the caller, or too late
                     self.close()
                     raise failure from None
@@ -236,8 +249,32 @@ class EventStream:
                 self.close()  # interrupted mid-read: the rest of this answer is never read, nor asked for again
                 raise
             else:
+                if self._skip_through is not None:  # replayed by a resume: handed out already
+                    seq = self.framing.resume.sequence.get(sse.data) if sse.is_json else None
+                    if isinstance(seq, (int, float)) and not isinstance(seq, bool) and seq <= self._skip_through:
+                        continue
+                    self._skip_through = None
                 return self._dispatch(sse)
             self._reconnect(reopen, failure)
+
+    def _go_on(self) -> bool:
+        """After a break with events handed out: continue through the declared resume call, if it applies."""
+        spec = self.framing.resume
+        if self._resume is None or self._closed or not self.count or self.resumes >= spec.max_resumes:
+            return False
+        last = self._last_event
+        seq = spec.sequence.get(last.data) if last is not None and last.is_json else None
+        if not isinstance(seq, (int, float)) or isinstance(seq, bool):
+            return False  # no position to go on from: nothing can promise no event is lost or repeated
+        inner = self._resume(self._first_event, last)
+        if inner is None:
+            return False
+        self.response.close()
+        if self._inner is not None:
+            self._inner.close()
+        self._inner, self._events, self._skip_through = inner, iter(inner), seq
+        self.resumes += 1
+        return True
 
     def _next_event(self, token: int | None) -> ServerSentEvent:
         """The next event, with the connection under the watchdog while `token` holds it."""
@@ -309,12 +346,17 @@ class EventStream:
                                    attempts=self.attempts, request_id=self.request_id)
         self.count += 1
         self._last = sse.event
+        if self._first_event is None:
+            self._first_event = sse
+        self._last_event = sse
         return sse
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.response.close()
+            if self._inner is not None:
+                self._inner.close()
 
     def __enter__(self) -> "EventStream":
         return self

@@ -235,9 +235,9 @@ class RetryPolicy:
         for rule in self.permanent:
             if rule["status"] != status:
                 continue
-            if "code" in rule and error.get("code") != rule["code"]:
+            if "code" in rule and str(error.get("code")) != str(rule["code"]):  # `25` and "25" are one code
                 continue
-            if "type" in rule and error.get("type") != rule["type"]:
+            if "type" in rule and str(error.get("type")) != str(rule["type"]):
                 continue
             return rule["reason"]
         return None

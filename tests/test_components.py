@@ -384,3 +384,89 @@ def test_a_wait_until_an_rfc3339_time():
     assert wait.seconds({"h": "1970-01-01T00:01:40Z"}, 60.0) == pytest.approx(40.0)
     assert wait.seconds({"h": "1970-01-01T00:01:40+00:00"}, 60.0) == pytest.approx(40.0)
     assert wait.seconds({"h": "soon"}, 60.0) is None
+
+
+# -- fixes the example connectors' authors asked for ---------------------------------------------------
+
+def _tiny(**extra):
+    base = {"manifest_version": 2,
+            "connector": {"name": "tiny", "base_url": "http://127.0.0.1:9",
+                          "credentials": {"key": {"type": "query", "param": "api_key"},
+                                          "token": {"type": "header", "header": "Authorization", "prefix": "Bearer "},
+                                          "login": {"type": "basic", "username_env": "TINY_USER",
+                                                    "password_env": "TINY_PASS"}}},
+            "actions": [{"name": "things.list", "method": "GET", "path": "/things", "credential": ["token", "key"],
+                         "response": {"type": "json"}},
+                        {"name": "things.upload", "method": "POST", "path": "/things", "credential": "login",
+                         "body": {"type": "raw", "param": "data", "content_type": "application/octet-stream"},
+                         "params": [{"name": "data", "in": "body"}], "response": {"type": "json"}}]}
+    base.update(extra)
+    return base
+
+
+def test_an_action_may_take_either_of_two_credentials():
+    with engine.Engine(_tiny(), key="k-123456789") as eng:
+        assert "api_key=k-123456789" in eng.prepare("things.list").url
+    with engine.Engine(_tiny(), key="k-123456789", token="t-123456789") as eng:
+        req = eng.prepare("things.list")
+        assert req.headers["Authorization"] == "Bearer t-123456789" and "api_key" not in req.url
+    with engine.Engine(_tiny()) as eng, pytest.raises(engine.MissingCredentialError):
+        eng.prepare("things.list")
+
+
+def test_a_raw_body_takes_a_file_object_without_a_file_declaration():
+    import io
+
+    with engine.Engine(_tiny(), login=("u", "p")) as eng:
+        req = eng.prepare("things.upload", {"data": io.BytesIO(b"\x00\x01raw")})
+        assert b"".join(bytes(c) for c in req.body) == b"\x00\x01raw" and req.headers["Content-Length"] == "5"
+
+
+def test_a_dry_run_writes_redacted_basic_credentials_as_curl_u():
+    from engine import cli
+
+    with engine.Engine(_tiny(), allow_env=["TINY_USER", "TINY_PASS"]) as eng:
+        line = cli.to_curl(eng.prepare("things.upload", {"data": b"x"}, redact=True))
+    assert '-u "$TINY_USER:$TINY_PASS"' in line and "Basic" not in line
+
+
+def test_an_error_map_template_that_does_not_fit_leaves_the_field_unset():
+    m = build("errors", {"type": "json", "message": "{{ response.body.error.message }}", "code": "error.code"})
+    got = m.read({"error": "Couldn't authenticate you"}, {}, 401)
+    assert got["message"] is None and got["code"] is None
+
+
+def test_permanent_codes_match_as_text_or_numbers():
+    from engine.transport import RetryPolicy
+
+    policy = RetryPolicy({"permanent": [{"status": 401, "code": 25, "reason": "quota"}]})
+    assert policy.permanent_reason(401, {"code": "25"}) == "quota"
+    assert policy.permanent_reason(401, {"code": 25}) == "quota"
+
+
+def test_urllib3_debug_lines_carry_no_query_key(caplog):
+    import logging
+
+    from loopback import Loopback, Reply
+
+    with Loopback() as srv:
+        srv.route("GET", "/things", lambda req: Reply(200, {"data": []}))
+        with engine.Engine(_tiny(connector={**_tiny()["connector"], "base_url": srv.url}), key="k-SECRET-0123456789",
+                           max_retries=0) as eng, caplog.at_level(logging.DEBUG, logger="urllib3"):
+            eng.run("things.list")
+    assert any("things" in r.getMessage() for r in caplog.records if r.name.startswith("urllib3"))
+    assert all("k-SECRET-0123456789" not in r.getMessage() for r in caplog.records)
+
+
+def test_a_budget_without_a_reset_and_with_a_fractional_count_still_paces():
+    from engine.bulk import Pacer
+
+    waits: list = []
+    pacer = Pacer({"points": {"remaining": "x-quota-left", "slow_below": 1}}, sleep=waits.append,
+                  clock=lambda: 100.0, max_wait=30.0)
+    pacer.acquire()
+    pacer.release({"x-quota-left": "0.5"})
+    clock_moves = iter([100.0, 131.0])
+    pacer._clock = lambda: next(clock_moves, 131.0)
+    pacer.acquire()
+    assert waits == [30.0]  # no reset announced: the longest allowed wait, then the server is asked again

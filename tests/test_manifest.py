@@ -133,7 +133,7 @@ def test_unknown_field_is_rejected(tmp_path):
     pytest.param("      - use: after\n", "      - {name: since, in: query, schema: {type: string}}\n",
                  ["sends the param 'after'", "does not declare"], id="paginated_action_needs_its_cursor_param"),
     pytest.param("stream: {when: stream, use: sse}", "stream: {when: streaming, use: sse}",
-                 ["stream switch 'streaming'", "body parameter"], id="stream_param_must_be_in_body"),
+                 ["stream switch 'streaming'", "body or query parameter"], id="stream_param_must_be_in_body"),
     pytest.param("    path: /widgets\n    credential: token\n    body: json",
                  "    path: /widgets\n    credential: secret\n    body: json",
                  ["credential 'secret'"], id="undeclared_credential"),

@@ -36,6 +36,7 @@ PLACES = {
     "errors": "`connector.errors` (an action may declare its own `errors`)",
     "wait": "`connector.retry.wait`, the `reset` of a `connector.rate_limits.budgets` entry, a poll step's `hint`",
     "step": "a composite's `steps` and `on_failure`",
+    "webhook": "`connector.webhooks` (read by `engine.webhooks.unwrap` and `webhook verify`)",
 }
 
 

@@ -39,6 +39,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "errors": ("how an error answer's message, type, code and param are read", "error_map"),
     "wait": ("how a wait-time header is read (seconds, milliseconds, dates, durations)", "waits"),
     "step": ("one step of a composite action", "steps"),
+    "webhook": ("how an incoming webhook's signature is checked, and which events it may carry", "webhooks"),
 }
 
 _registry: dict[str, dict[str, type]] = {family: {} for family in FAMILIES}

@@ -213,6 +213,10 @@ class RawBody(Body):
             value = value.encode("utf-8")
         elif value is None:
             value = b""
+        elif not isinstance(value, (bytes, bytearray)):  # a file object or a path: streamed like a file param
+            from ..multipart import file_part
+
+            value = _Stream(file_part(value))
         return value, str(self.content_type.render(scope))
 
 

@@ -11,6 +11,7 @@ import abc
 
 from typing import Any, ClassVar, Mapping
 
+from ..errors import TemplateError
 from . import builtin
 from .values import VALUE_SCHEMA, Value
 
@@ -59,7 +60,10 @@ class JsonErrorMap(ErrorMap):
         context = {"response": {"body": body, "headers": headers, "status": status}}
         out: dict[str, Any] = {}
         for field in FIELDS:
-            value = self.fields[field].get(context) if field in self.fields else None
+            try:
+                value = self.fields[field].get(context) if field in self.fields else None
+            except TemplateError:  # an error body of another shape: the field stays unset, the error keeps its status
+                value = None
             out[field] = value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
         if out["message"] is None and isinstance(body, str) and body:
             out["message"] = body

@@ -32,7 +32,23 @@ _COMMON = {
              "description": "What each payload is: JSON (one that is not is an `APIResponseError`) or text."},
     "ends_on_close": {"type": "boolean", "default": False,
                       "description": "The server's closing the connection is a normal end."},
+    "resume": {
+        "type": "object", "additionalProperties": False, "required": ["action", "params", "sequence"],
+        "description": "How a stream that breaks after events were handed out goes on: another streamed call "
+                       "(a retrieve that replays from a position), whose events up to the last one handed out "
+                       "are skipped, so none is lost or repeated. Without it, such a break raises.",
+        "properties": {
+            "action": {"type": "string", "description": "The streamed action that goes on."},
+            "params": {"description": "Its params: templates over `params` (the call's), `first` and `last` "
+                                      "(the first and last events handed out: `event`, `data`)."},
+            "when": {"type": "string", "pattern": r"\{\{", "description": "A template over the same names: "
+                     "resume only when it is true (a response the server keeps)."},
+            "sequence": {**PATH_SCHEMA, "description": "The field of each event's data that orders it."},
+            "max_resumes": {"type": "integer", "minimum": 1, "default": 3},
+        },
+    },
 }
+_RESUME_NAMES = ("params", "first", "last")
 
 
 class Event:
@@ -47,6 +63,20 @@ class Event:
     def __repr__(self) -> str:
         preview = self.raw if len(self.raw) <= 60 else self.raw[:57] + "..."
         return f"Event(event={self.event!r}, data={preview!r})"
+
+
+class _Resume:
+    """A declared way to go on after a break: compiled once, rendered with the first and last events."""
+
+    def __init__(self, spec: Mapping[str, Any], where: Any) -> None:
+        from ..templates import compile as compile_template, compile_tree
+
+        file = getattr(where, "file", None)
+        self.action: str = spec["action"]
+        self.params = compile_tree(spec["params"], file=file, names=_RESUME_NAMES)
+        self.when = compile_template(spec["when"], file=file, names=_RESUME_NAMES) if "when" in spec else None
+        self.sequence = Path(spec["sequence"])
+        self.max_resumes = int(spec.get("max_resumes", 3))
 
 
 class Framing(abc.ABC):
@@ -66,6 +96,7 @@ class Framing(abc.ABC):
         self.event_field = Path(spec["event_field"]) if spec.get("event_field") else None
         self.json = spec.get("data", "json") == "json"
         self.ends_on_close = bool(spec.get("ends_on_close", False))
+        self.resume = _Resume(spec["resume"], where) if "resume" in spec else None
 
     @abc.abstractmethod
     def frame(self, chunks: Iterable[bytes],
