@@ -96,6 +96,17 @@ def test_checkpoint_resumes_in_a_new_engine_without_refetching(srv, leng, loopba
     assert "after=obj_0032" in srv.requests[before].query
 
 
+
+def test_a_checkpoint_taken_walking_backwards_resumes_where_it_stopped(srv, leng, loopback_engine):
+    """A `before` page lists its items in the list's order, not the walk's: the items after the one just
+    handed out are not the ones `before=<it>` names, so the checkpoint keeps the page and a skip count."""
+    cursor_server(srv, "/v1/threads/t/messages", 100)
+    params = {"thread_id": "t", "order": "asc", "before": "obj_0050", "limit": 10}
+    walk = leng.paginate("threads.messages.list", params)
+    got = [next(walk)["id"] for _ in range(13)]
+    rest = [m["id"] for m in loopback_engine().paginate("threads.messages.list", resume=walk.checkpoint)]
+    assert got + rest == [m["id"] for m in loopback_engine().paginate("threads.messages.list", params)]
+
 @pytest.mark.parametrize("resume, says", [
     ({"junk": 1}, "not a checkpoint: it has no action, params, skip"),
     ({}, "not a checkpoint"),

@@ -285,7 +285,11 @@ class CursorPaginator(Paginator):
         ident = self.item_cursor.get(item)
         if ident is MISSING or ident in (None, ""):
             return None
-        _, send, _ = self._direction(request)
+        _, send, backwards = self._direction(request)
+        if backwards:
+            # A backward page may list its items in the forward order (Stripe's `ending_before` pages are
+            # newest first): the items after this one are then not the ones `before=<it>` names.
+            return None
         return request.with_value(send, ident), 0
 
 
