@@ -719,6 +719,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except errors.MissingCredentialError as exc:
         envs = " or ".join(exc.env) if exc.env else None
         how = f"set {envs}" if envs else f"pass the {exc.credential!r} credential"
+        if exc.unread:  # named by a manifest the caller did not allow to read it
+            how = f"allow the manifest to read it with {' '.join('--allow-env ' + v for v in exc.unread)}"
         err.write(f"openai-connector: {exc.action} needs the {exc.credential!r} credential: {how}, or try it "
                   f"without one: --dry-run prints the request, --sandbox answers offline\n")
         return EXIT_NO_KEY

@@ -435,7 +435,7 @@ class Engine:
                            f"it: allow_env={unread!r}, or --allow-env on the command line)")
                 raise MissingCredentialError(action.name, [Problem(None, "credential",
                                       f"needs the {name!r} credential: pass Engine({name}=...){env}")],
-                                             credential=name, env=envs)
+                                             credential=name, env=envs, unread=self._unread_env.get(name, ()))
             credential = (auth, secret.value)
         return Context(self.base_url, self._headers, credential, self.manifest.connector.get("files", {}),
                        self._config)

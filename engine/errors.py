@@ -99,8 +99,9 @@ class MissingCredentialError(ValidationError):
     """
 
     def __init__(self, action: str, problems: Sequence[Problem], *, credential: str | None = None,
-                 env: Sequence[str] = ()) -> None:
-        self.credential, self.env = credential, list(env)
+                 env: Sequence[str] = (), unread: Sequence[str] = ()) -> None:
+        # `unread`: variables the manifest names that were not read, for want of the caller's leave.
+        self.credential, self.env, self.unread = credential, list(env), list(unread)
         super().__init__(action, problems)
         # A missing key is not a bad parameter: say what is needed, on one line.
         self.args = ("; ".join(f"{action}: {p.message}" for p in self.problems),)

@@ -344,3 +344,13 @@ def test_describe_shows_whole_descriptions_and_composite_options():
     assert "composite: calls threads.runs.create, threads.runs.retrieve" in out
     assert "poll_timeout: number, optional, an option of the composite, not sent" in out
     assert "GET" not in out.splitlines()[1]
+
+
+def test_a_variable_the_manifest_may_not_read_is_named_with_the_flag_that_allows_it(tmp_path, monkeypatch):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("manifest_version: 2\nconnector: {name: d, base_url: 'http://127.0.0.1:9', credentials: "
+                    "{k: {type: header, header: X-K, env: MINE_KEY}}}\n"
+                    "actions: [{name: t.get, method: GET, path: /t, response: {type: json}}]\n")
+    monkeypatch.setenv("MINE_KEY", "set-but-not-allowed")
+    code, _, err = call("--manifest", str(mine), "run", "t.get")
+    assert code == cli.EXIT_NO_KEY and "--allow-env MINE_KEY" in err and "set-but-not-allowed" not in err
