@@ -10,14 +10,13 @@ never hide it.
 from __future__ import annotations
 
 import io
-import math
 import os
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .components import Where, build
-from .components.steps import Run
-from .errors import APIError, Problem, ValidationError
+from .components.steps import Run, seconds
+from .errors import APIError, ValidationError
 
 if TYPE_CHECKING:
     from .client import Engine
@@ -112,17 +111,7 @@ class Composite:
 
 
 def _limit(comp: Composite, params: Mapping[str, Any]) -> float | None:
-    if comp.timeout is None:
-        return None
-    value = comp.timeout.render({"params": params})
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValidationError(comp.name, [Problem(None, "timeout", f"the timeout must be a positive number of "
-                                                  f"seconds, got {value!r}")])
-    return seconds
+    return None if comp.timeout is None else seconds(comp.timeout.render({"params": params}), comp.name, "timeout")
 
 
 def run_composite(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, timeout: Any = None,

@@ -23,7 +23,7 @@ import urllib3
 
 from .components.paths import MISSING
 from .errors import APIConnectionError, APIError, APIResponseError, APITimeoutError
-from .transport import WATCHDOG, PastDeadline, cutter
+from .transport import WATCHDOG, PastDeadline, cutter, guarded
 
 __all__ = ["ServerSentEvent", "iter_sse", "EventStream"]
 
@@ -280,14 +280,7 @@ class EventStream:
         """The next event, with the connection under the watchdog while `token` holds it."""
         if token is None:
             return next(self._events)
-        try:
-            return next(self._events)
-        except Exception:
-            if WATCHDOG.release(token):
-                raise PastDeadline from None
-            raise
-        finally:
-            WATCHDOG.release(token)
+        return guarded(token, lambda: next(self._events))
 
     def _failure(self, exc: BaseException) -> APIConnectionError:
         if isinstance(exc, PastDeadline):

@@ -156,6 +156,18 @@ class PastDeadline(Exception):
 _WAITING = threading.local()  # `.deadline`: the total timeout of the attempt this thread is sending
 
 
+def guarded(token: int, read: Callable[[], Any]) -> Any:
+    """`read()` while the watchdog holds `token`: a read it cut short is `PastDeadline`, not a broken pipe."""
+    try:
+        return read()
+    except Exception:
+        if WATCHDOG.release(token):
+            raise PastDeadline from None
+        raise
+    finally:
+        WATCHDOG.release(token)
+
+
 class _GuardedHeaders:
     """A connection whose wait for the status line and headers the watchdog may cut.
 
@@ -171,14 +183,7 @@ class _GuardedHeaders:
         if deadline is None or sock is None:
             return super().getresponse(*args, **kwargs)  # type: ignore[misc]
         token = WATCHDOG.guard(lambda: sock.shutdown(socket.SHUT_RDWR), deadline)
-        try:
-            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-        except Exception:
-            if WATCHDOG.release(token):
-                raise PastDeadline from None
-            raise
-        finally:
-            WATCHDOG.release(token)
+        return guarded(token, lambda: super(_GuardedHeaders, self).getresponse(*args, **kwargs))
 
 
 class _HTTPConnection(_GuardedHeaders, urllib3.connection.HTTPConnection):

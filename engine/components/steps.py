@@ -107,6 +107,18 @@ _PARAMS = {"description": "The called action's params: an object whose strings m
                           "action accepts."}
 
 
+def seconds(value: Any, action: str, what: str) -> float:
+    """A rendered interval or timeout as a positive number of seconds, or the ValidationError that says not."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ValidationError(action, [Problem(None, what, f"the {what} must be a positive number of seconds, "
+                                                           f"got {value!r}")])
+    return number
+
+
 def _tree(spec: Any, where: Any) -> Any:
     from ..templates import compile_tree
 
@@ -193,21 +205,10 @@ class PollStep(CallStep):
         self.timeout = _tree(spec["timeout"], where) if "timeout" in spec else None
         self.hint = build("wait", spec["hint"], where) if "hint" in spec else None
 
-    def _seconds(self, run: Run, tree: Any, what: str) -> float:
-        value = tree.render(run.context())
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = math.nan
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ValidationError(run.name, [Problem(None, "step", f"{what} must be a positive number of "
-                                                     f"seconds, got {value!r}")])
-        return seconds
-
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
-        interval = self._seconds(run, self.interval, "interval")
+        interval = seconds(self.interval.render(run.context()), run.name, "interval")
         if self.timeout is not None:
-            limit = self._seconds(run, self.timeout, "timeout")
+            limit = seconds(self.timeout.render(run.context()), run.name, "timeout")
             if run.deadline is None or run.started + limit < run.deadline:
                 run.limit, run.deadline = limit, run.started + limit
         result, arguments = run.last, None
