@@ -21,8 +21,8 @@ from loopback import Reply
 def test_actions_lists_all_and_by_group():
     code, out, _ = call("actions")
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 118 + 2 and lines[-1] == "110 actions, 8 composite actions"
-    assert sum("(composite)" in line for line in lines) == 8
+    assert code == 0 and len(lines) == 121 + 2 and lines[-1] == "110 actions, 11 composite actions"
+    assert sum("(composite)" in line for line in lines) == 11
     starts = {line.index("/") for line in lines if " GET /" in line and len(line.split()[0]) < 40}
     assert len(starts) == 1  # the method and path column lines up
     code, out, _ = call("actions", "--group", "audio", "--json")

@@ -58,8 +58,8 @@ def test_export_writes_the_whole_catalogue():
     assert doc["connector"]["name"] == "openai"
     assert doc["connector"]["credentials"]["api_key"]["env"] == "OPENAI_API_KEY"
     names = {a["name"] for a in doc["actions"]}
-    assert len(names) == 118 and "threads.runs.create_and_poll" in names
-    assert sum(len(g["actions"]) for g in doc["groups"]) == 118
+    assert len(names) == 121 and "threads.runs.create_and_poll" in names
+    assert sum(len(g["actions"]) for g in doc["groups"]) == 121
     chat = next(a for a in doc["actions"] if a["name"] == "chat.completions.create")
     assert chat["streams_when"] == "stream" and set(chat["input_schema"]["required"]) == {"model", "messages"}
     assert API_KEY not in out.getvalue()

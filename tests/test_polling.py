@@ -144,3 +144,22 @@ def test_a_non_finite_interval_or_timeout_is_refused_before_any_call(eng, mocked
         eng.run("batches.wait", {"batch_id": "batch_1", name: value})
     assert [p.param for p in info.value.problems] == [name]
     assert len(mocked.calls) == 0
+
+
+def test_upload_and_poll_helpers_run_offline(tmp_path):
+    """The SDK's upload-then-attach helpers, declared as composites, end at a processed file or batch."""
+    doc = tmp_path / "notes.txt"
+    doc.write_text("hello")
+    with engine.Engine(sandbox=True) as eng:
+        store = eng.run("vector_stores.create", {"name": "kb"})
+        one = eng.run("vector_stores.files.upload_and_poll",
+                      {"vector_store_id": store["id"], "file": str(doc), "poll_interval": 0.01})
+        assert one["object"] == "vector_store.file" and one["status"] == "completed"
+        batch = eng.run("vector_stores.file_batches.upload_and_poll",
+                        {"vector_store_id": store["id"], "files": [str(doc), str(doc)], "poll_interval": 0.01})
+        assert batch["status"] == "completed"
+        uploaded = eng.run("files.create", {"file": doc, "purpose": "assistants"})
+        done = eng.run("files.wait_for_processing", {"file_id": uploaded["id"], "poll_interval": 0.01})
+        assert done["status"] == "processed"
+    assert [c.name for c in eng.actions() if c.composite and "upload_and_poll" in c.name] == [
+        "vector_stores.files.upload_and_poll", "vector_stores.file_batches.upload_and_poll"]

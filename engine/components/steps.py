@@ -149,7 +149,10 @@ class CallStep(Step):
             if not isinstance(given, Mapping):
                 raise ValidationError(run.name, [Problem(None, "step", f"step {self.name or self.action!r}: "
                                                          f"params must be an object")])
-            return {k: v for k, v in given.items() if v is not None}  # None: an optional input not given
+            accepted = run.engine.action(self.action).by_name
+            # None: an optional input not given. Text for a file param is a path (a composite's `format: path`).
+            return {k: FsPath(v) if isinstance(v, str) and k in accepted and accepted[k].file is not None else v
+                    for k, v in given.items() if v is not None}
         accepted = run.engine.action(self.action).by_name
         return {k: v for k, v in run.params.items() if k in accepted}
 
