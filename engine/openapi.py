@@ -33,17 +33,26 @@ def load_spec(path: str) -> dict[str, Any]:
 
     A file that is not YAML, or YAML without `openapi` and `paths`, would
     otherwise surface as a parser traceback or as every operation "removed".
+    A `.xz` file is decompressed in memory (descriptions are vendored compressed).
     """
     with open(path, "rb") as fh:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        raw = fh.read()
+    if str(path).endswith(".xz"):
+        import lzma
+
         try:
-            spec = yaml.load(fh, Loader=loader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else path
-            problem, context = getattr(exc, "problem", None), getattr(exc, "context", None)
-            reason = f"{problem} ({context})" if problem and context else problem or str(exc)
-            raise Error(f"{where}: not valid YAML: {reason}") from None
+            raw = lzma.decompress(raw)
+        except lzma.LZMAError as exc:
+            raise Error(f"{path}: not an xz file: {exc}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        spec = yaml.load(raw, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem, context = getattr(exc, "problem", None), getattr(exc, "context", None)
+        reason = f"{problem} ({context})" if problem and context else problem or str(exc)
+        raise Error(f"{where}: not valid YAML: {reason}") from None
     if not isinstance(spec, dict) or "openapi" not in spec or not isinstance(spec.get("paths"), dict):
         raise Error(f"{path}: not an OpenAPI description (it needs an `openapi` version and `paths`)")
     return spec

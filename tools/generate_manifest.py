@@ -25,7 +25,7 @@ import yaml  # noqa: E402
 
 from engine import openapi  # noqa: E402
 
-DEFAULT_SPEC = ROOT.parent / "shared" / "openapi" / "openai-2025-01-21.yaml"
+DEFAULT_SPEC = ROOT / "openapi" / "openai-2025-01-21.yaml.xz"
 DEFAULT_OVERRIDES = ROOT / "tools" / "overrides.yaml"
 DEFAULT_OUTPUT = ROOT / "connector.yaml"
 HEADER = """\
