@@ -287,7 +287,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
     for p in op.get("parameters", []):
         p = _resolve(spec, p) if "$ref" in p else p
         wire = p["name"]
-        name = _param_name(wire)
+        name = p.get("schema", {}).get("x-stainless-param") or _param_name(wire)
         desc = _strip(p.get("description") or p.get("schema", {}).get("description"))
         entry: dict[str, Any] = {"name": name}
         if wire != name:
@@ -297,21 +297,35 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             entry["required"] = True
         schema = _param_schema(p.get("schema", {}), desc)
         schema.pop("description", None)
-        if p["in"] == "query" and schema.get("type") == "object":
-            entry["style"] = "deep_object"
+        style = _style(p, schema)
+        if style:
+            entry["style"] = style
         entry["schema"] = schema
         if desc:
             entry["description"] = desc
         params.append(entry)
 
-    body = "none"
+    body: Any = "none"
     body_required = False
     rb = op.get("requestBody")
     if rb:
-        content_type, media = next(iter(rb["content"].items()))
-        body = "multipart" if content_type.startswith("multipart/") else "json"
+        kinds = {_body_kind(ctype): (ctype, media) for ctype, media in reversed(list(rb["content"].items()))}
+        first = _body_kind(next(iter(rb["content"])))
+        if "json" in kinds and "multipart" in kinds:
+            # Both: files go as a form, anything else as JSON (the SDKs choose the same way).
+            body = {"type": "choice", "options": [{"when": "files", "body": {"type": "multipart"}},
+                                                  {"body": {"type": "json"}}]}
+            media_list = [kinds["multipart"][1], kinds["json"][1]]
+        else:
+            body = first if first != "raw" else "json"  # a raw body needs its param named: an override's
+            media_list = [kinds[first][1]]
         body_required = bool(rb.get("required"))
-        props, required = _object_fields(spec, media.get("schema", {}))
+        props, required = _object_fields(spec, media_list[0].get("schema", {}))
+        for media in media_list[1:]:  # a field is required only where every content type requires it
+            more, more_required = _object_fields(spec, media.get("schema", {}))
+            props = {**props, **{k: v for k, v in more.items() if k not in props}}
+            required &= more_required
+        multipart = body != "json"
         for fname, fschema in props.items():
             name = _param_name(fname)
             entry = {"name": name}
@@ -321,7 +335,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             if fname in required:
                 entry["required"] = True
             desc = _strip(fschema.get("description"))
-            if body == "multipart" and _is_binary(spec, fschema):
+            if multipart and _is_binary(spec, fschema):
                 entry["file"] = True
             else:
                 schema = _param_schema(fschema, desc)
@@ -344,6 +358,8 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             response["type"] = "binary"
         if media.get("schema") and response["type"] == "json":
             response["schema"] = convert_schema(media["schema"])
+    elif ok:  # a success declared without a body: nothing to decode
+        response["type"] = "none"
     else:
         response["type"] = "json"
 
@@ -364,15 +380,46 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
         desc["query"] = dict(parse_qsl(fixed_query, keep_blank_values=True))
     if body != "none" and not body_required:
         desc["body_optional"] = True
-    if content and not any("json" in ctype for ctype in content):
+    if content and "json" not in next(iter(content)):
         # A connector-wide Accept asks for JSON; an operation that answers with
-        # something else asks for what it declares, so a strict server never says 406.
+        # something else first (a video, an archive) asks for all it declares, so a
+        # strict server never says 406.
         desc["headers"] = {"Accept": ", ".join(content)}
     desc["params"] = params
     desc["response"] = response
     if op.get("deprecated"):
         desc["deprecated"] = True
     return desc
+
+
+def _body_kind(content_type: str) -> str:
+    """`json`, `multipart`, `form`, or `raw` for any other request content type."""
+    if "json" in content_type:
+        return "json"
+    if content_type.startswith("multipart/"):
+        return "multipart"
+    return "form" if content_type == "application/x-www-form-urlencoded" else "raw"
+
+
+# OpenAPI `style` (with `explode`) -> the manifest's param style; `form` exploded is the default.
+_QUERY_STYLES = {("deepObject", True): "deep_object", ("form", False): "comma",
+                 ("pipeDelimited", False): "pipe", ("spaceDelimited", False): "space"}
+
+
+def _style(param: Mapping[str, Any], schema: Mapping[str, Any]) -> str | None:
+    """The manifest style of a query or header param, as its description's `style` says.
+
+    A query object with no style is a filter sent as `k[a]=1` (deep_object); a
+    header list is comma-separated (`simple`), the only form OpenAPI gives headers.
+    """
+    style = param.get("style")
+    if param.get("in") == "header":
+        return "simple" if style == "simple" else None
+    if param.get("in") != "query":
+        return None
+    if style is None:
+        return "deep_object" if schema.get("type") == "object" else None
+    return _QUERY_STYLES.get((style, bool(param.get("explode", style == "form"))))
 
 
 def _slug(text: str) -> str:

@@ -143,16 +143,51 @@ def _share_params(actions: list[dict[str, Any]], names: Iterable[str]) -> dict[s
     return definitions
 
 
+def load_overrides(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """An overrides file, with the file it `extends` (a path beside it) merged under it.
+
+    The base's connector, definitions and detect merge key by key; its rules come
+    first; its per-operation `actions` entries merge under this file's; a composite
+    of the same name is replaced, others are added.
+    """
+    path = path.resolve()
+    if path in seen:
+        raise SystemExit(f"overrides: {path.name} extends itself")
+    with open(path, "rb") as fh:
+        ov = yaml.safe_load(fh)
+    base_name = ov.pop("extends", None)
+    if base_name is None:
+        return ov
+    base = load_overrides(path.parent / base_name, seen + (path,))
+    out = _merge({k: v for k, v in base.items() if k not in ("rules", "composites", "shared_params")},
+                 {k: v for k, v in ov.items() if k not in ("rules", "composites", "shared_params")})
+    out["rules"] = base.get("rules", []) + ov.get("rules", [])
+    out["shared_params"] = list(dict.fromkeys(base.get("shared_params", []) + ov.get("shared_params", [])))
+    mine = {c["name"]: c for c in ov.get("composites", [])}
+    out["composites"] = [mine.pop(c["name"], c) for c in base.get("composites", [])] + list(mine.values())
+    return out
+
+
+def _credential(spec: Mapping[str, Any], op: Mapping[str, Any], ov: Mapping[str, Any]) -> str:
+    """The credential the operation's `security` (else the description's) names, through `security_credentials`."""
+    default = ov["connector"].get("default_credential", "api_key")
+    schemes = ov.get("security_credentials", {})
+    for requirement in op.get("security", spec.get("security")) or []:
+        for scheme in requirement:
+            if scheme in schemes:
+                return schemes[scheme]
+    return default
+
+
 def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     spec = openapi.load_spec(str(spec_path))
-    with open(overrides_path, "rb") as fh:
-        ov = yaml.safe_load(fh)
+    ov = load_overrides(overrides_path)
     colls = openapi.collections(spec)
     actions: list[dict[str, Any]] = []
     known = set()
     for path, method, op in openapi.operations(spec):
         action = openapi.describe_operation(spec, path, method, op, colls)
-        action["credential"] = ov["connector"].get("default_credential", "api_key")
+        action["credential"] = _credential(spec, op, ov)
         for rule in ov.get("rules", []):
             if _matches(rule["match"], action):
                 action = _merge(action, rule["set"])
