@@ -418,7 +418,7 @@ def _parser() -> argparse.ArgumentParser:
                                  allow_abbrev=False)
     ap.add_argument("--manifest", action="append", metavar="FILE",
                     help="manifest to load (repeat to layer a user manifest over the bundled one; "
-                         "'bundled' names the bundled one)")
+                         "'bundled' names the bundled one, and a bundled manifest's name loads it)")
     ap.add_argument("--trust-manifest", action="store_true",
                     help="trust the --manifest files: they may read any environment variable they name and "
                          "send credentials to any base_url (see the README's trust model)")
