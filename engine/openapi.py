@@ -316,8 +316,16 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             body = {"type": "choice", "options": [{"when": "files", "body": {"type": "multipart"}},
                                                   {"body": {"type": "json"}}]}
             media_list = [kinds["multipart"][1], kinds["json"][1]]
+        elif "raw" in kinds and "multipart" in kinds and _raw_field(spec, kinds):
+            # A form, or one of its fields alone as the whole body (an SDP offer): the form
+            # when any of its other fields is given.
+            field, others = _raw_field(spec, kinds)  # type: ignore[misc]
+            body = {"type": "choice", "options": [
+                {"when": "{{ %r | select('in', params) | list }}" % others, "body": {"type": "multipart"}},
+                {"body": {"type": "raw", "param": field, "content_type": kinds["raw"][0]}}]}
+            media_list = [kinds["multipart"][1]]
         else:
-            body = first if first != "raw" else "json"  # a raw body needs its param named: an override's
+            body = first if first != "raw" else "json"  # a raw body alone needs its param named: an override's
             media_list = [kinds[first][1]]
         body_required = bool(rb.get("required"))
         props, required = _object_fields(spec, media_list[0].get("schema", {}))
@@ -399,6 +407,17 @@ def _body_kind(content_type: str) -> str:
     if content_type.startswith("multipart/"):
         return "multipart"
     return "form" if content_type == "application/x-www-form-urlencoded" else "raw"
+
+
+def _raw_field(spec: Mapping[str, Any], kinds: Mapping[str, tuple[str, Any]]) -> tuple[str, list[str]] | None:
+    """The form field the raw content type carries alone (its `encoding` has that type), and the other fields."""
+    raw_type, (_, form) = kinds["raw"][0], kinds["multipart"]
+    fields = [name for name, enc in (form.get("encoding") or {}).items()
+              if isinstance(enc, Mapping) and enc.get("contentType") == raw_type]
+    if len(fields) != 1:
+        return None
+    props, _ = _object_fields(spec, form.get("schema", {}))
+    return fields[0], [name for name in props if name != fields[0]]
 
 
 # OpenAPI `style` (with `explode`) -> the manifest's param style; `form` exploded is the default.

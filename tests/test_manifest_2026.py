@@ -290,3 +290,8 @@ def test_a_warm_start_reads_the_cache(m26, monkeypatch):
     LOAD_TIMES["warm, new process (import + load)"] = float(out[0])
     assert out[1] == "288"
     print("\n" + "\n".join(f"openai-2026-08-21 load, {k}: {v:.3f} s" for k, v in LOAD_TIMES.items()))
+
+
+def test_no_drift_against_its_own_description():
+    code, out, _ = run_cli("--manifest", NAME, "drift", str(SPEC))
+    assert code == 0 and out.startswith("drift: 0 added, 0 removed, 0 changed"), out
