@@ -295,3 +295,19 @@ def test_a_warm_start_reads_the_cache(m26, monkeypatch):
 def test_no_drift_against_its_own_description():
     code, out, _ = run_cli("--manifest", NAME, "drift", str(SPEC))
     assert code == 0 and out.startswith("drift: 0 added, 0 removed, 0 changed"), out
+
+
+def test_the_wheel_ships_every_package_and_bundled_manifest():
+    """setup.cfg lists each engine package (components too) and data that covers every bundled manifest."""
+    import configparser
+    import fnmatch
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    packages = {p.strip() for p in cfg["options"]["packages"].split(",")}
+    found = {".".join(d.relative_to(ROOT).parts) for d in (ROOT / "engine").rglob("*")
+             if d.is_dir() and (d / "__init__.py").exists()} | {"engine"}
+    assert found <= packages, found - packages
+    data = [g.strip() for g in cfg["options.package_data"]["engine._data"].split(",")]
+    shipped = {p.name for p in manifest_module.bundled_names().values()} | {"aliases.json"}
+    assert all(any(fnmatch.fnmatch(name, g) for g in data) for name in shipped), (shipped, data)
