@@ -7,7 +7,7 @@ comes from the overrides document the generator is given.
 """
 from __future__ import annotations
 
-import copy
+import datetime
 import re
 from urllib.parse import parse_qsl
 from typing import Any, Iterator, Mapping
@@ -105,7 +105,7 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
             if value and "maximum" in schema:
                 out["exclusiveMaximum"] = schema["maximum"]
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _as_json(value)
     if schema.get("exclusiveMinimum") is True:
         out.pop("minimum", None)
     if schema.get("exclusiveMaximum") is True:
@@ -113,7 +113,7 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
     _required_slips(out)
     _documented_limits(out)
     if "example" in schema and "examples" not in out:
-        out["examples"] = [copy.deepcopy(schema["example"])]
+        out["examples"] = [_as_json(schema["example"])]
     if schema.get("nullable") or _says_null(out):
         t = out.get("type")
         if isinstance(t, str):
@@ -123,6 +123,17 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
         elif t is None:
             out = {"anyOf": [out, {"type": "null"}]}
     return out
+
+
+def _as_json(value: Any) -> Any:
+    """A copy of `value` as JSON carries it: a YAML date (an unquoted `2024-10-01` in an example) is its text."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value
 
 
 def _required_slips(out: dict[str, Any]) -> None:

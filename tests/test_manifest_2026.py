@@ -311,3 +311,21 @@ def test_the_wheel_ships_every_package_and_bundled_manifest():
     data = [g.strip() for g in cfg["options.package_data"]["engine._data"].split(",")]
     shipped = {p.name for p in manifest_module.bundled_names().values()} | {"aliases.json"}
     assert all(any(fnmatch.fnmatch(name, g) for g in data) for name in shipped), (shipped, data)
+
+
+def test_yaml_dates_in_the_descriptions_examples_become_text():
+    """`version: 2024-10-01` in an example is the text JSON carries, so a cold and a warm load agree."""
+    import datetime
+
+    import yaml
+
+    def dates(node):
+        if isinstance(node, dict):
+            return [d for v in node.values() for d in dates(v)]
+        if isinstance(node, list):
+            return [d for v in node for d in dates(v)]
+        return [node] if isinstance(node, datetime.date) else []
+
+    assert dates(yaml.load(OUTPUT.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))) == []
+    assert openapi.convert_schema({"example": {"version": datetime.date(2024, 10, 1)}}) == {
+        "examples": [{"version": "2024-10-01"}]}
