@@ -469,7 +469,12 @@ class Engine:
         return policy
 
     def _streaming(self, action: _manifest.Action, params: Mapping[str, Any]) -> bool:
-        return action.streamed_always or (action.stream_param is not None and params.get(action.stream_param) is True)
+        if action.streamed_always:
+            return True
+        if action.stream_param is None or action.stream_param not in params:
+            return False
+        value = params[action.stream_param]
+        return value is True if action.stream_value is True else value == action.stream_value
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, *, timeout: Any = None,
             max_retries: int | None = None, raw: bool = False,

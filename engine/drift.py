@@ -351,7 +351,9 @@ def compare(manifest: Any, spec: Mapping[str, Any], detect_stream: str | None = 
         params = [{"name": p.name, "in": p.location, "wire": p.wire, "required": p.required,
                    "schema": p.schema, "file": p.file} for p in action.params]
         stream = action.spec.get("stream")
-        switches = [] if not stream else [f"body {stream['when']}" if "when" in stream else "always"]
+        where = action.by_name[stream["when"]].location if stream and "when" in stream else None
+        value = f"={stream['equals']}" if stream and "equals" in stream else ""
+        switches = [] if not stream else [f"{where} {stream['when']}{value}" if "when" in stream else "always"]
         view = _action_view(action.spec, params, manifest.schemas, _body_types(action.spec.get("body", "none")),
                             switches)
         ours[op_id] = (action.name, view, action.credential)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -27,12 +28,14 @@ from .components import Where
 from .components.values import is_template
 from .errors import ManifestError, UnknownActionError
 
-__all__ = ["Manifest", "Action", "Param", "load", "BUNDLED", "SCHEMA_PATH", "VERSION"]
+__all__ = ["Manifest", "Action", "Param", "load", "bundled_names", "BUNDLED", "SCHEMA_PATH", "VERSION"]
 
 # engine/_data holds links to the top-level connector.yaml and schemas/, so a
 # checkout and an installed wheel find them at the same place.
 _DATA = Path(__file__).resolve().parent / "_data"
 BUNDLED = (_DATA / "connector.yaml").resolve()
+# More bundled manifests sit beside it; `aliases.json` gives some a second, stable name.
+_ALIASES = _DATA / "aliases.json"
 SCHEMA_PATH = (_DATA / "schemas" / "manifest.schema.json").resolve()
 VERSION = 2
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{([^{}]*)\}")
@@ -254,6 +257,7 @@ class Action:
         stream = spec.get("stream")
         self.streamed_always = bool(stream) and "when" not in stream
         self.stream_param: str | None = stream.get("when") if stream else None
+        self.stream_value: Any = stream.get("equals", True) if stream else None  # the switch's value that streams
         self.framing = manifest.streams[stream["use"]] if stream else None
         pagination = spec.get("pagination")
         if isinstance(pagination, str):
@@ -530,7 +534,7 @@ def _json_default(value: Any) -> Any:
 
 
 def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None = None) -> Manifest:
-    """Load, layer and check one or more manifests (default: the bundled one).
+    """Load, layer and check one or more manifests (default: the bundled one; others by name, `bundled_names()`).
 
     A manifest that checked once is cached by the hash of its bytes (and of the
     schema, the registered components and the engine version), so a warm start
@@ -541,6 +545,7 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
         sources = [BUNDLED]
     elif isinstance(sources, (str, os.PathLike, Mapping)):
         sources = [sources]
+    sources = [_named(s) for s in sources]
     files = [str(s) for s in sources if not isinstance(s, Mapping)]
     raws = {f: _bytes(f) for f in files}
     folder = cache_dir() if len(files) == len(sources) else None
@@ -593,8 +598,30 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
     return manifest  # type: ignore[return-value]
 
 
+@functools.lru_cache(maxsize=1)
+def bundled_names() -> dict[str, Path]:
+    """Every bundled manifest by name: its file name without `.yaml`, and the aliases `aliases.json` declares.
+
+    These are trusted as the default one is (`load("NAME")`, `Engine(manifest="NAME")`,
+    `--manifest NAME`): they ship with the engine, so the variables they name are read.
+    """
+    names = {p.name[:-len(".yaml")]: p.resolve() for p in sorted(_DATA.glob("*.yaml"))}
+    if _ALIASES.exists():
+        for alias, target in json.loads(_ALIASES.read_text(encoding="utf-8")).items():
+            names[alias] = names[target]
+    return names
+
+
+def _named(source: Any) -> Any:
+    """A bundled manifest's path for its name (a bare name wins over a file of that name); else the source."""
+    if isinstance(source, str) and source in bundled_names():
+        return bundled_names()[source]
+    return source
+
+
 def _is_bundled(source: str | os.PathLike) -> bool:
-    return Path(source).resolve() == BUNDLED
+    resolved = Path(source).resolve()
+    return resolved == BUNDLED or resolved in bundled_names().values()
 
 
 def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) -> dict[str, Any]:

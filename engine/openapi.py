@@ -7,7 +7,7 @@ comes from the overrides document the generator is given.
 """
 from __future__ import annotations
 
-import copy
+import datetime
 import re
 from urllib.parse import parse_qsl, unquote
 from typing import Any, Iterator, Mapping
@@ -33,17 +33,26 @@ def load_spec(path: str) -> dict[str, Any]:
 
     A file that is not YAML, or YAML without `openapi` and `paths`, would
     otherwise surface as a parser traceback or as every operation "removed".
+    A `.xz` file is decompressed in memory (descriptions are vendored compressed).
     """
     with open(path, "rb") as fh:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        raw = fh.read()
+    if str(path).endswith(".xz"):
+        import lzma
+
         try:
-            spec = yaml.load(fh, Loader=loader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else path
-            problem, context = getattr(exc, "problem", None), getattr(exc, "context", None)
-            reason = f"{problem} ({context})" if problem and context else problem or str(exc)
-            raise Error(f"{where}: not valid YAML: {reason}") from None
+            raw = lzma.decompress(raw)
+        except lzma.LZMAError as exc:
+            raise Error(f"{path}: not an xz file: {exc}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        spec = yaml.load(raw, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem, context = getattr(exc, "problem", None), getattr(exc, "context", None)
+        reason = f"{problem} ({context})" if problem and context else problem or str(exc)
+        raise Error(f"{where}: not valid YAML: {reason}") from None
     if not isinstance(spec, dict) or "openapi" not in spec or not isinstance(spec.get("paths"), dict):
         raise Error(f"{path}: not an OpenAPI description (it needs an `openapi` version and `paths`)")
     return spec
@@ -96,7 +105,7 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
             if value and "maximum" in schema:
                 out["exclusiveMaximum"] = schema["maximum"]
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _as_json(value)
     if schema.get("exclusiveMinimum") is True:
         out.pop("minimum", None)
     if schema.get("exclusiveMaximum") is True:
@@ -104,7 +113,7 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
     _required_slips(out)
     _documented_limits(out)
     if "example" in schema and "examples" not in out:
-        out["examples"] = [copy.deepcopy(schema["example"])]
+        out["examples"] = [_as_json(schema["example"])]
     if schema.get("nullable") or _says_null(out):
         t = out.get("type")
         if isinstance(t, str):
@@ -114,6 +123,17 @@ def convert_schema(schema: Any, ref_prefix: str = "#/schemas/") -> Any:
         elif t is None:
             out = {"anyOf": [out, {"type": "null"}]}
     return out
+
+
+def _as_json(value: Any) -> Any:
+    """A copy of `value` as JSON carries it: a YAML date (an unquoted `2024-10-01` in an example) is its text."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value
 
 
 def _required_slips(out: dict[str, Any]) -> None:
@@ -305,7 +325,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
     for p in op.get("parameters", []):
         p = _resolve(spec, p) if "$ref" in p else p
         wire = p["name"]
-        name = _param_name(wire)
+        name = p.get("schema", {}).get("x-stainless-param") or _param_name(wire)
         desc = _strip(p.get("description") or p.get("schema", {}).get("description"))
         entry: dict[str, Any] = {"name": name}
         if wire != name:
@@ -315,21 +335,43 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             entry["required"] = True
         schema = _param_schema(p.get("schema", {}), desc)
         schema.pop("description", None)
-        if p["in"] == "query" and schema.get("type") == "object":
-            entry["style"] = "deep_object"
+        style = _style(p, schema)
+        if style:
+            entry["style"] = style
         entry["schema"] = schema
         if desc:
             entry["description"] = desc
         params.append(entry)
 
-    body = "none"
+    body: Any = "none"
     body_required = False
     rb = op.get("requestBody")
     if rb:
-        content_type, media = next(iter(rb["content"].items()))
-        body = "multipart" if content_type.startswith("multipart/") else "json"
+        kinds = {_body_kind(ctype): (ctype, media) for ctype, media in reversed(list(rb["content"].items()))}
+        first = _body_kind(next(iter(rb["content"])))
+        if "json" in kinds and "multipart" in kinds:
+            # Both: files go as a form, anything else as JSON (the SDKs choose the same way).
+            body = {"type": "choice", "options": [{"when": "files", "body": {"type": "multipart"}},
+                                                  {"body": {"type": "json"}}]}
+            media_list = [kinds["multipart"][1], kinds["json"][1]]
+        elif "raw" in kinds and "multipart" in kinds and _raw_field(spec, kinds):
+            # A form, or one of its fields alone as the whole body (an SDP offer): the form
+            # when any of its other fields is given.
+            field, others = _raw_field(spec, kinds)  # type: ignore[misc]
+            body = {"type": "choice", "options": [
+                {"when": "{{ %r | select('in', params) | list }}" % others, "body": {"type": "multipart"}},
+                {"body": {"type": "raw", "param": field, "content_type": kinds["raw"][0]}}]}
+            media_list = [kinds["multipart"][1]]
+        else:
+            body = first if first != "raw" else "json"  # a raw body alone needs its param named: an override's
+            media_list = [kinds[first][1]]
         body_required = bool(rb.get("required"))
-        props, required = _object_fields(spec, media.get("schema", {}))
+        props, required = _object_fields(spec, media_list[0].get("schema", {}))
+        for media in media_list[1:]:  # a field is required only where every content type requires it
+            more, more_required = _object_fields(spec, media.get("schema", {}))
+            props = {**props, **{k: v for k, v in more.items() if k not in props}}
+            required &= more_required
+        multipart = body != "json"
         for fname, fschema in props.items():
             name = _param_name(fname)
             entry = {"name": name}
@@ -339,7 +381,7 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             if fname in required:
                 entry["required"] = True
             desc = _strip(fschema.get("description"))
-            if body == "multipart" and _is_binary(spec, fschema):
+            if multipart and _is_binary(spec, fschema):
                 entry["file"] = True
             else:
                 schema = _param_schema(fschema, desc)
@@ -362,6 +404,8 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
             response["type"] = "binary"
         if media.get("schema") and response["type"] == "json":
             response["schema"] = convert_schema(media["schema"])
+    elif ok:  # a success declared without a body: nothing to decode
+        response["type"] = "none"
     else:
         response["type"] = "json"
 
@@ -382,15 +426,57 @@ def describe_operation(spec: Mapping[str, Any], path: str, method: str,
         desc["query"] = dict(parse_qsl(fixed_query, keep_blank_values=True))
     if body != "none" and not body_required:
         desc["body_optional"] = True
-    if content and not any("json" in ctype for ctype in content):
+    if content and "json" not in next(iter(content)):
         # A connector-wide Accept asks for JSON; an operation that answers with
-        # something else asks for what it declares, so a strict server never says 406.
+        # something else first (a video, an archive) asks for all it declares, so a
+        # strict server never says 406.
         desc["headers"] = {"Accept": ", ".join(content)}
     desc["params"] = params
     desc["response"] = response
     if op.get("deprecated"):
         desc["deprecated"] = True
     return desc
+
+
+def _body_kind(content_type: str) -> str:
+    """`json`, `multipart`, `form`, or `raw` for any other request content type."""
+    if "json" in content_type:
+        return "json"
+    if content_type.startswith("multipart/"):
+        return "multipart"
+    return "form" if content_type == "application/x-www-form-urlencoded" else "raw"
+
+
+def _raw_field(spec: Mapping[str, Any], kinds: Mapping[str, tuple[str, Any]]) -> tuple[str, list[str]] | None:
+    """The form field the raw content type carries alone (its `encoding` has that type), and the other fields."""
+    raw_type, (_, form) = kinds["raw"][0], kinds["multipart"]
+    fields = [name for name, enc in (form.get("encoding") or {}).items()
+              if isinstance(enc, Mapping) and enc.get("contentType") == raw_type]
+    if len(fields) != 1:
+        return None
+    props, _ = _object_fields(spec, form.get("schema", {}))
+    return fields[0], [name for name in props if name != fields[0]]
+
+
+# OpenAPI `style` (with `explode`) -> the manifest's param style; `form` exploded is the default.
+_QUERY_STYLES = {("deepObject", True): "deep_object", ("form", False): "comma",
+                 ("pipeDelimited", False): "pipe", ("spaceDelimited", False): "space"}
+
+
+def _style(param: Mapping[str, Any], schema: Mapping[str, Any]) -> str | None:
+    """The manifest style of a query or header param, as its description's `style` says.
+
+    A query object with no style is a filter sent as `k[a]=1` (deep_object); a
+    header list is comma-separated (`simple`), the only form OpenAPI gives headers.
+    """
+    style = param.get("style")
+    if param.get("in") == "header":
+        return "simple" if style == "simple" else None
+    if param.get("in") != "query":
+        return None
+    if style is None:
+        return "deep_object" if schema.get("type") == "object" else None
+    return _QUERY_STYLES.get((style, bool(param.get("explode", style == "form"))))
 
 
 def _slug(text: str) -> str:

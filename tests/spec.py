@@ -13,10 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT.parent / "shared" / "openapi" / "openai-2025-01-21.yaml"
+SPEC = ROOT / "openapi" / "openai-2025-01-21.yaml.xz"
 
 _METHODS = ("get", "put", "post", "delete", "patch")
 # `{ ... }` or a line opening with `...`: stands for items left out
@@ -28,10 +27,10 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 @functools.lru_cache(maxsize=1)
 def description() -> dict[str, Any]:
-    """The whole description, parsed once per run (the C loader when PyYAML has it)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with SPEC.open(encoding="utf-8") as f:
-        return yaml.load(f, Loader=loader)
+    """The whole description (the vendored copy), parsed once per run."""
+    from engine.openapi import load_spec
+
+    return load_spec(str(SPEC))
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ import yaml  # noqa: E402
 
 from engine import openapi  # noqa: E402
 
-DEFAULT_SPEC = ROOT.parent / "shared" / "openapi" / "openai-2025-01-21.yaml"
+DEFAULT_SPEC = ROOT / "openapi" / "openai-2025-01-21.yaml.xz"
 DEFAULT_OVERRIDES = ROOT / "tools" / "overrides.yaml"
 DEFAULT_OUTPUT = ROOT / "connector.yaml"
 HEADER = """\
@@ -143,16 +143,51 @@ def _share_params(actions: list[dict[str, Any]], names: Iterable[str]) -> dict[s
     return definitions
 
 
+def load_overrides(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """An overrides file, with the file it `extends` (a path beside it) merged under it.
+
+    The base's connector, definitions and detect merge key by key; its rules come
+    first; its per-operation `actions` entries merge under this file's; a composite
+    of the same name is replaced, others are added.
+    """
+    path = path.resolve()
+    if path in seen:
+        raise SystemExit(f"overrides: {path.name} extends itself")
+    with open(path, "rb") as fh:
+        ov = yaml.safe_load(fh)
+    base_name = ov.pop("extends", None)
+    if base_name is None:
+        return ov
+    base = load_overrides(path.parent / base_name, seen + (path,))
+    out = _merge({k: v for k, v in base.items() if k not in ("rules", "composites", "shared_params")},
+                 {k: v for k, v in ov.items() if k not in ("rules", "composites", "shared_params")})
+    out["rules"] = base.get("rules", []) + ov.get("rules", [])
+    out["shared_params"] = list(dict.fromkeys(base.get("shared_params", []) + ov.get("shared_params", [])))
+    mine = {c["name"]: c for c in ov.get("composites", [])}
+    out["composites"] = [mine.pop(c["name"], c) for c in base.get("composites", [])] + list(mine.values())
+    return out
+
+
+def _credential(spec: Mapping[str, Any], op: Mapping[str, Any], ov: Mapping[str, Any]) -> str:
+    """The credential the operation's `security` (else the description's) names, through `security_credentials`."""
+    default = ov["connector"].get("default_credential", "api_key")
+    schemes = ov.get("security_credentials", {})
+    for requirement in op.get("security", spec.get("security")) or []:
+        for scheme in requirement:
+            if scheme in schemes:
+                return schemes[scheme]
+    return default
+
+
 def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     spec = openapi.load_spec(str(spec_path))
-    with open(overrides_path, "rb") as fh:
-        ov = yaml.safe_load(fh)
+    ov = load_overrides(overrides_path)
     colls = openapi.collections(spec)
     actions: list[dict[str, Any]] = []
     known = set()
     for path, method, op in openapi.operations(spec):
         action = openapi.describe_operation(spec, path, method, op, colls, op.get("x-oaiMeta"))
-        action["credential"] = ov["connector"].get("default_credential", "api_key")
+        action["credential"] = _credential(spec, op, ov)
         for rule in ov.get("rules", []):
             if _matches(rule["match"], action):
                 action = _merge(action, rule["set"])
@@ -186,9 +221,14 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
         sandbox["id_prefixes"] = {**found, **sandbox.get("id_prefixes", {})}
         sandbox["id_prefixes"] = {k: sandbox["id_prefixes"][k] for k in sorted(sandbox["id_prefixes"])}
 
+    hooks = connector.get("webhooks")
+    if hooks is not None and spec.get("webhooks"):
+        hooks["events"] = _webhook_events(spec)
+
     used: set[str] = set()
     _refs(actions, used)
     _refs(definitions, used)
+    _refs(hooks or {}, used)
     used.update((sandbox or {}).get("stream_schemas", {}).values())
     components = spec["components"]["schemas"]
     schemas: dict[str, Any] = {}
@@ -211,6 +251,20 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
         out["composites"] = copy.deepcopy(ov["composites"])
     out["schemas"] = {k: schemas[k] for k in sorted(schemas)}
     return out
+
+
+def _webhook_events(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The description's webhooks as event type (what the payload's `type` says) -> its schema."""
+    events: dict[str, Any] = {}
+    for _, item in sorted(spec["webhooks"].items()):
+        for op in item.values():
+            media = (op.get("requestBody") or {}).get("content", {}).get("application/json", {})
+            ref = (media.get("schema") or {}).get("$ref", "")
+            schema = spec["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+            kinds = ((schema.get("properties") or {}).get("type") or {}).get("enum") or []
+            if ref and kinds:
+                events[kinds[0]] = {"$ref": "#/schemas/" + ref.rsplit("/", 1)[-1]}
+    return dict(sorted(events.items()))
 
 
 def _snake(text: str) -> str:
