@@ -158,6 +158,8 @@ def _query(text: str) -> dict[str, list[str]]:
     return query
 
 
+# Messages for a connector whose `errors` do not word them.
+_OWN_WORDING = {"bad_form": "The form body cannot be read: {detail}."}
 _FORM_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])+)")
 _FORM_SUB = re.compile(r"\[([^\[\]]*)\]")
 
@@ -554,7 +556,7 @@ class SandboxAdapter(BaseAdapter):
     # -- answers ----------------------------------------------------------------
     def _error(self, status: int, which: str, param: str | None = None, **fill: Any) -> _Reply:
         errors = self.cfg.get("errors", {})
-        spec = errors.get(which, {"message": which})
+        spec = errors.get(which, {"message": _OWN_WORDING.get(which, which)})
         body: Any = {"message": spec["message"].format(param=param, **fill), "type": errors.get("type"),
                      "param": param, "code": spec.get("code")}
         for key in reversed(self.error_path):
