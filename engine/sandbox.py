@@ -126,7 +126,8 @@ def _shape_problem(state: Any) -> str | None:
         for ident, record in items.items():
             where = f"objects[{type_[:40]!r}][{ident[:40]!r}]"
             if not isinstance(record, dict) or not isinstance(record.get("data"), dict) \
-                    or record["data"].get("id") != ident:
+                    or not isinstance(record["data"].get("id"), str) \
+                    or ident.split("/", 1)[0] != record["data"]["id"]:
                 return f"{where} is not an object whose `data` has that id"
             scope, content = record.get("scope"), record.get("content")
             if not isinstance(scope, dict) or not all(isinstance(v, str) for v in scope.values()):
@@ -385,7 +386,7 @@ class SandboxAdapter(BaseAdapter):
         record = {"data": data, "scope": dict(scope), "seq": state["seq"]}
         if content is not None:
             record["content"] = base64.b64encode(content).decode("ascii")
-        state["objects"].setdefault(type_, {})[data["id"]] = record
+        state["objects"].setdefault(type_, {})[self._key(type_, data["id"], scope)] = record
         return record
 
     def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
@@ -412,8 +413,19 @@ class SandboxAdapter(BaseAdapter):
             if key in props and self.synth.valid(props[key], value):
                 data[key] = copy.deepcopy(value)
 
+    def _key(self, type_: str, ident: str, scope: Mapping[str, str]) -> str:
+        """Where an object is kept: its id; for an object given its id (`id_from`), its id within each
+        enclosing object, so one file in two stores is two objects."""
+        if type_ not in self.cfg.get("id_from", {}):
+            return ident
+        return "/".join([ident, *(scope[p] for p in sorted(self.parents.get(type_, {})) if p in scope)])
+
     def _find(self, state: dict[str, Any], type_: str, ident: str, scope: Mapping[str, str]) -> dict[str, Any]:
-        record = state["objects"].get(type_, {}).get(ident)
+        records = state["objects"].get(type_, {})
+        record = records.get(self._key(type_, ident, scope))
+        if record is None and type_ in self.cfg.get("id_from", {}):  # named without the objects it is inside
+            record = next((r for r in records.values() if r["data"]["id"] == ident
+                           and all(r["scope"].get(k, v) == v for k, v in scope.items())), None)
         if record is None or any(record["scope"].get(k, v) != v for k, v in scope.items()):
             raise self._error(404, "not_found", noun=type_.rsplit(".", 1)[-1].replace("_", " "), id=ident)
         return record
@@ -653,7 +665,8 @@ class SandboxAdapter(BaseAdapter):
         else:
             record = self._find(state, route.type, target, params)
             if route.kind == "delete":
-                del state["objects"][route.type][target]
+                kept = state["objects"][route.type]
+                del kept[next(key for key, r in kept.items() if r is record)]
                 return json.dumps(self._deleted(route, schema, target, body)).encode(), "application/json"
             steps = self.cfg.get("progress", {}).get(route.type, [])
             status = record["data"].get(self.status_field)

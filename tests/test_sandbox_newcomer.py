@@ -221,3 +221,17 @@ def test_form_body_actions_are_read_as_their_fields(arrays):
         assert bad.status_code == 400 and "extra" in bad.text and "JSON" not in bad.text
         bad = session.post("http://127.0.0.1:9/v1/orders", data="quantity=1&tags[]=a&tags[x]=b", headers=form)
         assert bad.status_code == 400 and "form body" in bad.text
+
+
+def test_one_file_in_two_stores_is_two_store_files(sbx):
+    file_id = _files(sbx, 1)[0]
+    stores = [sbx.run("vector_stores.create", {"name": n, "file_ids": [file_id]})["id"] for n in ("a", "b")]
+    for store in stores:
+        listed = sbx.run("vector_stores.files.list", {"vector_store_id": store})["data"]
+        assert [(f["id"], f["vector_store_id"]) for f in listed] == [(file_id, store)]
+        assert sbx.run("vector_stores.retrieve", {"vector_store_id": store})["file_counts"]["total"] == 1
+    sbx.run("vector_stores.files.delete", {"vector_store_id": stores[0], "file_id": file_id})
+    assert sbx.run("vector_stores.files.list", {"vector_store_id": stores[0]})["data"] == []
+    assert sbx.run("vector_stores.files.retrieve", {"vector_store_id": stores[1], "file_id": file_id})["id"] == file_id
+    with pytest.raises(engine.NotFoundError):
+        sbx.run("vector_stores.files.retrieve", {"vector_store_id": stores[0], "file_id": file_id})
