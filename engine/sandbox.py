@@ -707,11 +707,10 @@ class SandboxAdapter(BaseAdapter):
         seconds = len(text) if isinstance(text, str) else 0
         seconds = min(seconds * float(spec.get("seconds_per_char", 0.06)) / speed, float(spec.get("max_seconds", 60)))
         frames, period = round(rate * seconds), max(2, rate // 400)  # a tone near 400 Hz: whole periods repeat
-        wave_ = array.array("h", (int(3000 * math.sin(2 * math.pi * i / period)) for i in range(period)))
-        if sys.byteorder == "big":
-            wave_.byteswap()
-        one = wave_.tobytes()
-        samples = (one * (frames // period + 1))[:2 * frames]
+        cycle = array.array("h", (int(3000 * math.sin(2 * math.pi * i / period)) for i in range(period)))
+        if sys.byteorder == "big":  # samples are little-endian on the wire
+            cycle.byteswap()
+        samples = (cycle.tobytes() * (frames // period + 1))[:2 * frames]
         if fmt == "pcm":
             return samples, ctype
         out = io.BytesIO()
@@ -1010,7 +1009,7 @@ class SandboxAdapter(BaseAdapter):
             return value
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes: the text
             return value
 
     def _branch(self, schema: Any, kind: str) -> dict[str, Any]:
