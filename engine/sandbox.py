@@ -415,7 +415,7 @@ class SandboxAdapter(BaseAdapter):
 
     def _key(self, type_: str, ident: str, scope: Mapping[str, str]) -> str:
         """Where an object is kept: its id; for an object given its id (`id_from`), its id within each
-        enclosing object, so one file in two stores is two objects."""
+        enclosing object, so one id given inside two objects is two objects."""
         if type_ not in self.cfg.get("id_from", {}):
             return ident
         return "/".join([ident, *(scope[p] for p in sorted(self.parents.get(type_, {})) if p in scope)])
