@@ -317,13 +317,17 @@ def catalogue(eng: Engine) -> dict[str, Any]:
 
 
 def _read_jsonl(path: str) -> Any:
+    """The inputs of a batch: one per non-blank line, numbered from 0 as every batch message numbers them."""
     with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+        index = 0
+        for line in fh:
             if line.strip():
                 try:
                     yield json.loads(line)
-                except ValueError as exc:
-                    raise _Usage(f"{path}:{n}: not JSON: {exc}") from None
+                except ValueError as exc:  # its position within the line, not json's "line 1" of it
+                    why = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else exc
+                    raise _Usage(f"--input {path}: input {index} is not JSON: {why}") from None
+                index += 1
 
 
 def _drop_from(path: str, index: int) -> None:
@@ -354,6 +358,9 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
             raise _Usage(f"--handle {args.handle} is not a batch handle this command wrote "
                          f"({type(exc).__name__})") from None
         job = eng.batch_results(handle)
+        if job.done >= int(handle["total"]):
+            _finished(args.handle, args.output, job.done, err)
+            return EXIT_OK
         if Path(args.output).exists():
             _drop_from(args.output, job.done)
     else:
@@ -372,12 +379,15 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
     save()
     tty = err.isatty()
     done = failed = 0
+    shown: list[str] = []
     mode = "a" if resuming else "w"
     with open(args.output, mode, encoding="utf-8") as fh:
         for index, result in job.results():
             if isinstance(result, errors.Error):
                 failed += 1
                 line = {"index": index, "error": {"type": type(result).__name__, "message": str(result)}}
+                if len(shown) < _SHOWN_FAILED:
+                    shown.append(f"input {index} failed: {type(result).__name__}: {_one_line(str(result))}\n")
             else:
                 line = {"index": index, "result": result}
             fh.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -386,12 +396,46 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
                 fh.flush()
                 save()
             if tty:
-                err.write(f"\r{job.done} done, {job.failed} failed, {job.pending} batches pending")
+                err.write(f"\rinputs 0..{index} done, {job.failed} failed, {job.pending} batches pending")
         save()
     if tty:
         err.write("\n")
+    err.write("".join(shown))
+    if failed > len(shown):
+        err.write(f"and {failed - len(shown)} more failed inputs (see {args.output})\n")
     err.write(f"{done} results ({failed} failed) written to {args.output}\n")
     return EXIT_OK
+
+
+_SHOWN_FAILED = 20
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _finished(handle: str, output: str, total: int, err: TextIO) -> None:
+    """Say that a resumed job has nothing left to deliver, and whether `output` holds its results; touch nothing."""
+    held = 0
+    try:
+        with open(output, "rb") as fh:
+            for line in fh:  # the results file holds input n on its line n
+                try:
+                    if json.loads(line).get("index") != held:
+                        break
+                except (ValueError, RecursionError, AttributeError):
+                    break
+                held += 1
+    except OSError:
+        pass  # no results file there (or none this user can read): it does not hold them
+    if not total:
+        where = "it had no inputs"
+    elif held >= total:
+        where = f"{output} holds them (inputs 0..{total - 1}) and was not written"
+    else:
+        where = f"{output} does not hold them and was not written (the run that finished the job wrote them)"
+    err.write(f"batch job {handle} is finished: its {total} results were all delivered before; {where}\n")
 
 
 def _cmd_drift(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:

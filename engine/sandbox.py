@@ -22,6 +22,7 @@ is one step, so no process writes over what another just created.
 """
 from __future__ import annotations
 
+import array
 import base64
 import contextlib
 import copy
@@ -29,13 +30,16 @@ import fcntl
 import http.client
 import io
 import json
+import math
 import os
 import re
 import secrets
 import stat
+import sys
 import tempfile
 import threading
 import time
+import wave
 from email import policy as _email_policy
 from email.parser import BytesParser
 from typing import Any, Iterator, Mapping
@@ -69,6 +73,12 @@ def _put(node: dict[str, Any], path: str, value: Any) -> None:
     for key in parents:
         node = node.setdefault(key, {})
     node[last] = value
+
+
+def _fill(template: str, fields: Mapping[str, Any]) -> str:
+    """`{a|b}` -> the first of the fields a, b that is given (and not empty), else nothing."""
+    return re.sub(r"\{([^{}]*)\}", lambda m: next((str(fields[n]) for n in m.group(1).split("|")
+                                                   if fields.get(n) not in (None, "")), ""), template)
 
 
 def _flock(fd: int, end: float | None) -> bool:
@@ -116,7 +126,8 @@ def _shape_problem(state: Any) -> str | None:
         for ident, record in items.items():
             where = f"objects[{type_[:40]!r}][{ident[:40]!r}]"
             if not isinstance(record, dict) or not isinstance(record.get("data"), dict) \
-                    or record["data"].get("id") != ident:
+                    or not isinstance(record["data"].get("id"), str) \
+                    or ident.split("/", 1)[0] != record["data"]["id"]:
                 return f"{where} is not an object whose `data` has that id"
             scope, content = record.get("scope"), record.get("content")
             if not isinstance(scope, dict) or not all(isinstance(v, str) for v in scope.values()):
@@ -126,6 +137,11 @@ def _shape_problem(state: Any) -> str | None:
             if content is not None and not (isinstance(content, str) and len(content) % 4 == 0
                                             and _BASE64.fullmatch(content)):
                 return f"{where}: `content` is not base64"
+            later = record.get("later", {})
+            if not isinstance(later, dict) or not all(isinstance(sets, dict) and all(isinstance(v, str)
+                                                                                      for v in sets.values())
+                                                      for sets in later.values()):
+                return f"{where}: `later` is not an object of objects of strings"
     stack: list[tuple[Any, int]] = [(state, 1)]
     while stack:  # the handlers copy and encode objects recursively: bound how deep they go
         node, depth = stack.pop()
@@ -141,6 +157,21 @@ def _query(text: str) -> dict[str, list[str]]:
     for k, v in parse_qsl(text, keep_blank_values=True):
         query.setdefault(k, []).append(v)
     return query
+
+
+# Messages for a connector whose `errors` do not word them.
+_OWN_WORDING = {"bad_form": "The form body cannot be read: {detail}."}
+_FORM_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])+)")
+_FORM_SUB = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _kind(schema: Mapping[str, Any]) -> str | None:
+    """A resolved schema's type: its first non-null one, else what its keywords imply."""
+    types = schema.get("type")
+    for t in types if isinstance(types, list) else [types]:
+        if t not in (None, "null"):
+            return t
+    return "object" if "properties" in schema else "array" if "items" in schema else None
 
 
 class _Reply(Exception):
@@ -235,6 +266,9 @@ class SandboxAdapter(BaseAdapter):
         # what the names alone cannot (several items share `file_id`; `input_file_id` is no path's).
         self.refs = {_HOLE.match(path.rsplit("/", 1)[-1]).group(1): t for path, t in self.item_types.items()}
         self.refs.update(self.cfg.get("ids", {}))
+        # The path parameter naming an object of each type: what the objects inside it have in their scope.
+        self.own_param = {t: _HOLE.match(path.rsplit("/", 1)[-1]).group(1) for path, t in self.item_types.items()
+                          if _HOLE.match(path.rsplit("/", 1)[-1])}
 
     def _parent_types(self, path: str, item: bool) -> dict[str, str]:
         """Path parameter -> type of the enclosing object it names (the item's own id excluded)."""
@@ -352,7 +386,7 @@ class SandboxAdapter(BaseAdapter):
         record = {"data": data, "scope": dict(scope), "seq": state["seq"]}
         if content is not None:
             record["content"] = base64.b64encode(content).decode("ascii")
-        state["objects"].setdefault(type_, {})[data["id"]] = record
+        state["objects"].setdefault(type_, {})[self._key(type_, data["id"], scope)] = record
         return record
 
     def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
@@ -379,8 +413,19 @@ class SandboxAdapter(BaseAdapter):
             if key in props and self.synth.valid(props[key], value):
                 data[key] = copy.deepcopy(value)
 
+    def _key(self, type_: str, ident: str, scope: Mapping[str, str]) -> str:
+        """Where an object is kept: its id; for an object given its id (`id_from`), its id within each
+        enclosing object, so one id given inside two objects is two objects."""
+        if type_ not in self.cfg.get("id_from", {}):
+            return ident
+        return "/".join([ident, *(scope[p] for p in sorted(self.parents.get(type_, {})) if p in scope)])
+
     def _find(self, state: dict[str, Any], type_: str, ident: str, scope: Mapping[str, str]) -> dict[str, Any]:
-        record = state["objects"].get(type_, {}).get(ident)
+        records = state["objects"].get(type_, {})
+        record = records.get(self._key(type_, ident, scope))
+        if record is None and type_ in self.cfg.get("id_from", {}):  # named without the objects it is inside
+            record = next((r for r in records.values() if r["data"]["id"] == ident
+                           and all(r["scope"].get(k, v) == v for k, v in scope.items())), None)
         if record is None or any(record["scope"].get(k, v) != v for k, v in scope.items()):
             raise self._error(404, "not_found", noun=type_.rsplit(".", 1)[-1].replace("_", " "), id=ident)
         return record
@@ -394,6 +439,7 @@ class SandboxAdapter(BaseAdapter):
         for field in self.cfg.get("status_times", {}).get(status, ()):
             if field in props:
                 obj[field] = int(time.time())
+        obj.update({k: v for k, v in (record.get("later") or {}).get(status, {}).items() if k in props})
         then = self.cfg.get("on_status", {}).get(type_, {}).get(status)
         if then:
             fields = {**then.get("fields", {}), **{k: obj.get(src) for k, src in then.get("link", {}).items()}}
@@ -403,7 +449,57 @@ class SandboxAdapter(BaseAdapter):
         job = self.cfg.get("line_jobs", {}).get(type_)
         if job and status == job["at"]:
             self._run_lines(state, obj, job)
+        spec = self.cfg.get("attach", {}).get(type_)
+        if spec:  # the objects inside it still on their way move with it, where the status is one of theirs
+            steps = self.cfg.get("progress", {}).get(spec["create"], [])
+            takes = self.synth.prop(self.type_schemas.get(spec["create"]), self.status_field)
+            for item in self._items(state, type_, record, spec):
+                if item["data"].get(self.status_field) in steps[:-1] and self.synth.valid(takes, status):
+                    self._set_status(state, spec["create"], item, status, events)
+            self._count(state, type_, record)
         events.append((f"{type_}.{status}", copy.deepcopy(obj)))
+
+    # -- objects inside an object: listed by id when it is created, counted by status --
+    def _attach(self, state: dict[str, Any], type_: str, record: dict[str, Any], body: Mapping[str, Any]) -> None:
+        """One `create` object inside the new object per id its body's `field` lists, as `attach` declares.
+
+        Each is scoped by the object's own path parameter (so the list
+        under it finds it), and takes the id it was given where `id_from` says so.
+        """
+        spec = self.cfg.get("attach", {}).get(type_)
+        ids = body.get(spec["field"]) if spec else None
+        if not isinstance(ids, list) or type_ not in self.own_param:
+            return
+        child, key = spec["create"], self.cfg.get("id_from", {}).get(spec["create"])
+        scope = {**record["scope"], self.own_param[type_]: record["data"]["id"]}
+        for ident in dict.fromkeys(i for i in ids if isinstance(i, str)):
+            obj = self._object(child, self.type_schemas.get(child), {key: ident} if key else {}, scope)
+            if key:
+                obj["id"] = ident
+            self._store(state, child, obj, scope)
+        self._count(state, type_, record)
+
+    def _items(self, state: dict[str, Any], type_: str, record: dict[str, Any],
+               spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+        own, ident = self.own_param.get(type_), record["data"].get("id")
+        return [r for r in state["objects"].get(spec["create"], {}).values() if own and r["scope"].get(own) == ident]
+
+    def _count(self, state: dict[str, Any], type_: str, record: dict[str, Any]) -> None:
+        """Tally the objects inside this one by status in its `counts` field (the keys its schema gives), and total."""
+        spec = self.cfg.get("attach", {}).get(type_)
+        if not spec or "counts" not in spec:
+            return
+        keys = list(self.synth.props(self.synth.prop(self.type_schemas.get(type_), spec["counts"]))[0])
+        old = record["data"].get(spec["counts"])
+        counts = {k: 0 for k in (old if isinstance(old, dict) and old else keys)}
+        items = self._items(state, type_, record, spec)
+        for item in items:
+            status = item["data"].get(self.status_field)
+            if status in counts and status != spec.get("total"):
+                counts[status] += 1
+        if spec.get("total"):
+            counts[spec["total"]] = len(items)
+        record["data"][spec["counts"]] = counts
 
     # -- batch jobs: request lines answered through the sandbox's own routes ----
     def _run_lines(self, state: dict[str, Any], obj: dict[str, Any], job: Mapping[str, Any]) -> None:
@@ -472,7 +568,7 @@ class SandboxAdapter(BaseAdapter):
     # -- answers ----------------------------------------------------------------
     def _error(self, status: int, which: str, param: str | None = None, **fill: Any) -> _Reply:
         errors = self.cfg.get("errors", {})
-        spec = errors.get(which, {"message": which})
+        spec = errors.get(which, {"message": _OWN_WORDING.get(which, which)})
         body: Any = {"message": spec["message"].format(param=param, **fill), "type": errors.get("type"),
                      "param": param, "code": spec.get("code")}
         for key in reversed(self.error_path):
@@ -539,6 +635,8 @@ class SandboxAdapter(BaseAdapter):
             return json.dumps(self._list(route, state, params, query)).encode(), "application/json"
         if route.kind == "binary":  # the bytes of the object named in the path, else made up from the request
             content = found[-1].get("content") if found else None
+            if not content and route.action.name in self.cfg.get("audio", {}).get("actions", ()):
+                return self._audio(route.action, body)
             data = base64.b64decode(content) if content else json.dumps(body, sort_keys=True, default=str).encode()
             return data, self.cfg.get("binary_content_type", "application/octet-stream")
         events: list[tuple[str | None, Any]] = []
@@ -555,13 +653,20 @@ class SandboxAdapter(BaseAdapter):
             if key and isinstance(body.get(key), str):
                 obj["id"] = body[key]
             record = self._store(state, route.type, obj, scope, next(iter(files.values()))[1] if files else None)
+            self._attach(state, route.type, record, body)
+            later = self.cfg.get("status_fields", {}).get(route.type)
+            if later:  # filled now, while the request is at hand; set when the status is reached
+                given = {**body, **{k: v for k, v in obj.items() if v not in (None, "")}}
+                record["later"] = {status: {k: _fill(t, given) for k, t in sets.items()}
+                                   for status, sets in later.items()}
         elif route.kind == "synth":  # with no schema to follow, the answer says back what was sent
             data = self._object(route.type, schema, {**body, **params}, {}, body) if schema else copy.deepcopy(body)
             record = {"data": data, "scope": {}}
         else:
             record = self._find(state, route.type, target, params)
             if route.kind == "delete":
-                del state["objects"][route.type][target]
+                kept = state["objects"][route.type]
+                del kept[next(key for key, r in kept.items() if r is record)]
                 return json.dumps(self._deleted(route, schema, target, body)).encode(), "application/json"
             steps = self.cfg.get("progress", {}).get(route.type, [])
             status = record["data"].get(self.status_field)
@@ -576,9 +681,45 @@ class SandboxAdapter(BaseAdapter):
                 if spec:
                     self._assemble(state, record["data"], spec, body.get(spec["parts"]) or [],
                                    {route.holes[-1]: target})
+            self._count(state, route.type, record)  # the objects inside it may have moved on their own
         if streams:
             return self._stream(route, state, record, body, events), "text/event-stream"
         return json.dumps(record["data"]).encode(), "application/json"
+
+    def _audio(self, action: Any, body: Mapping[str, Any]) -> tuple[bytes, str]:
+        """Audio in the format the request names (else its default), with that format's content type.
+
+        `wav` and `pcm` are real: a soft tone, 16-bit little-endian mono at
+        `rate` Hz, `seconds_per_char` per character of the text over the
+        speed, at most `max_seconds`. Formats the standard library cannot
+        write are the declared `placeholder` text, which says what it is.
+        """
+        spec = self.cfg["audio"]
+        param = next((p for p in action.params if p.wire == spec["format"]), None)
+        fmt = body.get(spec["format"]) or ((param.schema or {}).get("default") if param else None) or ""
+        ctype = spec.get("content_types", {}).get(fmt) or self.cfg.get("binary_content_type",
+                                                                       "application/octet-stream")
+        if fmt not in ("wav", "pcm"):
+            text = spec.get("placeholder", "SANDBOX PLACEHOLDER AUDIO ({format})\n")
+            return text.replace("{format}", str(fmt)).encode("utf-8"), ctype
+        rate, text, speed = int(spec.get("rate", 24000)), body.get(spec.get("text", "")), body.get(spec.get("speed"))
+        speed = float(speed) if isinstance(speed, (int, float)) and not isinstance(speed, bool) and speed > 0 else 1.0
+        seconds = len(text) if isinstance(text, str) else 0
+        seconds = min(seconds * float(spec.get("seconds_per_char", 0.06)) / speed, float(spec.get("max_seconds", 60)))
+        frames, period = round(rate * seconds), max(2, rate // 400)  # a tone near 400 Hz: whole periods repeat
+        cycle = array.array("h", (int(3000 * math.sin(2 * math.pi * i / period)) for i in range(period)))
+        if sys.byteorder == "big":  # samples are little-endian on the wire
+            cycle.byteswap()
+        samples = (cycle.tobytes() * (frames // period + 1))[:2 * frames]
+        if fmt == "pcm":
+            return samples, ctype
+        out = io.BytesIO()
+        with wave.open(out, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(samples)
+        return out.getvalue(), ctype
 
     def _inherited(self, state: dict[str, Any], type_: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Fields a new object takes from an object it names (which must exist), as `inherit` declares."""
@@ -687,6 +828,8 @@ class SandboxAdapter(BaseAdapter):
                 page, more = records[max(0, end - limit):end], end - limit > 0
             else:
                 page, more = records[:limit], limit < len(records)
+        for record in page:
+            self._count(state, route.type or "", record)
         data = [r["data"] for r in page]
         out[spec["items"]] = data
         fields = self.synth.props(schema)[0]
@@ -772,6 +915,9 @@ class SandboxAdapter(BaseAdapter):
                 else:
                     fields.setdefault(name, []).append(payload.decode("utf-8"))
             fields = {k: self._form_value(route, k, v) for k, v in fields.items()}
+        elif ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            fields = {k: self._typed(route.body[k].schema if k in route.body else None, v)
+                      for k, v in self._form(data).items()}
         elif data:
             try:
                 fields = json.loads(data)
@@ -804,6 +950,75 @@ class SandboxAdapter(BaseAdapter):
             return json.loads(value) if isinstance(value, str) else [json.loads(v) for v in value]
         except ValueError:
             return value
+
+    def _form(self, data: bytes) -> dict[str, Any]:
+        """A form body's pairs as the fields they spell: `a[b][c]=`, `a[0]=`, `a[]=` and `a=&a=`, as forms are written.
+
+        Values stay text here; `_typed` gives them the types the schema wants.
+        """
+        try:
+            pairs = parse_qsl(data.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise self._error(400, "bad_form", detail="it is not UTF-8") from None
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            m = _FORM_KEY.fullmatch(key)
+            path = [m.group(1), *_FORM_SUB.findall(m.group(2))] if m else [key]
+            if len(path) > _MAX_DEPTH:
+                raise self._error(400, "bad_form", detail=f"a field is nested deeper than {_MAX_DEPTH} levels")
+            node: Any = out
+            for part, after in zip(path, path[1:] + [None]):
+                if isinstance(node, list) != (part == ""):  # `a[]=` and `a[x]=` (or `a=`) for the same a
+                    raise self._error(400, "bad_form", detail=f"{key!r} mixes a list with other fields")
+                if after is None:
+                    if part == "":
+                        node.append(value)
+                    elif part not in node:
+                        node[part] = value
+                    elif isinstance(node[part], dict):
+                        raise self._error(400, "bad_form", detail=f"{key!r} is given as a value and as fields")
+                    else:  # `a=1&a=2`: the values in order
+                        node[part] = [*(node[part] if isinstance(node[part], list) else [node[part]]), value]
+                    continue
+                want: type = list if after == "" else dict
+                child = want() if part == "" else node.setdefault(part, want())
+                if part == "":
+                    node.append(child)
+                if not isinstance(child, want):
+                    raise self._error(400, "bad_form", detail=f"{key!r} is given as a value and as fields")
+                node = child
+        return out
+
+    def _typed(self, schema: Any, value: Any) -> Any:
+        """Form text as the schema takes it: `a[0]=` objects as lists, and a number, boolean or JSON text parsed
+        where the text itself does not fit; a repeated field the schema takes once is its last value."""
+        if isinstance(value, dict):
+            numbered = bool(value) and all(k.isdigit() for k in value)
+            s = self._branch(schema, "array" if numbered else "object")
+            if numbered and _kind(s) == "array":
+                return [self._typed(s.get("items"), value[k]) for k in sorted(value, key=int)]
+            props = self.synth.props(s)[0]
+            extra = s.get("additionalProperties") if isinstance(s.get("additionalProperties"), dict) else None
+            return {k: self._typed(props.get(k, extra), v) for k, v in value.items()}
+        if isinstance(value, list):
+            s = self._branch(schema, "array")
+            if schema is not None and _kind(s) != "array":
+                return self._typed(schema, value[-1])
+            return [self._typed(s.get("items"), v) for v in value]
+        if schema is None or self.synth.valid(schema, value):
+            return value
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes: the text
+            return value
+
+    def _branch(self, schema: Any, kind: str) -> dict[str, Any]:
+        """The schema, or of its alternatives the first of that kind (object or array)."""
+        s = self.synth.resolve(schema)
+        for alt in s.get("anyOf") or s.get("oneOf") or ():
+            if _kind(self.synth.resolve(alt)) == kind:
+                return self.synth.resolve(alt)
+        return s
 
     def close(self) -> None:
         """Nothing to release: no connection was ever opened."""

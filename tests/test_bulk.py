@@ -563,8 +563,10 @@ def test_cli_batch_writes_results_shows_progress_and_resumes(tmp_path, small_bat
         assert [x["index"] for x in lines] == [0, 1, 2, 3]
         assert lines[0]["result"]["choices"][0]["message"]["content"] == "A"
         assert lines[1]["error"]["type"] == "BadRequestError"
-        assert "4 done, 1 failed, 0 batches pending" in err.getvalue()
-        assert "1 done, 0 failed, 2 batches pending" in err.getvalue()
+        # Inputs are named by their index everywhere: progress, failures and the results file.
+        assert "inputs 0..3 done, 1 failed, 0 batches pending" in err.getvalue()
+        assert "inputs 0..0 done, 0 failed, 2 batches pending" in err.getvalue()
+        assert "input 1 failed: BadRequestError: " in err.getvalue()
         # Resuming from a handle saved mid-way rewrites only what came after it.
         saved = json.loads(handle.read_text())
         assert saved["next"] == 4

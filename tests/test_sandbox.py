@@ -559,7 +559,7 @@ def test_streaming_a_run_sends_its_lifecycle_events(sbx):
 def test_binary_actions_answer_bytes(sbx, tmp_path):
     audio = sbx.run("audio.speech.create", {"model": "tts-1", "input": "Hi", "voice": "alloy"}, raw=True)
     assert isinstance(audio.data, bytes) and audio.data
-    assert audio.headers["content-type"] == "application/octet-stream"
+    assert audio.headers["content-type"] == "audio/mpeg"  # the default format's type (mp3: a marked placeholder)
     file = sbx.run("files.create", {"file": ("a.jsonl", b'{"x": 1}\n'), "purpose": "batch"})
     out = tmp_path / "copy.jsonl"
     assert sbx.run("files.content", {"file_id": file["id"]}, output=out) == 9
