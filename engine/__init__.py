@@ -18,6 +18,7 @@ from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusEr
                      PaginationError, PermissionDeniedError, PollTimeoutError, Problem, RateLimitError, TemplateError,
                      UnknownActionError, UnprocessableEntityError, UntrustedManifestError, UploadSourceError,
                      ValidationError)
+from .errors import TriggerStateError, UnknownTriggerError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 
@@ -28,7 +29,7 @@ __all__ = [
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
     "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "TemplateError",
-    "UntrustedManifestError", "__version__",
+    "UntrustedManifestError", "TriggerStateError", "UnknownTriggerError", "__version__",
 ]
 
 from ._version import __version__  # noqa: E402

@@ -16,7 +16,7 @@ __all__ = [
     "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError",
     "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "TemplateError", "status_error_class",
-    "BatchHandleError", "UntrustedManifestError",
+    "BatchHandleError", "UntrustedManifestError", "TriggerStateError", "UnknownTriggerError",
 ]
 
 
@@ -256,3 +256,12 @@ class BatchHandleError(Error):
 class UntrustedManifestError(ManifestError):
     """A manifest given at run time would read an environment variable or send a credential where the
     caller did not allow; raised when the Engine is built, before anything is read or sent."""
+
+
+class TriggerStateError(Error):
+    """A polling trigger's state is malformed, belongs to another trigger or other params, or could not be
+    read or saved; nothing was reported from it."""
+
+
+class UnknownTriggerError(UnknownActionError):
+    """No polling trigger of that name in the manifest; the message suggests close names."""
