@@ -500,7 +500,7 @@ def _cmd_check(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_options(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
-    action = eng.action(args.name)
+    action = eng.manifest.triggers.get(args.name) or eng.action(args.name)
     params = parse_params(action, args.param or [], None)
     found = eng.options(action.name, args.param_name, params)
     if args.json:
@@ -606,7 +606,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("credential", nargs="*", help="only these credentials (default: every declared check)")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
     o = command("options", "list the choices for a param, as its `options` declare")
-    o.add_argument("name", help="the action")
+    o.add_argument("name", help="the action (or trigger)")
     o.add_argument("param_name", metavar="PARAM", help="the param")
     o.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a param already filled in")
     o.add_argument("--json", action="store_true", help="print them as a JSON list of {value, label}")

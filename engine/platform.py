@@ -237,8 +237,8 @@ def _items(eng: "Engine", action: Any, params: Mapping[str, Any], items_path: st
 
 def options(eng: "Engine", action_name: str, param: str,
             params_so_far: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The choices for `param` of `action_name`, given the params filled so far: `[{"value", "label"}]`."""
-    action = eng.action(action_name)
+    """The choices for `param` of an action (or a trigger), given the params filled so far: `[{"value", "label"}]`."""
+    action = eng.manifest.triggers.get(action_name) or eng.action(action_name)
     p = action.by_name.get(param)
     if p is None or p.options is None:
         what = "no param" if p is None else "a param that declares no options:"
@@ -551,6 +551,10 @@ def attach(manifest: Any, where: Callable[[Sequence[Any]], Where]) -> tuple[dict
                     p.options = OptionSource(p.options_spec, where([group, i, "params", j, "options"]))
     triggers = {spec["name"]: Trigger(spec, manifest, where(["triggers", i]))
                 for i, spec in enumerate(manifest.data.get("triggers", ()))}
+    for i, trigger in enumerate(triggers.values()):
+        for j, p in enumerate(trigger.params):
+            if p.options_spec is not None:
+                p.options = OptionSource(p.options_spec, where(["triggers", i, "params", j, "options"]))
     return checks, triggers
 
 
@@ -590,7 +594,7 @@ def check_rules(merged: Mapping[str, Any], fail: Callable[[str, Sequence[Any]], 
         if cred not in (takes if isinstance(takes, list) else [takes]):
             fail(f"check for {cred!r}: {check['action']} does not send that credential (it sends {takes!r})",
                  at + ["action"])
-    for group in ("actions", "composites"):
+    for group in ("actions", "composites", "triggers"):
         for i, spec in enumerate(merged.get(group, ())):
             for j, p in enumerate(spec.get("params", ())):
                 if isinstance(p, Mapping) and "options" in p:

@@ -498,6 +498,10 @@ def test_openai_triggers_in_the_sandbox(tmp_path):
         e.run("vector_stores.files.retrieve", {"vector_store_id": store["id"], "file_id": made["id"]})
         events, _ = e.poll_trigger("vector_stores.files.processed", vs_state, {"vector_store_id": store["id"]})
         assert [ev["type"] for ev in events] == ["vector_store.file.completed"]
+        assert e.options("vector_stores.files.processed", "vector_store_id") == [{"value": store["id"],
+                                                                                  "label": "Docs"}]
+        form = e.manifest.triggers["vector_stores.files.processed"].input_schema()
+        assert form["required"] == ["vector_store_id"] and "x-options" in form["properties"]["vector_store_id"]
     assert set(engine.load().triggers) == {"files.created", "batches.created", "batches.finished",
                                            "fine_tuning.jobs.finished", "vector_stores.files.processed"}
 
