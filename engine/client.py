@@ -598,7 +598,8 @@ class Engine:
 
         return run_checks(self, credentials)
 
-    def options(self, action: str, param: str, params_so_far: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def options(self, action: str, param: str,
+                params_so_far: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The choices a form offers for `param` (`[{"value", "label"}]`), read as its `options` declare, cached."""
         from .platform import options
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from .components import Where
 from .errors import (APIConnectionError, APIResponseError, APIStatusError, AuthenticationError, Error,
-                     MissingCredentialError, PermissionDeniedError, Problem, TriggerStateError, UnknownTriggerError,
+                     PermissionDeniedError, Problem, TriggerStateError, UnknownTriggerError,
                      ValidationError)
 
 if TYPE_CHECKING:
@@ -131,8 +131,6 @@ def _run_check(eng: "Engine", check: Check) -> dict[str, Any]:
     try:
         action.validator.validate(check.params)
         answer = eng._call(action, check.params, max_retries=0, credential=check.credential)
-    except MissingCredentialError as exc:
-        return _failed("missing", str(exc))
     except (AuthenticationError, PermissionDeniedError) as exc:
         if check.is_wrong_kind(exc):
             return _failed("wrong_kind", f"another kind of key was given: {exc}")
@@ -600,12 +598,8 @@ def check_rules(merged: Mapping[str, Any], fail: Callable[[str, Sequence[Any]], 
                 if isinstance(p, Mapping) and "options" in p:
                     listing(p["options"]["action"], p["options"].get("items"), [group, i, "params", j, "options"],
                             f"options of {p.get('name')!r}")
-    names: set[str] = set()
     for i, trig in enumerate(merged.get("triggers", ())):
         at = ["triggers", i]
-        if trig["name"] in names:
-            fail(f"duplicate trigger name {trig['name']!r}", at + ["name"])
-        names.add(trig["name"])
         listing(trig["action"], trig.get("items"), at, f"trigger {trig['name']!r}")
         if trig["kind"] == "new_items" and "order_by" not in trig:
             fail("a new_items trigger needs `order_by`: the field that orders items in time", at)
