@@ -321,6 +321,7 @@ def test_openai_forms_declared_in_the_overrides(manifest):
     props = manifest.action("chat.completions.create").input_schema()["properties"]
     assert list(props)[:2] == ["model", "messages"]
     assert props["model"]["title"] == "Model" and props["model"]["x-options"]["action"] == "models.list"
+    assert props["model"]["description"] == "The model that answers."
     assert props["temperature"]["x-advanced"] is True
     comp = manifest.action("threads.runs.create_and_poll").input_schema()["properties"]
     assert comp["assistant_id"]["x-options"]["action"] == "assistants.list"  # composites share their action's
@@ -502,6 +503,23 @@ def test_openai_triggers_in_the_sandbox(tmp_path):
                                                                                   "label": "Docs"}]
         form = e.manifest.triggers["vector_stores.files.processed"].input_schema()
         assert form["required"] == ["vector_store_id"] and "x-options" in form["properties"]["vector_store_id"]
+        line = json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/embeddings",
+                           "body": {"model": "text-embedding-3-small", "input": "hi"}}) + "\n"
+        _, batch_state = e.poll_trigger("batches.finished")
+        _, created_state = e.poll_trigger("batches.created")
+        upload = e.run("files.create", {"file": ("in.jsonl", line.encode()), "purpose": "batch"})
+        batch = e.run("batches.create", {"input_file_id": upload["id"], "endpoint": "/v1/embeddings",
+                                         "completion_window": "24h"})
+        assert [ev["type"] for ev in e.poll_trigger("batches.created", created_state)[0]] == ["batch.created"]
+        assert e.poll_trigger("batches.finished", batch_state)[0] == []
+        e.run("batches.wait", {"batch_id": batch["id"], "poll_interval": 0.01})
+        events, _ = e.poll_trigger("batches.finished", batch_state)
+        assert [ev["id"] for ev in events] == [f"batches.finished:{batch['id']}:completed"]
+        _, job_state = e.poll_trigger("fine_tuning.jobs.finished")
+        job = e.run("fine_tuning.jobs.create", {"model": "gpt-4o-mini", "training_file": upload["id"]})
+        e.run("fine_tuning.jobs.wait", {"fine_tuning_job_id": job["id"], "poll_interval": 0.01})
+        events, _ = e.poll_trigger("fine_tuning.jobs.finished", job_state)
+        assert [ev["type"] for ev in events] == ["fine_tuning.job.succeeded"]
     assert set(engine.load().triggers) == {"files.created", "batches.created", "batches.finished",
                                            "fine_tuning.jobs.finished", "vector_stores.files.processed"}
 
