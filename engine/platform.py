@@ -320,9 +320,10 @@ def _state_problem(trigger: Trigger, state: Any, params: Mapping[str, Any]) -> s
         return "was saved with other params: polling with these would report the wrong events"
     if trigger.kind == "new_items":
         last = state.get("last")
-        if not isinstance(last, Mapping) or not isinstance(last.get("ids"), list) \
+        ids = last.get("ids") if isinstance(last, Mapping) else None
+        if not isinstance(ids, list) or not all(isinstance(i, (int, str)) and not isinstance(i, bool) for i in ids) \
                 or not isinstance(last.get("at"), (int, float, str, type(None))) or isinstance(last.get("at"), bool):
-            return "needs `last: {at: <time or null>, ids: [...]}`"
+            return "needs `last: {at: <time or null>, ids: [<id>, ...]}`"
     else:
         reported = state.get("reported")
         if not isinstance(reported, Mapping) or not all(isinstance(v, str) for v in reported.values()):

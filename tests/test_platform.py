@@ -431,7 +431,7 @@ def test_trigger_state_is_checked(api, widgets):
     e = widgets(key=KEY)
     _, state = e.poll_trigger("jobs.created")
     for bad in ([1], {"version": 1}, {**state, "trigger": "jobs.finished"}, {**state, "last": {"at": 1}},
-                {**state, "version": 9}):
+                {**state, "last": {"at": 1, "ids": [{}]}}, {**state, "version": 9}):
         with pytest.raises(engine.TriggerStateError):
             e.poll_trigger("jobs.created", bad)
     _, state = e.poll_trigger("jobs.finished", None, {"queue": "q1"})
