@@ -19,6 +19,7 @@ from .errors import (APIConnectionError, APIError, APIResponseError, APIStatusEr
                      PaginationError, PermissionDeniedError, PollTimeoutError, Problem, RateLimitError, TemplateError,
                      UnknownActionError, UnprocessableEntityError, UntrustedManifestError, UploadSourceError,
                      ValidationError, WebhookError, WebhookEventError, WebhookSignatureError, WebhookTimestampError)
+from .errors import TriggerStateError, UnknownTriggerError
 from .manifest import Action, Manifest, Param, load
 from .response import Result
 from . import webhooks
@@ -30,7 +31,7 @@ __all__ = [
     "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
     "APIConnectionError", "APITimeoutError", "APIResponseError", "PaginationError", "PollTimeoutError",
     "BatchRequestError", "UploadSourceError", "OutputError", "BatchHandleError", "TemplateError",
-    "UntrustedManifestError", "__version__",
+    "UntrustedManifestError", "TriggerStateError", "UnknownTriggerError", "__version__",
     "WebhookError", "WebhookSignatureError", "WebhookTimestampError", "WebhookEventError", "webhooks", "register",
 ]
 

@@ -621,6 +621,48 @@ def _run(eng: Engine, action: Any, params: dict[str, Any], args: argparse.Namesp
     return EXIT_OK
 
 
+def _cmd_check(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    from . import platform
+
+    if not eng.manifest.checks:
+        raise _Usage("this manifest declares no connection checks (connector.checks)")
+    results = eng.check(args.credential or None)
+    if args.json:
+        _print_json(results, out)
+    else:
+        platform.print_checks(results, out)
+    return platform.check_exit_code(results)
+
+
+def _cmd_options(eng: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    action = eng.manifest.triggers.get(args.name) or eng.action(args.name)
+    params = parse_params(action, args.param or [], None)
+    found = eng.options(action.name, args.param_name, params)
+    if args.json:
+        _print_json(found, out)
+        return EXIT_OK
+    width = min(max((len(str(o["value"])) for o in found), default=0), 40)
+    for option in found:
+        value = option["value"] if isinstance(option["value"], str) else json.dumps(option["value"])
+        out.write(f"{value.ljust(width)}  {option['label']}\n" if option["label"] != value else f"{value}\n")
+    return EXIT_OK
+
+
+def _cmd_trigger(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Events out first, state saved after: a crash in between repeats the last batch, never loses one."""
+    from . import platform
+
+    trigger = eng.manifest.triggers.get(args.name)
+    params = parse_params(trigger, args.param or [], None) if trigger is not None else {}
+    _writable(args.state, "--state")
+    events, state = eng.poll_trigger(args.name, platform.read_state(args.state), params)
+    platform.emit_events(events, out)
+    platform.write_state(args.state, state)
+    if err.isatty():
+        err.write(f"{len(events)} events; state saved to {args.state}\n")
+    return EXIT_OK
+
+
 def _global_options(ap: argparse.ArgumentParser, defaults: bool) -> None:
     """The options that apply to every command; accepted before the command and after it.
 
@@ -654,6 +696,9 @@ _EXAMPLES = {
     "export": "openai-connector export --format json > catalogue.json",
     "webhook": "openai-connector webhook verify --body body.json --headers-file headers.txt",
     "import": "openai-connector import openapi.yaml -o mine.yaml",
+    "check": "openai-connector check --json",
+    "options": "openai-connector --sandbox options chat.completions.create model",
+    "trigger": "openai-connector --sandbox trigger files.created --state files.state.json",
     "run": "openai-connector run chat.completions.create -p model=gpt-4o-mini "
            "-p 'messages=[{\"role\": \"user\", \"content\": \"Hi\"}]' --dry-run",
 }
@@ -708,6 +753,19 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("spec", metavar="SPEC.yaml", help="the OpenAPI description")
     im.add_argument("-o", "--output", required=True, metavar="FILE", help="the manifest to write ('-' for stdout)")
     im.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    c = command("check", "prove each credential works, as connector.checks declares; one line each")
+    c.add_argument("credential", nargs="*", help="only these credentials (default: every declared check)")
+    c.add_argument("--json", action="store_true", help="print the results as JSON")
+    o = command("options", "list the choices for a param, as its `options` declare")
+    o.add_argument("name", help="the action (or trigger)")
+    o.add_argument("param_name", metavar="PARAM", help="the param")
+    o.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a param already filled in")
+    o.add_argument("--json", action="store_true", help="print them as a JSON list of {value, label}")
+    t = command("trigger", "poll a trigger: new events as JSON Lines, then the state is saved")
+    t.add_argument("name", help="the trigger")
+    t.add_argument("--state", required=True, metavar="FILE",
+                   help="the trigger's state: read (a missing file is the first poll), then replaced whole")
+    t.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a param of the trigger")
     r = command("run", "call an action")
     r.add_argument("name", help="the action")
     r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
@@ -759,6 +817,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                 return _cmd_drift(eng, args, out)
             if args.command == "webhook":
                 return _cmd_webhook(eng, args, out)
+            if args.command == "check":
+                return _cmd_check(eng, args, out)
+            if args.command == "options":
+                return _cmd_options(eng, args, out)
+            if args.command == "trigger":
+                return _cmd_trigger(eng, args, out, err)
             return _cmd_run(eng, args, out, err)
     except errors.MissingCredentialError as exc:
         envs = " or ".join(exc.env) if exc.env else None

@@ -416,11 +416,11 @@ class Engine:
         return self.manifest.action(name)
 
     # -- requests ----------------------------------------------------------
-    def _context(self, action: _manifest.Action, redact: bool = False) -> Context:
+    def _context(self, action: _manifest.Action, redact: bool = False, use: str | None = None) -> Context:
         credential = None
         if action.credential != "none":
             given = [n for n in getattr(action, "credentials", [action.credential]) if self._secrets.get(n)]
-            name = given[0] if given else action.credential
+            name = use or (given[0] if given else action.credential)
             auth = self.manifest.credentials[name]
             secret = self._secrets.get(name)
             if redact:
@@ -504,8 +504,8 @@ class Engine:
 
     def _call(self, action: _manifest.Action, params: Mapping[str, Any], *, timeout: Any = None,
               max_retries: int | None = None, raw: bool = False, output: Any = None,
-              extra: Extra | None = None, page: PageRequest | None = None) -> Any:
-        request = action.builder.build(params, self._context(action), extra)
+              extra: Extra | None = None, page: PageRequest | None = None, credential: str | None = None) -> Any:
+        request = action.builder.build(params, self._context(action, use=credential), extra)
         if page is not None and page.url is not None:
             request.url = self._next_url(action, page.url, request.url)
         streaming = self._streaming(action, params)
@@ -629,6 +629,32 @@ class Engine:
             if pairs:
                 url += ("&" if "?" in url else "?") + "&".join(pairs)
         return url
+
+    # -- platforms (engine.platform) -------------------------------------------
+    def check(self, credentials: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Run each credential's declared check once: `{name: {"ok": True} | {"ok": False, "reason", "message"}}`.
+
+        Reasons: missing (not set; nothing sent), bad_key (401), no_permission (403), wrong_kind
+        (an answer the check declares as another kind of key), network, unexpected (`ok_when` false),
+        error (any other failure).
+        """
+        from .platform import run_checks
+
+        return run_checks(self, credentials)
+
+    def options(self, action: str, param: str,
+                params_so_far: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The choices a form offers for `param` (`[{"value", "label"}]`), read as its `options` declare, cached."""
+        from .platform import options
+
+        return options(self, action, param, params_so_far)
+
+    def poll_trigger(self, name: str, state: Mapping[str, Any] | None = None,
+                     params: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One poll of a declared trigger: `(events, new_state)`; keep the state (plain JSON) for the next poll."""
+        from .platform import poll
+
+        return poll(self, name, state, params)
 
     # -- bulk ----------------------------------------------------------------
     def map(self, name: str, params_iterable: Iterable[Mapping[str, Any]], *, concurrency: int = 8,

@@ -97,6 +97,12 @@ class Composite:
     def output_schema(self) -> dict[str, Any]:
         return self.manifest.self_contained(self.response_schema or {})
 
+    def sample_output(self) -> Any:
+        """A sample answer for mapping UIs: its output action's, synthesized as the sandbox would."""
+        from .platform import sample_output
+
+        return sample_output(self)
+
     def _self_contained(self, schema: Any) -> dict[str, Any]:
         return self.manifest.self_contained(schema)
 

@@ -17,7 +17,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "APIResponseError",
     "PaginationError", "PollTimeoutError", "BatchRequestError", "UploadSourceError", "OutputError", "TemplateError", "status_error_class",
     "BatchHandleError", "UntrustedManifestError",
-    "WebhookError", "WebhookSignatureError", "WebhookTimestampError", "WebhookEventError",
+    "WebhookError", "WebhookSignatureError", "WebhookTimestampError", "WebhookEventError", "TriggerStateError", "UnknownTriggerError",
 ]
 
 
@@ -279,3 +279,12 @@ class WebhookTimestampError(WebhookError):
 class WebhookEventError(WebhookError):
     """A verified webhook's body is not a JSON object, names an event type the manifest does not declare,
     or does not match that event's schema."""
+
+
+class TriggerStateError(Error):
+    """A polling trigger's state is malformed, belongs to another trigger or other params, or could not be
+    read or saved; nothing was reported from it."""
+
+
+class UnknownTriggerError(UnknownActionError):
+    """No polling trigger of that name in the manifest; the message suggests close names."""

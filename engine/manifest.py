@@ -27,6 +27,7 @@ from ._version import __version__ as _ENGINE_VERSION
 from .components import Where
 from .components.values import is_template
 from .errors import ManifestError, UnknownActionError
+from .platform import check_rules as check_platform, form_fields, sample_output
 
 __all__ = ["Manifest", "Action", "Param", "load", "bundled_names", "BUNDLED", "SCHEMA_PATH", "VERSION"]
 
@@ -205,7 +206,7 @@ class Param:
     """One input of an action: where it goes on the wire and what it accepts."""
 
     __slots__ = ("name", "wire", "location", "required", "schema", "style", "file", "description",
-                 "deprecated")
+                 "deprecated", "title", "help", "advanced", "secret", "order", "options_spec", "options")
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.name: str = spec["name"]
@@ -218,6 +219,14 @@ class Param:
         self.file: dict[str, str] | None = ({} if f is True else dict(f)) if f is not None else None
         self.description: str | None = spec.get("description")
         self.deprecated: bool = bool(spec.get("deprecated", False))
+        # For forms (engine.platform): a label, help text, basic or advanced, hidden as typed, a place.
+        self.title: str | None = spec.get("title")
+        self.help: str | None = spec.get("help")
+        self.advanced: bool = bool(spec.get("advanced", False))
+        self.secret: bool = bool(spec.get("secret", False))
+        self.order: int | None = spec.get("order")
+        self.options_spec: dict[str, Any] | None = spec.get("options")
+        self.options: Any = None  # its compiled OptionSource, set when the manifest is built
 
     def __repr__(self) -> str:
         return f"Param({self.name!r}, in={self.location!r}, required={self.required})"
@@ -295,9 +304,12 @@ class Action:
             if p.description and "description" not in s:
                 s["description"] = p.description
             s["x-location"] = p.location
-            props[p.name] = s
+            props[p.name] = form_fields(p, s)
             if p.required:
                 required.append(p.name)
+        if any(p.order is not None for p in self.params):  # a form that reads properties in order
+            ranked = sorted(self.params, key=lambda p: (p.order is None, p.order or 0))
+            props = {p.name: props[p.name] for p in ranked}
         schema: dict[str, Any] = {"type": "object", "title": self.name, "properties": props,
                                   "additionalProperties": False}
         if self.summary:
@@ -312,6 +324,10 @@ class Action:
             return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "string",
                     "contentEncoding": "binary", "title": self.name}
         return self._self_contained(copy.deepcopy(self.response_schema) if self.response_schema else {})
+
+    def sample_output(self) -> Any:
+        """A sample answer for mapping UIs, synthesized as the sandbox would answer."""
+        return sample_output(self)
 
     @cached_property
     def validator(self) -> Any:
@@ -390,6 +406,9 @@ class Manifest:
             comp = Composite(spec, self, where(["composites", i]))
             comp.replaces = self.replaced.get(comp.name)
             self.composites[comp.name] = comp
+        from .platform import attach
+
+        self.checks, self.triggers = attach(self, where)
 
     def action(self, name: str) -> Any:
         """The action or composite action of that name."""
@@ -449,7 +468,7 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, s
     """
     out = dict(base)
     for key, value in extra.items():
-        if key in ("actions", "composites"):
+        if key in ("actions", "composites", "triggers"):
             by_name = {a.get("name"): a for a in out.get(key, []) if isinstance(a, Mapping)}
             for a in value or []:
                 name = a.get("name") if isinstance(a, Mapping) else None
@@ -657,7 +676,7 @@ def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) ->
 def _duplicate_names(data: Mapping[str, Any], lines: _Lines) -> list[ManifestError]:
     """The same action or composite name twice in one file: layering would keep the last one silently."""
     found = []
-    for key in ("actions", "composites"):
+    for key in ("actions", "composites", "triggers"):
         items = data.get(key)
         seen: dict[str, int] = {}
         for i, item in enumerate(items if isinstance(items, list) else ()):
@@ -1043,6 +1062,7 @@ def _check_rules(merged: dict[str, Any], places: _Places,
             if "schema" in p:
                 check_schema(p["schema"], f"parameter {p['name']!r}", ["composites", i, "params", j, "schema"])
     _check_composites(merged, names, fail)
+    check_platform(merged, fail, _hint)
     return problems
 
 

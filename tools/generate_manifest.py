@@ -249,6 +249,8 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     }
     if ov.get("composites"):
         out["composites"] = copy.deepcopy(ov["composites"])
+    if ov.get("triggers"):
+        out["triggers"] = copy.deepcopy(ov["triggers"])
     out["schemas"] = {k: schemas[k] for k in sorted(schemas)}
     return out
 
