@@ -136,6 +136,25 @@ def test_pages_create_sends_nested_property_values_as_given(api, connect):
     assert api.blocks[page["id"]][0]["to_do"]["checked"] is False
 
 
+def test_appended_blocks_come_last_in_the_next_walk(api, connect):
+    eng = connect()
+    block = {"object": "block", "type": "heading_2",
+             "heading_2": {"rich_text": [{"type": "text", "text": {"content": "Next steps"}}]}}
+    added = eng.run("blocks.children.append", {"block_id": PAGE, "children": [block]})
+    assert added["object"] == "list" and added["results"][0]["type"] == "heading_2"
+    assert api.requests[0].method == "PATCH" and api.requests[0].json() == {"children": [block]}
+    walked = list(eng.paginate("blocks.children.list", {"block_id": PAGE, "page_size": 3}))
+    assert len(walked) == 6 and walked[-1]["id"] == added["results"][0]["id"]
+
+
+def test_an_icon_given_as_none_is_sent_as_null_to_remove_it(api, connect):
+    eng = connect()
+    eng.run("pages.update", {"page_id": PAGE, "icon": {"type": "emoji", "emoji": "📝"}})
+    page = eng.run("pages.update", {"page_id": PAGE, "icon": None, "archived": True})
+    assert page["icon"] is None and page["in_trash"] is True
+    assert api.requests[-1].method == "PATCH" and api.requests[-1].json() == {"icon": None, "archived": True}
+
+
 def test_notion_error_bodies_become_typed_errors(api, connect):
     eng = connect()
     with pytest.raises(engine.NotFoundError) as caught:

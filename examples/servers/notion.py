@@ -203,6 +203,8 @@ class NotionServer:
             case "PATCH", ["pages", page_id]:
                 page = self._find(page_id)
                 page["properties"].update(args.get("properties") or {})
+                if "icon" in args:
+                    page["icon"] = args["icon"]
                 if "archived" in args:
                     page["archived"] = page["in_trash"] = bool(args["archived"])
                 return page
