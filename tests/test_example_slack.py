@@ -153,6 +153,20 @@ def test_a_429_is_waited_out_by_its_retry_after_then_succeeds(api, connect):
     assert eng.waits == [7] and len(api.requests) == 2
 
 
+def test_a_429_in_the_middle_of_a_walk_resends_the_same_cursor(api, connect):
+    api.rate_limit_next("users.list", retry_after=2, after=1)
+    eng = connect()
+    assert len(list(eng.paginate("users.list", {"limit": 2}))) == 5
+    cursors = [r.one("cursor") for r in api.requests]
+    assert len(cursors) == 4 and cursors[1] == cursors[2] is not None and eng.waits == [2]
+
+
+def test_an_ok_false_page_ends_the_walk_with_the_typed_error(api, connect):
+    with pytest.raises(engine.BadRequestError) as caught:
+        list(connect().paginate("users.list", {"limit": 2, "cursor": "bm90LWEtY3Vyc29y"}))
+    assert caught.value.code == "invalid_cursor" and len(api.requests) == 1
+
+
 def test_bad_params_are_refused_before_anything_is_sent(api, connect):
     with pytest.raises(engine.ValidationError) as caught:
         connect().run("conversations.list", {"limit": 5000, "types": ["channels"]})

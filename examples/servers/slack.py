@@ -73,7 +73,7 @@ class SlackServer:
                                    "ts": f"{1700000100 - i}.000100"} for i in range(messages)]}
         self.reactions: set[tuple[str, str, str]] = set()
         self.requests: list[Seen] = []
-        self._rate_limited: deque[tuple[str, int]] = deque()
+        self._rate_limited: deque[tuple[str, int, int]] = deque()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         owner = self
@@ -125,18 +125,21 @@ class SlackServer:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def rate_limit_next(self, method: str, retry_after: int = 1) -> None:
-        """The next call of `method` gets Slack's 429 (`Retry-After` seconds), once."""
+    def rate_limit_next(self, method: str, retry_after: int = 1, after: int = 0) -> None:
+        """A call of `method` (the next one, or the one after `after` more) gets Slack's 429, once."""
         with self._lock:
-            self._rate_limited.append((method, retry_after))
+            self._rate_limited.append((method, retry_after, after))
 
     # -- the API --------------------------------------------------------------
     def answer(self, req: Seen) -> tuple[int, Any, dict[str, str]]:
         method = req.path.removeprefix("/api/")
         with self._lock:
             self.requests.append(req)
-            for i, (limited, retry_after) in enumerate(self._rate_limited):
+            for i, (limited, retry_after, after) in enumerate(self._rate_limited):
                 if limited == method:
+                    if after:
+                        self._rate_limited[i] = (limited, retry_after, after - 1)
+                        break
                     del self._rate_limited[i]
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
         auth = req.headers.get("authorization", "")
