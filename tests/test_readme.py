@@ -52,3 +52,14 @@ def test_the_sandbox_flow_in_the_quick_start_runs_as_pasted(tmp_path):
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[0]["content"][0]["text"]["value"] == "What is 2+2?"
     assert '"status": "completed"' in proc.stdout
+
+
+def test_the_platform_walkthrough_runs_as_pasted(tmp_path):
+    """check, form, options, run and trigger, offline, as the README's "Embedding in a platform" prints them."""
+    code = _block("python", "### Embedding in a platform")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "{'api_key': {'ok': True}, 'admin_key': {'ok': True}}"
+    assert lines[-1].startswith("file.created notes.jsonl")
