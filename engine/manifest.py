@@ -600,6 +600,7 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
                 if isinstance(item, Mapping) and isinstance(item.get("name"), str):
                     owners[item["name"]] = lines.file
     places = _Places(origins, merged)
+    problems += _resolve_pagination_uses(merged, places)
     problems += _check(merged, places)
     manifest = None
     trust = _provenance([data for data, _ in origins],
@@ -671,6 +672,24 @@ def _provenance(layers: Sequence[Mapping[str, Any]], bundled: Sequence[bool]) ->
         if is_bundled and isinstance(hooks, Mapping) and isinstance(hooks.get("secret_env"), str):
             env["$webhook_secret"] = [hooks["secret_env"]]
     return {"declared_at": declared_at, "env": env}
+
+
+def _resolve_pagination_uses(merged: dict[str, Any], places: "_Places") -> list[ManifestError]:
+    """`pagination: {use: NAME, items: ...}`: a named paginator with some of its fields changed for one action."""
+    named = (merged.get("definitions") or {}).get("paginations") or {}
+    problems = []
+    for i, action in enumerate(merged.get("actions") or ()):
+        block = action.get("pagination") if isinstance(action, dict) else None
+        if not isinstance(block, dict) or "use" not in block:
+            continue
+        base = named.get(block["use"])
+        if not isinstance(base, dict):
+            problems.append(places.problem(f"pagination {block['use']!r} is not in definitions.paginations"
+                                           + _hint(block["use"], named), ["actions", i, "pagination", "use"]))
+            del action["pagination"]
+            continue
+        action["pagination"] = {**base, **{k: v for k, v in block.items() if k != "use"}}
+    return problems
 
 
 def _duplicate_names(data: Mapping[str, Any], lines: _Lines) -> list[ManifestError]:

@@ -491,3 +491,25 @@ def test_a_2xx_that_says_it_failed_is_a_typed_error():
             with pytest.raises(engine.PermissionDeniedError) as info:
                 eng.run("chat.post", {"text": "nope"})
     assert info.value.code == "channel_not_found" and info.value.status_code == 403
+
+
+def test_empty_pages_can_be_followed_when_they_name_a_next_page():
+    pager = build("paginator", {"type": "cursor", "items": "channels", "next": {"body": "meta.next_cursor"},
+                                "send": {"param": "cursor"}, "empty_pages": "follow"})
+    items, reqs = _walk(pager, [{"channels": [1], "meta": {"next_cursor": "a"}},
+                                {"channels": [], "meta": {"next_cursor": "b"}},
+                                {"channels": [2, 3], "meta": {"next_cursor": ""}}])
+    assert items == [1, 2, 3] and [r.params for r in reqs] == [{}, {"cursor": "a"}, {"cursor": "b"}]
+
+
+def test_a_named_paginator_can_be_used_with_other_items():
+    doc = _tiny()
+    doc["definitions"] = {"paginations": {"cursor": {"type": "cursor", "items": "data", "next": {"body": "next"},
+                                                     "send": {"param": "cursor"}}}}
+    doc["actions"][0]["params"] = [{"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+    doc["actions"][0]["pagination"] = {"use": "cursor", "items": "members"}
+    m = engine.load(doc)
+    assert m.action("things.list").pagination["items"] == "members"
+    doc["actions"][0]["pagination"] = {"use": "cursr", "items": "members"}
+    with pytest.raises(engine.ManifestError, match="did you mean 'cursor'"):
+        engine.load(doc)

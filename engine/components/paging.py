@@ -99,7 +99,8 @@ _NEXT = {
     "minProperties": 1,
     "additionalProperties": False,
     "properties": {
-        "body": {**VALUE_SCHEMA, "description": "A path into the page's body (or a template)."},
+        "body": {**VALUE_SCHEMA, "description": "A path into the page's body (or a template); a path that "
+                                                "does not resolve, null and the empty string all mean no value."},
         "header": {"type": "string", "description": "A response header holding the value."},
         "link": {"type": "string", "description": "A `rel` of the RFC 8288 `Link` header, e.g. `next`; "
                                                   "its URL is resolved against the page's URL."},
@@ -114,6 +115,10 @@ _COMMON = {
                                                 "the body, or a template); false ends the walk."},
     "stop_when": {"type": "string", "pattern": r"\{\{", "description": "A template over `response`, "
                   "`params`, `items` and `page`; when it is true the walk ends after this page."},
+    "empty_pages": {"enum": ["end", "follow"], "default": "end",
+                    "description": "`end`: an empty page ends the walk. `follow`: an empty page that still names "
+                                   "a next page is followed (APIs that page by time windows); the loop guard "
+                                   "and `max_pages` still bound the walk."},
 }
 
 
@@ -164,6 +169,8 @@ class Paginator(abc.ABC):
             if self.stop_when.get(context or page.context(request.params, items)):
                 return True, more
         if not items:
+            if self.spec.get("empty_pages") == "follow":
+                return False, more  # the paginator's own rule (a next value, a total) decides
             if more is True:
                 raise PaginationError("the server sent an empty page but says there is more")
             return True, more
@@ -258,6 +265,8 @@ class CursorPaginator(Paginator):
                 value = page.headers.get(reader["header"])
             elif source == "link":
                 value = _link(page, reader["link"])
+            elif not items:
+                continue  # an empty page (followed by `empty_pages: follow`) has no last item
             else:
                 edge = items[0] if backwards else items[-1]
                 value = reader["last_item"].get(edge)
