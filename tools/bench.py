@@ -317,6 +317,8 @@ def concurrency_rate(url: str, threads: int, calls: int) -> float:
 STARTUP = {
     "engine": "import engine; e = engine.Engine(api_key='k'); "
               "e.prepare('chat.completions.create', {'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}]})",
+    "engine-2026": "import engine; e = engine.Engine('openai-2026-08-21', api_key='k'); "
+                   "e.prepare('responses.create', {'model': 'm', 'input': 'hi'})",
     "sdk": "import openai",
     "requests": "import requests",
     "python": "pass",
@@ -422,6 +424,8 @@ def render(res: dict[str, Any]) -> str:
     lines.append(f"| start-up: import, load, prepare (ms) | {cell(s['engine'], '{:.0f}')} | {cell(s['sdk'], '{:.0f}')} | "
                  f"{cell(s['requests'], '{:.0f}')} | python alone {cell(s['python'], '{:.0f}')} | "
                  f"vs SDK {ratio(s['engine'], s['sdk'])}, vs requests {ratio(s['engine'], s['requests'])} |")
+    lines.append(f"| start-up with the 2026 manifest (288 actions) (ms) | {cell(s['engine-2026'], '{:.0f}')} | "
+                 f"{cell(s['sdk'], '{:.0f}')} | | | vs SDK {ratio(s['engine-2026'], s['sdk'])} |")
     for key, label in (("get_us", "GET /v1/models (µs/call)"), ("post_us", "POST /v1/chat/completions (µs/call)")):
         d = res[key]
         lines.append(f"| {label} | {cell(d['engine'], '{:.0f}')} | {cell(d['sdk'], '{:.0f}')} | "
