@@ -364,6 +364,7 @@ class Engine:
                 headers[settings[name]["header"]] = value
         self._headers = headers
         self._policies: dict[tuple[str, int | None], RetryPolicy] = {}
+        self._contexts: dict[tuple[str, ...], Context] = {}
         self._lock = threading.Lock()
         _LIVE.add(self)
 
@@ -417,6 +418,16 @@ class Engine:
 
     # -- requests ----------------------------------------------------------
     def _context(self, action: _manifest.Action, redact: bool = False, use: str | None = None) -> Context:
+        """What a request of this action needs from the Engine; built once per credential choice, then reused."""
+        key = tuple(getattr(action, "credentials", (action.credential,)))
+        if not redact and use is None:
+            found = self._contexts.get(key)
+            if found is None:
+                found = self._contexts[key] = self._new_context(action, False, None)
+            return found
+        return self._new_context(action, redact, use)
+
+    def _new_context(self, action: _manifest.Action, redact: bool, use: str | None) -> Context:
         credential = None
         if action.credential != "none":
             given = [n for n in getattr(action, "credentials", [action.credential]) if self._secrets.get(n)]

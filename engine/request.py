@@ -167,6 +167,7 @@ class Extra:
             raise ValidationError(action, problems)
 
 
+_NO_SCOPE: Mapping[str, Any] = {}
 _PATH_PIECE = re.compile(r"\{\{.*?\}\}|\{([^{}]*)\}")
 
 
@@ -197,6 +198,8 @@ class RequestBuilder:
                             if p.location == "body" and p.file is None]
         self.file_params = [(p.name, p.wire, p.file or {}) for p in action.params if p.file is not None]
         self.body = action.body_component
+        # Only templates, raw and choice bodies read the call's params and settings: the others get none.
+        self.body_scope = action.body in ("raw", "choice") or getattr(self.body, "template", None) is not None
         self.fixed_headers = {k: action.templates.get(v, v) for k, v in action.headers.items()}
         self.templated = bool(action.templates)
 
@@ -255,9 +258,10 @@ class RequestBuilder:
             fields = [(wire, params[name]) for name, wire in self.body_params if name in params]
             if extra is not None:
                 fields += extra.body.items()
-            files = self._files(params, ctx)
+            files = self._files(params, ctx) if self.file_params else []
             encoder = self.body.choose(params, bool(files))
-            body, content_type = encoder.encode(fields, files, scope or self._scope(params, ctx))
+            body, content_type = encoder.encode(fields, files, scope or (self._scope(params, ctx) if self.body_scope
+                                                                         else _NO_SCOPE))
             headers["Content-Type"] = content_type
             headers["Content-Length"] = str(len(body))  # every body knows its length: nothing is chunked
         elif self.method in ("POST", "PUT", "PATCH"):

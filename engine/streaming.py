@@ -188,8 +188,7 @@ class EventStream:
         self.resumes = 0
 
     def _frames(self) -> Iterator[ServerSentEvent]:
-        for event, raw, ident, retry in self.framing.frame(self._chunks(), self.max_event_bytes):
-            yield ServerSentEvent(event, raw, ident, retry)
+        return self.framing.frame(self._chunks(), self.max_event_bytes)
 
     def _chunks(self) -> Iterator[bytes]:
         raw = self.response.raw
@@ -313,30 +312,34 @@ class EventStream:
 
     def _dispatch(self, sse: ServerSentEvent) -> ServerSentEvent:
         framing = self.framing
-        if framing.done is not None and sse.raw == framing.done:
+        if sse.raw == framing.done:
             self.close()
             raise StopIteration
-        if framing.event_field is not None and sse.event is None and sse.is_json:
-            named = framing.event_field.get(sse.data)
-            sse.event = named if isinstance(named, str) else None
-        in_band = framing.error_field is not None and sse.is_json and framing.error_field.get(sse.data) is not MISSING
-        if sse.event in framing.error_events or in_band:
+        error_field = framing.error_field
+        if sse.is_json:
+            if sse.event is None and framing.event_field is not None:
+                named = framing.event_field.get(sse.data)
+                sse.event = named if isinstance(named, str) else None
+            in_band = error_field is not None and type(sse.data) is dict and error_field.get(sse.data) is not MISSING
+        else:
+            in_band = False
+            if framing.json and sse.event not in framing.error_events:
+                self.close()
+                raise APIResponseError(f"event {self.count + 1} of the stream is not JSON "
+                                       f"({len(sse.raw)} characters of data)", action=self.action,
+                                       attempts=self.attempts, request_id=self.request_id)
+        if in_band or sse.event in framing.error_events:
             self.close()
             if not sse.is_json:
                 body: Any = sse.raw
-            elif in_band or framing.error_field is None:
+            elif in_band or error_field is None:
                 body = sse.data
             else:  # an error event whose data is the error object itself: shaped as an error answer
-                body = {framing.error_field.text: sse.data}
+                body = {error_field.text: sse.data}
             error = self.errors.read(body, {}, 200)
             raise APIError(str(error["message"] or sse.raw or "error event"), action=self.action,
                            attempts=self.attempts, request_id=self.request_id, body=body, type=error["type"],
                            code=error["code"], param=error["param"]).redacted(self.scrub)
-        if framing.json and not sse.is_json:
-            self.close()
-            raise APIResponseError(f"event {self.count + 1} of the stream is not JSON "
-                                   f"({len(sse.raw)} characters of data)", action=self.action,
-                                   attempts=self.attempts, request_id=self.request_id)
         self.count += 1
         self._last = sse.event
         if self._first_event is None:

@@ -304,13 +304,13 @@ def test_error_map_reads_paths_and_keeps_text():
 def test_jsonl_framing_joins_lines_across_chunks():
     framing = build("stream", {"type": "jsonl"})
     chunks = [b'{"a":', b'1}\n\n{"b":2}\n{"c"', b":3}"]
-    assert [raw for _, raw, _, _ in framing.frame(chunks)] == ['{"a":1}', '{"b":2}', '{"c":3}']
+    assert [e.raw for e in framing.frame(chunks)] == ['{"a":1}', '{"b":2}', '{"c":3}']
 
 
 def test_sse_framing_gives_names_and_payloads():
     framing = build("stream", {"type": "sse", "done": "[DONE]"})
     out = list(framing.frame([b"event: x\ndata: {\"n\":1}\n\ndata: [DONE]\n\n"]))
-    assert [(e, raw) for e, raw, _, _ in out] == [("x", '{"n":1}'), (None, "[DONE]")]
+    assert [(e.event, e.raw) for e in out] == [("x", '{"n":1}'), (None, "[DONE]")]
 
 
 # -- templates inside components --------------------------------------------------------------------

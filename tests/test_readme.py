@@ -62,4 +62,4 @@ def test_the_platform_walkthrough_runs_as_pasted(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "{'api_key': {'ok': True}, 'admin_key': {'ok': True}}"
-    assert lines[-1].startswith("file.created notes.jsonl")
+    assert lines[-2].startswith("file.created notes.jsonl") and lines[-1] == "batch.completed batch_1"

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Iterable, Iterator, Mapping
 from . import builtin
 from .paths import PATH_SCHEMA, Path
 
-__all__ = ["Framing", "SseFraming", "JsonLinesFraming", "Event"]
+__all__ = ["Framing", "SseFraming", "JsonLinesFraming"]
 
 _COMMON = {
     "done": {"type": "string", "description": "A data payload that ends the stream (`[DONE]`); not handed out."},
@@ -49,20 +49,6 @@ _COMMON = {
     },
 }
 _RESUME_NAMES = ("params", "first", "last")
-
-
-class Event:
-    """One event of a stream: its name, its payload (decoded JSON, or text) and the raw text."""
-
-    __slots__ = ("event", "data", "raw", "id", "retry")
-
-    def __init__(self, event: str | None, raw: str, data: Any, id: str | None = None,
-                 retry: int | None = None) -> None:
-        self.event, self.raw, self.data, self.id, self.retry = event, raw, data, id, retry
-
-    def __repr__(self) -> str:
-        preview = self.raw if len(self.raw) <= 60 else self.raw[:57] + "..."
-        return f"Event(event={self.event!r}, data={preview!r})"
 
 
 class _Resume:
@@ -99,9 +85,8 @@ class Framing(abc.ABC):
         self.resume = _Resume(spec["resume"], where) if "resume" in spec else None
 
     @abc.abstractmethod
-    def frame(self, chunks: Iterable[bytes],
-              max_bytes: int | None = None) -> Iterator[tuple[str | None, str, str | None, int | None]]:
-        """(event name, payload text, id, retry) for each event; past `max_bytes` an `APIResponseError`."""
+    def frame(self, chunks: Iterable[bytes], max_bytes: int | None = None) -> Iterator[Any]:
+        """Each event as an `engine.streaming.ServerSentEvent`; past `max_bytes` an `APIResponseError`."""
 
 
 @builtin
@@ -112,12 +97,10 @@ class SseFraming(Framing):
     schema = {"properties": dict(_COMMON)}
     example = {"type": "sse", "done": "[DONE]", "error_events": ["error"]}
 
-    def frame(self, chunks: Iterable[bytes],
-              max_bytes: int | None = None) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+    def frame(self, chunks: Iterable[bytes], max_bytes: int | None = None) -> Iterator[Any]:
         from ..streaming import iter_sse
 
-        for sse in iter_sse(chunks, max_event_bytes=max_bytes):
-            yield sse.event, sse.raw, sse.id, sse.retry
+        return iter_sse(chunks, max_event_bytes=max_bytes)
 
 
 @builtin
@@ -128,8 +111,9 @@ class JsonLinesFraming(Framing):
     schema = {"properties": dict(_COMMON)}
     example = {"type": "jsonl", "event_field": "type", "ends_on_close": True}
 
-    def frame(self, chunks: Iterable[bytes],
-              max_bytes: int | None = None) -> Iterator[tuple[str | None, str, str | None, int | None]]:
+    def frame(self, chunks: Iterable[bytes], max_bytes: int | None = None) -> Iterator[Any]:
+        from ..streaming import ServerSentEvent
+
         pending: list[bytes] = []
         size = 0
         for chunk in chunks:
@@ -151,7 +135,7 @@ class JsonLinesFraming(Framing):
                 pending, size = [], 0
                 start = end + 1
                 if line:
-                    yield None, line.decode("utf-8", "replace"), None, None
+                    yield ServerSentEvent(None, line.decode("utf-8", "replace"))
         line = b"".join(pending).strip()
         if line:
-            yield None, line.decode("utf-8", "replace"), None, None
+            yield ServerSentEvent(None, line.decode("utf-8", "replace"))
