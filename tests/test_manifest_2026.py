@@ -342,3 +342,21 @@ def test_speech_streams_when_asked_for_sse_events_and_responses_resume_when_kept
     assert m.action("responses.retrieve").stream_param == "stream"
     events = m.webhooks.spec["events"] if hasattr(m.webhooks, "spec") else m.data["connector"]["webhooks"]["events"]
     assert "batch.completed" in events and "response.completed" in events
+
+
+def test_a_background_response_is_created_and_polled_to_a_terminal_status():
+    from loopback import Loopback, Reply
+
+    states = iter(["in_progress", "completed"])
+    with Loopback() as srv:
+        srv.route("POST", "/v1/responses", lambda req: Reply(200, {"id": "resp_1", "object": "response",
+                                                                   "status": "queued", "background": True}))
+        srv.route("GET", "/v1/responses/resp_1", lambda req: Reply(200, {"id": "resp_1", "object": "response",
+                                                                          "status": next(states)}))
+        with engine.Engine("openai-2026-08-21", api_key="sk-test-123456789", base_url=srv.url + "/v1",
+                           max_retries=0) as eng:
+            done = eng.run("responses.create_and_poll", {"model": "gpt-4o", "input": "hi", "poll_interval": 0.01})
+            assert done["status"] == "completed"
+            sent = srv.requests[0].json()
+            assert sent == {"model": "gpt-4o", "input": "hi", "background": True}
+            assert [r.method for r in srv.requests] == ["POST", "GET", "GET"]

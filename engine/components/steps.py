@@ -131,14 +131,17 @@ class CallStep(Step):
     """Call one action; the step's result is its decoded answer."""
 
     type = "call"
-    schema = {"properties": {**_COMMON, "action": {"type": "string"}, "params": _PARAMS},
-              "required": ["action"]}
+    schema = {"properties": {**_COMMON, "action": {"type": "string"}, "params": _PARAMS,
+                             "with": {"type": "object", "description": "With `params` left out: values (or "
+                                      "templates) set over the composite params passed on (`background: true`)."}},
+              "required": ["action"], "not": {"required": ["params", "with"]}}
     example = {"type": "call", "name": "run", "action": "threads.runs.create"}
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
         super().__init__(spec, where)
         self.action: str = spec["action"]
         self.params = _tree(spec["params"], where) if "params" in spec else None
+        self.with_ = _tree(spec["with"], where) if "with" in spec else None
 
     def actions(self) -> list[str]:
         return [self.action]
@@ -154,7 +157,8 @@ class CallStep(Step):
             return {k: FsPath(v) if isinstance(v, str) and k in accepted and accepted[k].file is not None else v
                     for k, v in given.items() if v is not None}
         accepted = run.engine.action(self.action).by_name
-        return {k: v for k, v in run.params.items() if k in accepted}
+        passed = {k: v for k, v in run.params.items() if k in accepted}
+        return {**passed, **self.with_.render(context)} if self.with_ is not None else passed
 
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
         arguments = self.arguments(run, context)
