@@ -628,6 +628,74 @@ def check_exit_code(results: Mapping[str, Mapping[str, Any]]) -> int:
     return 0
 
 
+def _journal(state_path: str) -> str:
+    return state_path + ".pending"
+
+
+def deliver(state_path: str, output: str, events: Sequence[Mapping[str, Any]], state: Mapping[str, Any]) -> None:
+    """Exactly once into a file: journal the batch and the state after it, append, save the state, drop the journal.
+
+    A crash at any point leaves either nothing done (no journal), or a journal that
+    `finish_journal` completes by appending only the events the file does not hold yet.
+    """
+    if events:
+        write_state(_journal(state_path), {"events": list(events), "state": dict(state)})
+    _append_missing(output, events)
+    write_state(state_path, state)
+    try:
+        os.unlink(_journal(state_path))
+    except FileNotFoundError:
+        pass
+
+
+def finish_journal(state_path: str, output: str) -> None:
+    """Complete a delivery a crash cut short: the journaled events not in the file yet, then its state."""
+    pending = read_state(_journal(state_path))
+    if pending is None:
+        return
+    events, state = pending.get("events"), pending.get("state")
+    if not isinstance(events, list) or not isinstance(state, dict):
+        raise TriggerStateError(f"the journal {_journal(state_path)} is not one this engine wrote")
+    deliver(state_path, output, events, state)
+
+
+def _append_missing(output: str, events: Sequence[Mapping[str, Any]]) -> None:
+    """Append the events whose ids the file's tail does not hold yet, then sync."""
+    if not events:
+        return
+    present: set[Any] = set()
+    try:
+        with open(output, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - (64 << 20)))  # a batch is at the end: its tail is where to look
+            for line in fh.read().splitlines():
+                try:
+                    present.add(json.loads(line).get("id"))
+                except (ValueError, AttributeError, RecursionError):
+                    continue  # a line cut by the crash, or not an event
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise TriggerStateError(f"cannot read the output file {output}: {exc.strerror}") from None
+    missing = [e for e in events if e.get("id") not in present]
+    try:
+        with open(output, "a", encoding="utf-8") as fh:
+            if fh.tell() and not _ends_with_newline(output):
+                fh.write("\n")  # a line the crash cut short stays on its own line
+            for event in missing:
+                fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise TriggerStateError(f"cannot write the output file {output}: {exc.strerror}") from None
+
+
+def _ends_with_newline(path: str) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
 def emit_events(events: Sequence[Mapping[str, Any]], out: TextIO) -> None:
     """Events as JSON Lines, flushed (and synced when they go to a file) before the state may move on."""
     for event in events:

@@ -547,3 +547,42 @@ def test_platform_blocks_are_checked_at_load(tmp_path, change, message):
     with pytest.raises(engine.ManifestError) as info:
         engine.load(str(path))
     assert message in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("crash_at", ["before appending", "after appending", "mid-line"])
+def test_with_an_output_file_a_crash_neither_drops_nor_repeats_an_event(api, widgets_file, srv, tmp_path, crash_at):
+    """`trigger --output FILE` journals each batch first: whatever point a crash cuts, the next run
+    finishes the delivery, and every event is in the file exactly once."""
+    state, output = tmp_path / "jobs.state.json", tmp_path / "events.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WIDGETS_KEY": KEY}
+    argv = ["--manifest", str(widgets_file), "--base-url", srv.url + "/v1", "--allow-env", "WIDGETS_KEY",
+            "trigger", "jobs.created", "--state", str(state), "--output", str(output)]
+    crashes = {
+        "before appending": "platform._append_missing = lambda *a: os._exit(137)\n",
+        "after appending": ("real = platform.write_state\ncalls = []\n"
+                            "def write(path, st):\n    calls.append(path)\n"
+                            "    if len(calls) == 2: os._exit(137)\n    real(path, st)\n"
+                            "platform.write_state = write\n"),
+        "mid-line": ("def cut(path, events):\n    open(path, 'a').write('{\"id\": \"jobs.created:j2\", \"ty')\n"
+                     "    os._exit(137)\nplatform._append_missing = cut\n"),
+    }
+    crash = "import os, sys\nfrom engine import cli, platform\n" + crashes[crash_at] + "sys.exit(cli.main(sys.argv[1:]))\n"
+
+    def poll(crashing: bool) -> int:
+        cmd = [sys.executable, "-c", crash, *argv] if crashing else [sys.executable, "-m", "engine.cli", *argv]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60).returncode
+
+    _job(api, "j1", 1)
+    assert poll(False) == 0
+    _job(api, "j2", 2)
+    _job(api, "j3", 3)
+    assert poll(True) == 137
+    _job(api, "j4", 4)
+    assert poll(False) == 0 and poll(False) == 0
+    ids = []
+    for line in output.read_text().splitlines():
+        try:
+            ids.append(json.loads(line)["id"])
+        except ValueError:
+            continue  # the line the crash cut
+    assert ids == ["jobs.created:j2", "jobs.created:j3", "jobs.created:j4"]
