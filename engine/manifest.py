@@ -777,7 +777,7 @@ def _check(merged: dict[str, Any], places: _Places) -> list[ManifestError]:
     try:
         _check_rules(copy.deepcopy(merged), places, more)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
-        pass
+        pass  # a part the schema already refused stops the rules there: what they found before it is kept
     flagged = [p.where or "" for p in problems]
     return problems + [p for p in more
                        if not any(p.where == f or (p.where or "").startswith(f + "/") for f in flagged)]
