@@ -69,7 +69,7 @@ def test_overrides_extend_the_first_surface(tmp_path):
         assert merged == value or key in own and (merged == own[key] or merged == {**value, **own[key]}), key
     assert [c["name"] for c in ov["composites"]] == [c["name"] for c in base["composites"]]
     assert ov["rules"][:len(base["rules"])] == base["rules"]
-    assert ov["actions"]["createThreadAndRun"] == {"name": "threads.create_and_run"}
+    assert ov["actions"]["createThreadAndRun"]["name"] == "threads.create_and_run"
     assert set(ov["definitions"]["streams"]) == {"sse", "responses_sse", "images_sse", "transcription_sse", "speech_sse"}
     loop = tmp_path / "loop.yaml"
     loop.write_text("extends: loop.yaml\n")
