@@ -226,9 +226,9 @@ class SandboxAdapter(BaseAdapter):
         types = {a.name: declared.get(a.name) or self.synth.type_of(a.response_schema) for a in actions}
         self.item_types: dict[str, str] = {}  # item path template -> type of the object there
         self.type_schemas: dict[str, Any] = {}
-        for a in actions:
+        for a in sorted(actions, key=lambda a: a.method != "GET"):  # what a GET answers names the item's type
             if _HOLE.match(a.path.rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
-                self.item_types[a.path] = types[a.name]
+                self.item_types.setdefault(a.path, types[a.name])
                 self.type_schemas.setdefault(types[a.name], a.response_schema)
         verbs = self.cfg.get("verbs", {})
         for a in actions:  # POST /{id}/<verb> answering with the item's own type acts on that item
@@ -271,7 +271,9 @@ class SandboxAdapter(BaseAdapter):
             | {spec["create"] for spec in self.cfg.get("attach", {}).values()}
         # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
         self.routes.sort(key=lambda r: -r.literals)
-        self.parents = {t: self._parent_types(path, True) for path, t in self.item_types.items()}
+        self.parents: dict[str, dict[str, str]] = {}  # a type at several paths is inside what any of them names
+        for path, t in self.item_types.items():
+            self.parents.setdefault(t, {}).update(self._parent_types(path, True))
         # A field named like an item's path parameter names an object of that item's type; `ids` says
         # what the names alone cannot (several items share `file_id`; `input_file_id` is no path's).
         self.refs = {_HOLE.match(path.rsplit("/", 1)[-1]).group(1): t for path, t in self.item_types.items()}
@@ -435,6 +437,13 @@ class SandboxAdapter(BaseAdapter):
         if type_ in self.cfg.get("progress", {}) and self.status_field in props:
             data[self.status_field] = self.cfg["progress"][type_][0]
         return data
+
+    def _shaped(self, schema: Any, data: dict[str, Any]) -> dict[str, Any]:
+        """A stored object as an answer of another shape gives it (a membership made as an assignment, read
+        as the member): itself where the schema takes it, else that shape made from its fields."""
+        if not schema or self.synth.valid(schema, data):
+            return data
+        return self._object(None, schema, data, {})
 
     def _kept(self, prop: Any, made: Any, given: Any) -> bool:
         """Whether a made field holds what was given: the value itself, or given text put in a structure."""
@@ -758,7 +767,8 @@ class SandboxAdapter(BaseAdapter):
             self._count(state, route.type, record)  # the objects inside it may have moved on their own
         if streams:
             return self._stream(route, state, record, body, events, query), "text/event-stream"
-        return json.dumps(record["data"]).encode(), "application/json"
+        answer = record["data"] if route.kind in ("create", "synth") else self._shaped(schema, record["data"])
+        return json.dumps(answer).encode(), "application/json"
 
     def _audio(self, action: Any, body: Mapping[str, Any]) -> tuple[bytes, str]:
         """Audio in the format the request names (else its default), with that format's content type.
@@ -946,7 +956,7 @@ class SandboxAdapter(BaseAdapter):
                 page, more = records[:limit], limit < len(records)
         for record in page:
             self._count(state, route.type or "", record)
-        data = [r["data"] for r in page]
+        data = [self._shaped(items_schema, r["data"]) for r in page]
         out[spec["items"]] = data
         fields = self.synth.props(schema)[0]
         for key, value in ((cursor.has_more, more), (cursor.prev_field, data[0]["id"] if data else None),
@@ -1034,6 +1044,8 @@ class SandboxAdapter(BaseAdapter):
         elif ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
             fields = {k: self._typed(route.body[k].schema if k in route.body else None, v)
                       for k, v in self._form(data).items()}
+        elif self._raw_param(route, ctype):  # a body that is one param's text (SDP, say)
+            fields = {self._raw_param(route, ctype): data.decode("utf-8", "replace")}
         elif data:
             try:
                 fields = json.loads(data)
@@ -1055,6 +1067,16 @@ class SandboxAdapter(BaseAdapter):
                 detail = jsonschema.exceptions.best_match(errors).message
                 raise self._error(400, "invalid", param=name, detail=detail)
         return fields, files
+
+    @staticmethod
+    def _raw_param(route: _Route, ctype: str) -> str | None:
+        """The param a raw body of this content type carries, as the action's body (or a choice of it) says."""
+        spec = route.action.spec.get("body") or {}
+        for body in [spec, *(o.get("body", {}) for o in spec.get("options", ()))]:
+            if body.get("type") == "raw" and body.get("param") and \
+                    ctype.split(";")[0].strip().lower() == str(body.get("content_type", "")).lower():
+                return body["param"]
+        return None
 
     def _form_value(self, route: _Route, name: str, values: list[str]) -> Any:
         """A multipart text field as the schema takes it: the text, or the JSON it spells."""

@@ -6,15 +6,19 @@ Expected shapes are the API reference's (event names, `sequence_number`, the fin
 from __future__ import annotations
 
 import io
-import json
+import re
 import socket
 
+import jsonschema
 import pytest
 
 import engine
+from engine.sandbox_synth import Synth
 
 NAME = "openai-2026-08-21"
 REPLY = "This is a reply from the offline sandbox."
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(48)
+HOLE = re.compile(r"^\{([^{}]*)\}$")
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +178,84 @@ def test_conversations_keep_their_items(sbx):
     with pytest.raises(engine.NotFoundError):
         sbx.run("conversations.retrieve", {"conversation_id": conv["id"]})
 
+
+
+# --- every action ---------------------------------------------------------------------------
+
+# What a schema's smallest value cannot say: ids of stored objects in body fields, and text the API wants.
+GIVEN = {
+    "batches.create": lambda ids: {"input_file_id": ids["/files/{file_id}"], "endpoint": "/v1/responses",
+                                   "completion_window": "24h"},
+    "fine_tuning.jobs.create": lambda ids: {"model": "gpt-4o-mini", "training_file": ids["/files/{file_id}"]},
+    "realtime.calls.create": lambda ids: {"sdp": "v=0\r\n"},
+    "conversations.items.create": lambda ids: {"items": [{"type": "message", "role": "user", "content": "Hi"}]},
+    "organization.users.roles.create": lambda ids: {"user_id": ids["/organization/users/{user_id}"], "role_id": "r"},
+}
+
+
+def _order(action, items):
+    """Creates first (outer before inner), then reads, updates and verbs, then deletes (inner before outer)."""
+    segs = action.path.strip("/").split("/")
+    if action.method == "DELETE":
+        return (3, -len(segs))
+    creates = action.method == "POST" and any(p.startswith(action.path + "/{") for p in items)
+    return (0 if creates else 1 if action.method == "GET" else 2, len(segs))
+
+
+def test_every_action_of_the_2026_surface_answers_with_its_declared_shape(sbx, m26):
+    """All 288, each once (deletes on objects of their own), with params built from their schemas."""
+    synth = Synth(m26.schemas, {})
+    segments = [a.path.strip("/").split("/") for a in m26.actions.values()]
+    items = {"/" + "/".join(segs[:i + 1]) for segs in segments for i, seg in enumerate(segs) if HOLE.match(seg)}
+    ids: dict[str, str] = {"/models/{model}": "gpt-4o-mini"}
+    makers: dict[str, tuple[str, dict]] = {}
+    ids["/organization/users/{user_id}"] = sbx.run("organization.users.list")["data"][0]["id"]
+    ids["/files/{file_id}"] = sbx.run("files.create", {"file": ("a.jsonl", b"{}\n"), "purpose": "batch"})["id"]
+    answered = []
+
+    def params_for(action):
+        params, segs = {}, action.path.strip("/").split("/")
+        for i, seg in enumerate(segs):
+            hole = HOLE.match(seg)
+            if hole:
+                name = next(p.name for p in action.params if p.wire == hole.group(1))
+                params[name] = ids.get("/" + "/".join(segs[:i + 1]), "gpt-4o-mini")
+        for p in action.params:
+            # A field named like a path parameter names an object of the outermost path that has it.
+            named = sorted((k for k in ids if k.endswith("/{" + p.wire + "}")), key=len)
+            if p.location != "path" and p.required:
+                params[p.name] = PNG if p.file is not None else ids[named[0]] if named else \
+                    synth.value(p.schema, p.wire, {}, want=True)
+        return {**params, **GIVEN.get(action.name, lambda ids: {})(ids)}
+
+    def keep(action, params, result):
+        """The new object's id, under each item path below the path that made it."""
+        data = result.get("data") if isinstance(result, dict) else None
+        made = data[0] if action.method == "POST" and isinstance(data, list) and data else result
+        for path in items:
+            if path.startswith(action.path + "/{") and isinstance(made, dict):
+                hole = HOLE.match(path[len(action.path) + 1:].split("/")[0]).group(1)
+                ident = made.get("id") or params.get(hole)
+                if isinstance(ident, str):
+                    key = path[:len(action.path) + 2 + len(hole) + 1]
+                    ids[key] = ident
+                    makers[key] = (action.name, params)
+
+    for action in sorted(m26.actions.values(), key=lambda a: _order(a, items)):
+        if action.method == "DELETE" and action.path in makers:  # a fresh object, so each delete has its own
+            name, params = makers[action.path]
+            keep(m26.actions[name], params, sbx.run(name, params))
+        params = params_for(action)
+        result = sbx.run(action.name, params)
+        if action.response_kind == "binary":
+            assert isinstance(result, bytes), action.name
+        elif action.output_schema():
+            jsonschema.Draft202012Validator(action.output_schema()).validate(result)
+        if action.method == "POST" and not action.pagination:
+            keep(action, params, result)
+        elif action.pagination and result.get("data") and isinstance(result["data"][0], dict):
+            for path in items:  # an object no action creates appears when first listed
+                if path.rsplit("/", 1)[0] == action.path and "id" in result["data"][0]:
+                    ids.setdefault(path, result["data"][0]["id"])
+        answered.append(action.name)
+    assert sorted(answered) == sorted(m26.actions) and len(answered) == 288
