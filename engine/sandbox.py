@@ -853,7 +853,7 @@ class SandboxAdapter(BaseAdapter):
         chunk_schema = self.cfg.get("stream_schemas", {}).get(route.action.name)
         terminal = (framing.spec.get("terminal_events") or [None])[0] if framing is not None else None
         if done is None and terminal in self.cfg.get("event_streams", {}):
-            return self._events(route, state, record, body, query, terminal)
+            return self._events(route, state, record, query, terminal)
         if chunk_schema:  # the content first, then a chunk that only says why it ended
             ref = {"$ref": "#/schemas/" + chunk_schema}
             first = self._object(self.synth.type_of(ref), ref, {**body, "id": record["data"].get("id")}, {}, body)
@@ -878,7 +878,7 @@ class SandboxAdapter(BaseAdapter):
         return "".join((f"event: {name}\n" if name else "") + "data: " + (data if isinstance(data, str) else
                        json.dumps(data)) + "\n\n" for name, data in events).encode()
 
-    def _events(self, route: _Route, state: dict[str, Any], record: dict[str, Any], body: Mapping[str, Any],
+    def _events(self, route: _Route, state: dict[str, Any], record: dict[str, Any],
                 query: Mapping[str, list[str]], terminal: str) -> bytes:
         """The object's events, numbered: `start` events, the reply's text in `delta` events, then the
         terminal event with the finished object; after the number the `after` query parameter gives.
@@ -892,26 +892,25 @@ class SandboxAdapter(BaseAdapter):
         status = obj.get(self.status_field)
         for step in steps[steps.index(status) + 1 if status in steps else len(steps):]:
             self._set_status(state, route.type or "", record, step, [])
-        name_field, seq = route.action.framing.spec.get("event_field", "type"), spec.get("sequence")
-        delta = spec.get("delta", {})
-        text = str(self.cfg.get("values", {}).get("text", ""))
-        pieces = re.findall(r"\S+\s*", text) if delta else []
-        names = [*spec.get("start", ()), *[delta.get("event")] * len(pieces), terminal]
+        name_field, seq, delta = route.action.framing.spec.get("event_field", "type"), spec.get("sequence"), \
+            spec.get("delta", {})
+        pieces = re.findall(r"\S+\s*", str(self.cfg.get("values", {}).get("text", ""))) if delta else []
+        start = list(spec.get("start", ()))
+        names = [*start, *[delta.get("event")] * len(pieces), terminal]
         after = query.get(spec.get("after", ""), [None])[-1]
+        first = int(after) + 1 if after is not None and after.lstrip("-").isdigit() else 0
+        own = (route.action.response_schema or {}).get("$ref")
         out = []
-        for n, name in enumerate(names):
-            if after is not None and after.lstrip("-").isdigit() and n <= int(after):
-                continue
+        for n, name in list(enumerate(names))[max(first, 0):]:
             ref = {"$ref": "#/schemas/" + spec["events"][name]} if name in spec.get("events", {}) else None
             now = copy.deepcopy(obj)
-            if name != terminal and steps and self.status_field in now:
-                now[self.status_field] = name.rsplit(".", 1)[-1] if name.rsplit(".", 1)[-1] in steps else steps[0]
-            holder = next((k for k, p in self.synth.props(ref)[0].items()
-                           if ref and p.get("$ref") and p.get("$ref") == (route.action.response_schema or {}).get("$ref")),
-                          None)
-            fields = {**({holder: now} if holder else now), name_field: name,
-                      **({seq: n} if seq else {}), **({delta.get("field"): pieces[n - len(spec.get("start", ()))]}
-                                                      if name == delta.get("event") else {})}
+            if name != terminal and steps and self.status_field in now:  # the status the event announces
+                said = name.rsplit(".", 1)[-1]
+                now[self.status_field] = said if said in steps else steps[0]
+            holder = next((k for k, p in self.synth.props(ref)[0].items() if own and p.get("$ref") == own), None)
+            fields = {**({holder: now} if holder else now), name_field: name, **({seq: n} if seq else {})}
+            if name == delta.get("event"):
+                fields[delta["field"]] = pieces[n - len(start)]
             out.append((name, self._object(None, ref, fields, {}) if ref else fields))
         return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in out).encode()
 
