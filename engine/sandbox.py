@@ -434,6 +434,10 @@ class SandboxAdapter(BaseAdapter):
                     data[key] = shaped
         if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
             data["id"] = _new_id(self.cfg.get("id_prefixes", {}).get(type_ or "", ""))
+        for field, prefix in self.cfg.get("item_ids", {}).items():  # items made inside it get ids of their own
+            for item in data.get(field) if isinstance(data.get(field), list) else ():
+                if isinstance(item, dict) and item.get("id") == "":
+                    item["id"] = _new_id(prefix)
         if type_ in self.cfg.get("progress", {}) and self.status_field in props:
             data[self.status_field] = self.cfg["progress"][type_][0]
         return data
@@ -904,13 +908,18 @@ class SandboxAdapter(BaseAdapter):
         for n, name in list(enumerate(names))[max(first, 0):]:
             ref = {"$ref": "#/schemas/" + spec["events"][name]} if name in spec.get("events", {}) else None
             now = copy.deepcopy(obj)
-            if name != terminal and steps and self.status_field in now:  # the status the event announces
+            if name != terminal:  # the object as it began (`begin`), in the status the event announces
+                now.update({k: copy.deepcopy(v) for k, v in spec.get("begin", {}).items() if k in now})
                 said = name.rsplit(".", 1)[-1]
-                now[self.status_field] = said if said in steps else steps[0]
+                if steps and self.status_field in now:
+                    now[self.status_field] = said if said in steps else steps[0]
             holder = next((k for k, p in self.synth.props(ref)[0].items() if own and p.get("$ref") == own), None)
             fields = {**({holder: now} if holder else now), name_field: name, **({seq: n} if seq else {})}
-            if name == delta.get("event"):
+            if name == delta.get("event"):  # a word of the reply, and which item of the object it is in
                 fields[delta["field"]] = pieces[n - len(start)]
+                held = obj.get(delta.get("of", "")) if isinstance(obj.get(delta.get("of", "")), list) else []
+                if delta.get("item") and held and isinstance(held[0], dict) and "id" in held[0]:
+                    fields[delta["item"]] = held[0]["id"]
             out.append((name, self._object(None, ref, fields, {}) if ref else fields))
         return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in out).encode()
 

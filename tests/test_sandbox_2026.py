@@ -100,6 +100,9 @@ def test_a_responses_stream_ends_on_response_completed_with_the_final_response(s
     assert "".join(d["delta"] for n, d in events if n == "response.output_text.delta") == REPLY
     final = events[-1][1]["response"]
     assert final["status"] == "completed" and final["output"][0]["content"][0]["text"] == REPLY
+    assert final["output"][0]["id"].startswith("msg_")
+    assert {d["item_id"] for n, d in events if n == "response.output_text.delta"} == {final["output"][0]["id"]}
+    assert events[0][1]["response"]["output"] == [] and events[0][1]["response"]["id"] == final["id"]
     assert sbx.run("responses.retrieve", {"response_id": final["id"]}) == final
 
 
