@@ -221,12 +221,14 @@ class SandboxAdapter(BaseAdapter):
 
     # -- routing, derived once from the descriptors ----------------------------
     def _compile(self, actions: list[Any]) -> None:
-        types = {a.name: self.synth.type_of(a.response_schema) for a in actions}
+        # Objects whose schema names no type (items of many kinds) get the type `types` declares for an action.
+        declared = self.cfg.get("types", {})
+        types = {a.name: declared.get(a.name) or self.synth.type_of(a.response_schema) for a in actions}
         self.item_types: dict[str, str] = {}  # item path template -> type of the object there
         self.type_schemas: dict[str, Any] = {}
-        for a in actions:
+        for a in sorted(actions, key=lambda a: a.method != "GET"):  # what a GET answers names the item's type
             if _HOLE.match(a.path.rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
-                self.item_types[a.path] = types[a.name]
+                self.item_types.setdefault(a.path, types[a.name])
                 self.type_schemas.setdefault(types[a.name], a.response_schema)
         verbs = self.cfg.get("verbs", {})
         for a in actions:  # POST /{id}/<verb> answering with the item's own type acts on that item
@@ -237,9 +239,14 @@ class SandboxAdapter(BaseAdapter):
                 self.item_types[prefix] = t
                 self.type_schemas.setdefault(t, a.response_schema)
         # A list's items are of the type its schema says, else of the item that its path leads to.
-        listed = {a.name: self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
+        listed = {a.name: declared.get(a.name)
+                  or self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
                   or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == a.path), None)
                   for a in actions if a.pagination}
+        for a in actions:  # a type only listed is made from its list's items
+            if a.pagination and listed[a.name]:
+                self.type_schemas.setdefault(listed[a.name], self.synth.prop(a.response_schema,
+                                                                             a.pagination["items"]).get("items"))
         # Types that body fields name (`ids`) are kept too, so a later request can find them.
         self.storable = set(self.item_types.values()) | {t for t in listed.values() if t} \
             | set(self.cfg.get("ids", {}).values())
@@ -255,13 +262,18 @@ class SandboxAdapter(BaseAdapter):
                 kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types[a.path]
             elif t is not None and self.item_types.get(prefix) == t:
                 kind = "verb"
+            elif a.method == "POST" and self._list_type(actions, listed, a.path) in self.cfg.get("many", {}):
+                kind, t = "many", self._list_type(actions, listed, a.path)
             else:
                 kind = "create" if a.method == "POST" and t in self.storable else "synth"
             self.routes.append(_Route(a, kind, t, self._parent_types(a.path, kind in _ITEM_KINDS)))
-        self.creatable = {r.type for r in self.routes if r.kind == "create"}
+        self.creatable = {r.type for r in self.routes if r.kind in ("create", "many")} \
+            | {spec["create"] for spec in self.cfg.get("attach", {}).values()}
         # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
         self.routes.sort(key=lambda r: -r.literals)
-        self.parents = {t: self._parent_types(path, True) for path, t in self.item_types.items()}
+        self.parents: dict[str, dict[str, str]] = {}  # a type at several paths is inside what any of them names
+        for path, t in self.item_types.items():
+            self.parents.setdefault(t, {}).update(self._parent_types(path, True))
         # A field named like an item's path parameter names an object of that item's type; `ids` says
         # what the names alone cannot (several items share `file_id`; `input_file_id` is no path's).
         self.refs = {_HOLE.match(path.rsplit("/", 1)[-1]).group(1): t for path, t in self.item_types.items()}
@@ -269,6 +281,10 @@ class SandboxAdapter(BaseAdapter):
         # The path parameter naming an object of each type: what the objects inside it have in their scope.
         self.own_param = {t: _HOLE.match(path.rsplit("/", 1)[-1]).group(1) for path, t in self.item_types.items()
                           if _HOLE.match(path.rsplit("/", 1)[-1])}
+
+    @staticmethod
+    def _list_type(actions: list[Any], listed: Mapping[str, str | None], path: str) -> str | None:
+        return next((listed[a.name] for a in actions if a.pagination and a.method == "GET" and a.path == path), None)
 
     def _parent_types(self, path: str, item: bool) -> dict[str, str]:
         """Path parameter -> type of the enclosing object it names (the item's own id excluded)."""
@@ -391,22 +407,52 @@ class SandboxAdapter(BaseAdapter):
 
     def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
                 body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A new object: the schema's required fields, then the given fields where the schema takes them."""
+        """A new object: the schema's required fields, then the given fields where the schema takes them.
+
+        Of a schema's alternatives, the first that keeps every given field it has (so its `type`) is made.
+        """
+        alts = self.synth.resolve(schema).get("anyOf") or self.synth.resolve(schema).get("oneOf")
+        if alts and fields:
+            first = None
+            for alt in alts:
+                obj = self._object(type_, alt, fields, scope, body)
+                first = first or obj
+                if self.synth.valid(alt, obj) and all(self._kept(prop, obj.get(k), fields[k]) for k, prop in
+                                                      self.synth.props(alt)[0].items() if k in fields and k != "id"):
+                    return obj
+            return first or {}
         data = self.synth.value(schema, None, body or fields, want=True) if schema else {}
         data = data if isinstance(data, dict) else {}
         props = self.synth.props(schema)[0] if schema else {}
         self._echo(data, props, {**scope, **fields})
-        leaf = self.cfg.get("text_leaf")
+        leaves = self.cfg.get("text_leaf") or []
         for key, value in fields.items():  # text given where the object holds structure goes in its text leaf
-            if leaf and isinstance(value, str) and key in props and data.get(key) != value:
-                shaped = self.synth.value(props[key], key, {key: value}, want=True, given={leaf: value})
+            if leaves and isinstance(value, str) and key in props and data.get(key) != value:
+                given = {leaf: value for leaf in ([leaves] if isinstance(leaves, str) else leaves)}
+                shaped = self.synth.value(props[key], key, {key: value}, want=True, given=given)
                 if self.synth.valid(props[key], shaped):
                     data[key] = shaped
         if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
             data["id"] = _new_id(self.cfg.get("id_prefixes", {}).get(type_ or "", ""))
+        for field, prefix in self.cfg.get("item_ids", {}).items():  # items made inside it get ids of their own
+            for item in data.get(field) if isinstance(data.get(field), list) else ():
+                if isinstance(item, dict) and item.get("id") == "":
+                    item["id"] = _new_id(prefix)
         if type_ in self.cfg.get("progress", {}) and self.status_field in props:
             data[self.status_field] = self.cfg["progress"][type_][0]
         return data
+
+    def _shaped(self, schema: Any, data: dict[str, Any]) -> dict[str, Any]:
+        """A stored object as an answer of another shape gives it (a membership made as an assignment, read
+        as the member): itself where the schema takes it, else that shape made from its fields."""
+        if not schema or self.synth.valid(schema, data):
+            return data
+        return self._object(None, schema, data, {})
+
+    def _kept(self, prop: Any, made: Any, given: Any) -> bool:
+        """Whether a made field holds what was given: the value itself, or given text put in a structure."""
+        return made == given or isinstance(given, str) and made not in (None, "") \
+            and _kind(self.synth.resolve(prop)) not in ("string", None) and not self.synth.valid(prop, given)
 
     def _echo(self, data: dict[str, Any], props: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
         for key, value in fields.items():
@@ -468,16 +514,32 @@ class SandboxAdapter(BaseAdapter):
         """
         spec = self.cfg.get("attach", {}).get(type_)
         ids = body.get(spec["field"]) if spec else None
+        if isinstance(ids, str) and "text" in spec:
+            ids = [ids]
         if not isinstance(ids, list) or type_ not in self.own_param:
             return
-        child, key = spec["create"], self.cfg.get("id_from", {}).get(spec["create"])
         scope = {**record["scope"], self.own_param[type_]: record["data"]["id"]}
-        for ident in dict.fromkeys(i for i in ids if isinstance(i, str)):
-            obj = self._object(child, self.type_schemas.get(child), {key: ident} if key else {}, scope)
-            if key:
-                obj["id"] = ident
-            self._store(state, child, obj, scope)
+        self._hold(state, spec, ids, scope)
         self._count(state, type_, record)
+
+    def _hold(self, state: dict[str, Any], spec: Mapping[str, Any], values: list[Any],
+              scope: Mapping[str, str]) -> list[dict[str, Any]]:
+        """One `create` object per value: an id given (as `id_from` says), the fields of an object given,
+        or, as `text` says, text given as that `field` of an object with its `with` fields."""
+        child, key, text = spec["create"], self.cfg.get("id_from", {}).get(spec["create"]), spec.get("text")
+        out = []
+        for value in (dict.fromkeys(v for v in values if isinstance(v, str)) if key else values):
+            if isinstance(value, dict):
+                fields = value
+            elif isinstance(value, str) and (key or text):
+                fields = {key: value} if key else {**text.get("with", {}), text["field"]: value}
+            else:
+                continue
+            obj = self._object(child, self.type_schemas.get(child), fields, scope)
+            if key:
+                obj["id"] = value
+            out.append(self._store(state, child, obj, scope))
+        return out
 
     def _items(self, state: dict[str, Any], type_: str, record: dict[str, Any],
                spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -620,7 +682,9 @@ class SandboxAdapter(BaseAdapter):
                 data: bytes | None, ctype: str, batched: bool = False) -> tuple[bytes, str]:
         """The answer's bytes and content type; `batched` requests (lines of a batch file) cannot stream."""
         body, files = self._body(route, data, ctype)
-        streams = route.action.stream_param and body.get(route.action.stream_param) is True
+        switch, value = route.action.stream_param, route.action.stream_value
+        asked = body.get(switch) if switch in body else query.get(switch, [None])[-1] if switch else None
+        streams = switch is not None and (asked == value if switch in body else asked == json.dumps(value).strip('"'))
         if streams and batched:
             raise self._error(400, "line_stream", param=route.action.stream_param)
         target = params.pop(route.holes[-1]) if route.kind in _ITEM_KINDS else None
@@ -633,6 +697,8 @@ class SandboxAdapter(BaseAdapter):
         schema = route.action.response_schema
         if route.kind == "list":
             return json.dumps(self._list(route, state, params, query)).encode(), "application/json"
+        if route.kind == "binary" and streams:  # a download asked for as events: the stream's events alone
+            return self._stream(route, state, {"data": {}, "scope": {}}, body, [], query), "text/event-stream"
         if route.kind == "binary":  # the bytes of the object named in the path, else made up from the request
             content = found[-1].get("content") if found else None
             if not content and route.action.name in self.cfg.get("audio", {}).get("actions", ()):
@@ -654,11 +720,28 @@ class SandboxAdapter(BaseAdapter):
                 obj["id"] = body[key]
             record = self._store(state, route.type, obj, scope, next(iter(files.values()))[1] if files else None)
             self._attach(state, route.type, record, body)
+            steps, switch = self.cfg.get("progress", {}).get(route.type, []), \
+                self.cfg.get("progress_if", {}).get(route.type)
+            if steps and switch and not body.get(switch):  # done at once unless the request asks to wait
+                self._set_status(state, route.type, record, steps[-1], [])
             later = self.cfg.get("status_fields", {}).get(route.type)
             if later:  # filled now, while the request is at hand; set when the status is reached
                 given = {**body, **{k: v for k, v in obj.items() if v not in (None, "")}}
                 record["later"] = {status: {k: _fill(t, given) for k, t in sets.items()}
                                    for status, sets in later.items()}
+        elif route.kind == "many":  # one object per item of the declared field, answered as a list of them
+            spec = {"field": self.cfg["many"][route.type], "create": route.type}
+            data = [r["data"] for r in self._hold(state, spec, body.get(spec["field"]) or [], params)]
+            lister = next(r for r in self.routes if r.kind == "list" and r.action.path == route.action.path)
+            cursor = _Cursor(lister.action.pagination)
+            page = self.synth.value(schema, None, body, want=True) if schema else {}
+            page = {**(page if isinstance(page, dict) else {}), cursor.items: data}
+            fields = self.synth.props(schema)[0]
+            for key, value in ((cursor.has_more, False), (cursor.prev_field, data[0]["id"] if data else None),
+                               (cursor.next_field, data[-1]["id"] if data else None)):
+                if key in fields and (value is not None or self.synth.valid(fields[key], None)):
+                    page[key] = value
+            return json.dumps(page).encode(), "application/json"
         elif route.kind == "synth":  # with no schema to follow, the answer says back what was sent
             data = self._object(route.type, schema, {**body, **params}, {}, body) if schema else copy.deepcopy(body)
             record = {"data": data, "scope": {}}
@@ -667,6 +750,10 @@ class SandboxAdapter(BaseAdapter):
             if route.kind == "delete":
                 kept = state["objects"][route.type]
                 del kept[next(key for key, r in kept.items() if r is record)]
+                holder = [r for n, r in zip([n for n in params if n in route.parents], found)
+                          if route.parents[n] == self.synth.type_of(schema)]
+                if holder:  # a delete that answers with the object the deleted one was inside
+                    return json.dumps(holder[-1]["data"]).encode(), "application/json"
                 return json.dumps(self._deleted(route, schema, target, body)).encode(), "application/json"
             steps = self.cfg.get("progress", {}).get(route.type, [])
             status = record["data"].get(self.status_field)
@@ -683,8 +770,9 @@ class SandboxAdapter(BaseAdapter):
                                    {route.holes[-1]: target})
             self._count(state, route.type, record)  # the objects inside it may have moved on their own
         if streams:
-            return self._stream(route, state, record, body, events), "text/event-stream"
-        return json.dumps(record["data"]).encode(), "application/json"
+            return self._stream(route, state, record, body, events, query), "text/event-stream"
+        answer = record["data"] if route.kind in ("create", "synth") else self._shaped(schema, record["data"])
+        return json.dumps(answer).encode(), "application/json"
 
     def _audio(self, action: Any, body: Mapping[str, Any]) -> tuple[bytes, str]:
         """Audio in the format the request names (else its default), with that format's content type.
@@ -761,10 +849,15 @@ class SandboxAdapter(BaseAdapter):
         return {field: info[source] for field, source in self.cfg.get("file_fields", {}).items() if source in info}
 
     def _stream(self, route: _Route, state: dict[str, Any], record: dict[str, Any], body: Mapping[str, Any],
-                events: list[tuple[str | None, Any]]) -> bytes:
-        """Chunks of the declared chunk schema; else the object's lifecycle events, then the done event."""
-        done = route.action.framing.done if route.action.framing is not None else None
+                events: list[tuple[str | None, Any]], query: Mapping[str, list[str]]) -> bytes:
+        """Chunks of the declared chunk schema; else the object's lifecycle events, then the done event
+        (or, for a framing that ends on a terminal event, the events `event_streams` declares for it)."""
+        framing = route.action.framing
+        done = framing.done if framing is not None else None
         chunk_schema = self.cfg.get("stream_schemas", {}).get(route.action.name)
+        terminal = (framing.spec.get("terminal_events") or [None])[0] if framing is not None else None
+        if done is None and terminal in self.cfg.get("event_streams", {}):
+            return self._events(route, state, record, query, terminal)
         if chunk_schema:  # the content first, then a chunk that only says why it ended
             ref = {"$ref": "#/schemas/" + chunk_schema}
             first = self._object(self.synth.type_of(ref), ref, {**body, "id": record["data"].get("id")}, {}, body)
@@ -788,6 +881,47 @@ class SandboxAdapter(BaseAdapter):
             events.append((end_event, done))
         return "".join((f"event: {name}\n" if name else "") + "data: " + (data if isinstance(data, str) else
                        json.dumps(data)) + "\n\n" for name, data in events).encode()
+
+    def _events(self, route: _Route, state: dict[str, Any], record: dict[str, Any],
+                query: Mapping[str, list[str]], terminal: str) -> bytes:
+        """The object's events, numbered: `start` events, the reply's text in `delta` events, then the
+        terminal event with the finished object; after the number the `after` query parameter gives.
+
+        Each event's data is of its declared schema, with the event's name in the framing's `event_field`
+        and the object in the field of the object's schema (else its fields in the event's own).
+        The events follow from the stored object alone, so a stream asked for again replays the same ones.
+        """
+        spec, obj = self.cfg["event_streams"][terminal], record["data"]
+        steps = self.cfg.get("progress", {}).get(route.type or "", [])
+        status = obj.get(self.status_field)
+        for step in steps[steps.index(status) + 1 if status in steps else len(steps):]:
+            self._set_status(state, route.type or "", record, step, [])
+        name_field, seq, delta = route.action.framing.spec.get("event_field", "type"), spec.get("sequence"), \
+            spec.get("delta", {})
+        pieces = re.findall(r"\S+\s*", str(self.cfg.get("values", {}).get("text", ""))) if delta else []
+        start = list(spec.get("start", ()))
+        names = [*start, *[delta.get("event")] * len(pieces), terminal]
+        after = query.get(spec.get("after", ""), [None])[-1]
+        first = int(after) + 1 if after is not None and after.lstrip("-").isdigit() else 0
+        own = (route.action.response_schema or {}).get("$ref")
+        out = []
+        for n, name in list(enumerate(names))[max(first, 0):]:
+            ref = {"$ref": "#/schemas/" + spec["events"][name]} if name in spec.get("events", {}) else None
+            now = copy.deepcopy(obj)
+            if name != terminal:  # the object as it began (`begin`), in the status the event announces
+                now.update({k: copy.deepcopy(v) for k, v in spec.get("begin", {}).items() if k in now})
+                said = name.rsplit(".", 1)[-1]
+                if steps and self.status_field in now:
+                    now[self.status_field] = said if said in steps else steps[0]
+            holder = next((k for k, p in self.synth.props(ref)[0].items() if own and p.get("$ref") == own), None)
+            fields = {**({holder: now} if holder else now), name_field: name, **({seq: n} if seq else {})}
+            if name == delta.get("event"):  # a word of the reply, and which item of the object it is in
+                fields[delta["field"]] = pieces[n - len(start)]
+                held = obj.get(delta.get("of", "")) if isinstance(obj.get(delta.get("of", "")), list) else []
+                if delta.get("item") and held and isinstance(held[0], dict) and "id" in held[0]:
+                    fields[delta["item"]] = held[0]["id"]
+            out.append((name, self._object(None, ref, fields, {}) if ref else fields))
+        return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in out).encode()
 
     # -- lists ------------------------------------------------------------------
     # (_Cursor below reads a paginator block the way a server would: which params and fields it uses.)
@@ -830,7 +964,7 @@ class SandboxAdapter(BaseAdapter):
                 page, more = records[:limit], limit < len(records)
         for record in page:
             self._count(state, route.type or "", record)
-        data = [r["data"] for r in page]
+        data = [self._shaped(items_schema, r["data"]) for r in page]
         out[spec["items"]] = data
         fields = self.synth.props(schema)[0]
         for key, value in ((cursor.has_more, more), (cursor.prev_field, data[0]["id"] if data else None),
@@ -918,6 +1052,8 @@ class SandboxAdapter(BaseAdapter):
         elif ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
             fields = {k: self._typed(route.body[k].schema if k in route.body else None, v)
                       for k, v in self._form(data).items()}
+        elif self._raw_param(route, ctype):  # a body that is one param's text (SDP, say)
+            fields = {self._raw_param(route, ctype): data.decode("utf-8", "replace")}
         elif data:
             try:
                 fields = json.loads(data)
@@ -939,6 +1075,16 @@ class SandboxAdapter(BaseAdapter):
                 detail = jsonschema.exceptions.best_match(errors).message
                 raise self._error(400, "invalid", param=name, detail=detail)
         return fields, files
+
+    @staticmethod
+    def _raw_param(route: _Route, ctype: str) -> str | None:
+        """The param a raw body of this content type carries, as the action's body (or a choice of it) says."""
+        spec = route.action.spec.get("body") or {}
+        for body in [spec, *(o.get("body", {}) for o in spec.get("options", ()))]:
+            if body.get("type") == "raw" and body.get("param") and \
+                    ctype.split(";")[0].strip().lower() == str(body.get("content_type", "")).lower():
+                return body["param"]
+        return None
 
     def _form_value(self, route: _Route, name: str, values: list[str]) -> Any:
         """A multipart text field as the schema takes it: the text, or the JSON it spells."""

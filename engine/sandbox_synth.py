@@ -92,18 +92,28 @@ class Synth:
                 return None
             prefer = self.cfg.get("prefer", ())
             real.sort(key=lambda a: str(a.get("$ref", "")).rsplit("/", 1)[-1] not in prefer)
-            return self.value(real[0], name, body, depth, want, given, place)
+            made = None
+            for alt in real:  # the first alternative whose smallest value it accepts (an example may not fit)
+                value = self.value(alt, name, body, depth, want, given, place)
+                if self.valid(alt, value):
+                    return value
+                made = value if made is None else made
+            return made
         if s.get("allOf"):
             parts = [self.value(p, name, body, depth, want, given, place) for p in s["allOf"]]
+            if not any(isinstance(part, dict) for part in parts):  # a wrapped scalar (`allOf: [X]`)
+                return next((part for part in parts if part is not None), None)
             return {k: v for part in parts if isinstance(part, dict) for k, v in part.items()}
         if "enum" in s:
             return next((v for v in s["enum"] if v is not None), None)
         types = s.get("type") if isinstance(s.get("type"), list) else [s.get("type")]
         if "null" in types and not want and s.get("default") is None:
             return None
-        for key in ("default", "examples"):
+        for key in ("default", "examples"):  # where the schema accepts it (a description's example may not fit)
             if s.get(key) is not None:
-                return copy.deepcopy(s[key][0] if key == "examples" and isinstance(s[key], list) else s[key])
+                value = copy.deepcopy(s[key][0] if key == "examples" and isinstance(s[key], list) else s[key])
+                if self.valid(schema, value):
+                    return value
         kind = next((t for t in types if t not in (None, "null")), "object" if "properties" in s else None)
         if kind in ("integer", "number"):
             if name in self.cfg.get("timestamps", ()):

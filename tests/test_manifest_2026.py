@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import engine
 from engine import manifest as manifest_module, openapi
@@ -60,8 +61,15 @@ def test_overrides_extend_the_first_surface(tmp_path):
     """`extends` merges the base file under this one: its connector, composites and names carry over."""
     ov = gen.load_overrides(OVERRIDES)
     base = gen.load_overrides(gen.DEFAULT_OVERRIDES)
-    assert ov["connector"] == base["connector"]
-    assert [c["name"] for c in ov["composites"]] == [c["name"] for c in base["composites"]]
+    own = yaml.safe_load(OVERRIDES.read_text())["connector"]["sandbox"]  # the sandbox data only this surface has
+    assert {k: v for k, v in ov["connector"].items() if k != "sandbox"} == \
+        {k: v for k, v in base["connector"].items() if k != "sandbox"}
+    for key, value in base["connector"]["sandbox"].items():
+        merged = ov["connector"]["sandbox"][key]
+        assert merged == value or key in own and (merged == own[key] or merged == {**value, **own[key]}), key
+    names = [c["name"] for c in ov["composites"]]
+    assert names[:len(base["composites"])] == [c["name"] for c in base["composites"]]  # carried over, in order
+    assert names[len(base["composites"]):] == ["responses.create_and_poll", "responses.wait"]  # and its own
     assert ov["rules"][:len(base["rules"])] == base["rules"]
     assert ov["actions"]["createThreadAndRun"]["name"] == "threads.create_and_run"
     assert set(ov["definitions"]["streams"]) == {"sse", "responses_sse", "images_sse", "transcription_sse", "speech_sse"}

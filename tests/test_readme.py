@@ -63,3 +63,33 @@ def test_the_platform_walkthrough_runs_as_pasted(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "{'api_key': {'ok': True}, 'admin_key': {'ok': True}}"
     assert lines[-2].startswith("file.created notes.jsonl") and lines[-1] == "batch.completed batch_1"
+def test_the_responses_flow_in_the_sandbox_section_runs_as_pasted(tmp_path):
+    """The one-paste Responses flow on the 2026 surface: create, stream, retrieve, list input items."""
+    section = README[README.index("### Try a whole flow offline"):]
+    script = re.findall(r"```sh\n(.*?)```", section, re.S)[1]
+    assert "--manifest openai-2026-08-21" in script and "--stream" in script
+    bindir = Path(sys.executable).parent
+    if shutil.which("openai-connector", path=str(bindir)) is None:
+        pytest.skip("the console script is not installed beside this interpreter")
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"event"')]
+    assert [e["event"] for e in events][0] == "response.created"
+    assert events[-1]["event"] == "response.completed"
+    assert events[-1]["data"]["response"]["status"] == "completed"
+    numbers = [e["data"]["sequence_number"] for e in events]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    decoder, text, at, objects = json.JSONDecoder(), proc.stdout, 0, []
+    while True:  # the pretty-printed answers after the events
+        start = text.find("\n{\n", at)
+        if start < 0:
+            break
+        obj, at = decoder.raw_decode(text, start + 1)
+        objects.append(obj)
+    response, items = objects
+    assert response["object"] == "response" and response["status"] == "completed"
+    assert response["output"][0]["content"][0]["text"]
+    assert items["data"][0]["content"][0]["text"] == "What is 2+2?"
+    assert items["data"][0]["role"] == "user"

@@ -230,6 +230,7 @@ def build(spec_path: Path, overrides_path: Path) -> dict[str, Any]:
     _refs(definitions, used)
     _refs(hooks or {}, used)
     used.update((sandbox or {}).get("stream_schemas", {}).values())
+    used.update(name for spec in (sandbox or {}).get("event_streams", {}).values() for name in spec["events"].values())
     components = spec["components"]["schemas"]
     schemas: dict[str, Any] = {}
     pending = sorted(used)
