@@ -227,7 +227,12 @@ def _type_text(schema: Any) -> str:
 
 
 def _number(value: Any) -> str:
-    """A limit as written: a whole number never in float notation (int64 bounds print exactly)."""
+    """A limit as an integer where it is one: never float notation, and an int64 bound as its exact value.
+
+    Descriptions often write int64 bounds as the nearest float (`9223372036854776000`).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) in (2.0 ** 63, -2.0 ** 63):
+        return str(2 ** 63 - 1 if value > 0 else -2 ** 63)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return json.dumps(value)

@@ -354,3 +354,8 @@ def test_a_variable_the_manifest_may_not_read_is_named_with_the_flag_that_allows
     monkeypatch.setenv("MINE_KEY", "set-but-not-allowed")
     code, _, err = call("--manifest", str(mine), "run", "t.get")
     assert code == cli.EXIT_NO_KEY and "--allow-env MINE_KEY" in err and "set-but-not-allowed" not in err
+
+
+def test_describe_prints_int64_bounds_as_integers():
+    code, out, _ = call("describe", "chat.completions.create")
+    assert code == 0 and "minimum=-9223372036854775808; maximum=9223372036854775807" in out and "e+18" not in out
