@@ -314,7 +314,7 @@ def test_aliases_within_bounds_still_load_but_a_self_holding_alias_or_deep_nesti
         except engine.ManifestError as exc:
             print(json.dumps({{"line": exc.line, "rule": exc.rule}}))
     """)  # the old code crashed the interpreter (a C stack overflow)
-    assert got["line"] == 2 and "deep" in got["rule"]
+    assert got["line"] == 2 and "nest" in got["rule"]  # ours, or the C parser's own depth limit
 
 
 CYCLES = {
