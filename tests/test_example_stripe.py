@@ -6,10 +6,8 @@ retry on a rate limit, Stripe-Should-Retry)."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import pathlib
-import sys
 from typing import Any, Iterator
 from urllib.parse import parse_qsl
 
@@ -17,13 +15,11 @@ import pytest
 
 import engine
 from engine import cli
+from examples_support import engines, server_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "stripe.yaml")
-_spec = importlib.util.spec_from_file_location("stripe_loopback", ROOT / "examples" / "servers" / "stripe.py")
-stripe_server = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = stripe_server
-_spec.loader.exec_module(stripe_server)
+stripe_server = server_module("stripe")
 
 KEY = stripe_server.SECRET_KEY
 
@@ -43,20 +39,7 @@ def server() -> Iterator[Any]:
 @pytest.fixture
 def make(server) -> Iterator[Any]:
     """Engines on the server; retry waits are recorded in `.waits` instead of slept."""
-    made = []
-
-    def build(**options: Any) -> engine.Engine:
-        options.setdefault("secret_key", KEY)
-        e = engine.Engine(manifest=MANIFEST, base_url=server.url + "/v1", **options)
-        e.waits = []
-        e.transport.sleep = e.waits.append
-        e.transport.rand = lambda: 0.0
-        made.append(e)
-        return e
-
-    yield build
-    for e in made:
-        e.close()
+    yield from engines(MANIFEST, server.url + "/v1", secret_key=KEY)
 
 
 @pytest.fixture
