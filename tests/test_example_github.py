@@ -16,8 +16,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import engine
-from engine import cli
-from examples_support import engines, server_module
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "github.yaml")
@@ -321,10 +320,7 @@ def test_tarball_follows_the_redirect_without_the_token(gh, github, tmp_path):
 
 # -- command line ------------------------------------------------------------------------------------------
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+run_cli = cli_runner("--manifest", MANIFEST)
 
 
 def test_cli_actions_describe_and_dry_run(monkeypatch):

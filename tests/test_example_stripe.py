@@ -14,8 +14,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 import engine
-from engine import cli
-from examples_support import engines, server_module
+from examples_support import cli_runner, engines, server_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "stripe.yaml")
@@ -349,12 +348,7 @@ def test_expand_is_sent_as_stripe_lists_it(eng, server):
 
 # -- command line -------------------------------------------------------------------------------------------
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+run_cli = cli_runner("--manifest", MANIFEST)
 
 
 def test_cli_lists_describes_and_dry_runs(monkeypatch):
