@@ -15,20 +15,24 @@ def server_module(name: str) -> ModuleType:
     return importlib.import_module(f"examples.servers.{name}")
 
 
+def record_waits(e: engine.Engine) -> None:
+    """Each retry wait of `e` goes to its `waits` list instead of sleeping, without jitter, so waits are exact."""
+    e.waits = []
+    e.transport.sleep = e.waits.append
+    e.transport.rand = lambda: 0.0
+
+
 def engines(manifest: str, base_url: str, **defaults: Any) -> Iterator[Callable[..., engine.Engine]]:
     """For a fixture to `yield from`: makes Engines on `base_url`, each closed when the test ends.
 
-    Options given to the maker go over `defaults`. Unless `sleep=True`, an Engine records each retry
-    wait in its `waits` list instead of sleeping, without jitter, so the waits are exact.
+    Options given to the maker go over `defaults`; unless `sleep=True`, each Engine `record_waits`.
     """
     made = []
 
     def make(*, sleep: bool = False, **options: Any) -> engine.Engine:
         e = engine.Engine(manifest=manifest, base_url=base_url, **{**defaults, **options})
         if not sleep:
-            e.waits = []
-            e.transport.sleep = e.waits.append
-            e.transport.rand = lambda: 0.0
+            record_waits(e)
         made.append(e)
         return e
 
