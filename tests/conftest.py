@@ -16,6 +16,7 @@ os.environ["OPENAI_CONNECTOR_CACHE"] = tempfile.mkdtemp(prefix="connector-cache-
 
 import engine
 from engine import cli
+import examples_support
 from loopback import Loopback
 
 API_KEY = "sk-test-SECRET-api-key-0123456789"
@@ -77,9 +78,7 @@ def loopback_engine(srv, manifest) -> Iterator[Callable[..., engine.Engine]]:
         options = {"api_key": API_KEY, "admin_key": ADMIN_KEY, **options}
         e = engine.Engine(manifest, base_url=srv.url + "/v1", max_retries=max_retries, **options)
         if record_waits:
-            e.waits = []
-            e.transport.sleep = e.waits.append
-            e.transport.rand = lambda: 0.0
+            examples_support.record_waits(e)
         made.append(e)
         return e
 

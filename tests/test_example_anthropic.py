@@ -7,26 +7,19 @@ both ways, server-sent events that end on `message_stop` or break, in-band `erro
 """
 from __future__ import annotations
 
-import importlib.util
-import io
 import json
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = str(ROOT / "examples" / "anthropic.yaml")
 
-# Loaded by path under its own name: `anthropic` is also the name of the vendor's SDK package.
-_spec = importlib.util.spec_from_file_location("example_server_anthropic",
-                                               ROOT / "examples" / "servers" / "anthropic.py")
-server = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(server)  # type: ignore[union-attr]
+server = server_module("anthropic")
 
 KEY = server.API_KEY
 MODEL = "claude-sonnet-4-20250514"
@@ -48,27 +41,10 @@ def api() -> Iterator[Any]:
 @pytest.fixture
 def make(api) -> Iterator[Callable[..., engine.Engine]]:
     """Engines on the server; unless `sleep=True`, each records its waits in `.waits` instead of sleeping."""
-    made = []
-
-    def build(sleep: bool = False, **options: Any) -> engine.Engine:
-        options = {"api_key": KEY, "max_retries": 0, **options}
-        e = engine.Engine(manifest=MANIFEST, base_url=api.url, **options)
-        if not sleep:
-            e.waits = []
-            e.transport.sleep = e.waits.append
-            e.transport.rand = lambda: 0.0
-        made.append(e)
-        return e
-
-    yield build
-    for e in made:
-        e.close()
+    yield from engines(MANIFEST, api.url, api_key=KEY, max_retries=0)
 
 
-def cli_run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+cli_run = cli_runner("--manifest", MANIFEST)
 
 
 # -- messages -------------------------------------------------------------------------------------

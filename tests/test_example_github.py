@@ -7,10 +7,8 @@ secondary one (retry-after), raw README text, and the tarball's redirect to anot
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,16 +16,13 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "github.yaml")
 TOKEN = "ghp_SECRETtoken0123456789abcdefABCDEF01"
 
-_spec = importlib.util.spec_from_file_location("github_server", ROOT / "examples" / "servers" / "github.py")
-gh_server = importlib.util.module_from_spec(_spec)
-sys.modules["github_server"] = gh_server
-_spec.loader.exec_module(gh_server)
+gh_server = server_module("github")
 
 
 @pytest.fixture(autouse=True)
@@ -45,20 +40,7 @@ def gh() -> Iterator[Any]:
 @pytest.fixture
 def github(gh) -> Iterator[Callable[..., engine.Engine]]:
     """Engines on the loopback GitHub; retry waits are recorded in `.waits` instead of slept."""
-    made = []
-
-    def make(**options: Any) -> engine.Engine:
-        options.setdefault("token", TOKEN)
-        e = engine.Engine(manifest=MANIFEST, base_url=gh.url, **options)
-        e.waits = []
-        e.transport.sleep = e.waits.append
-        e.transport.rand = lambda: 0.0
-        made.append(e)
-        return e
-
-    yield make
-    for e in made:
-        e.close()
+    yield from engines(MANIFEST, gh.url, token=TOKEN)
 
 
 HELLO = {"owner": "octocat", "repo": "hello-world"}
@@ -338,10 +320,7 @@ def test_tarball_follows_the_redirect_without_the_token(gh, github, tmp_path):
 
 # -- command line ------------------------------------------------------------------------------------------
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+run_cli = cli_runner("--manifest", MANIFEST)
 
 
 def test_cli_actions_describe_and_dry_run(monkeypatch):

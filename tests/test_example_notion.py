@@ -9,29 +9,19 @@ a 429 `rate_limited` waited out by its Retry-After; the CLI.
 """
 from __future__ import annotations
 
-import importlib.util
-import io
 import json
 from pathlib import Path
 
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "notion.yaml")
 TOKEN = "secret_SECRETnotionINTEGRATIONtoken0123"
-
-
-def _server_module():
-    spec = importlib.util.spec_from_file_location("example_notion_server", ROOT / "examples" / "servers" / "notion.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _server_module()
+servers = server_module("notion")
+run_cli = cli_runner("--manifest", MANIFEST)
 DB, PAGE = servers.DATABASE_ID, servers.PAGE_ID
 
 
@@ -46,25 +36,7 @@ def connect(api, monkeypatch):
     """Engines on the loopback server; retry waits are recorded in `.waits` instead of slept."""
     for name in ("NOTION_TOKEN", "NOTION_BASE_URL", "NOTION_VERSION"):
         monkeypatch.delenv(name, raising=False)
-    made = []
-
-    def make(token: str | None = TOKEN, **options):
-        eng = engine.Engine(manifest=MANIFEST, base_url=api.url + "/v1", token=token, **options)
-        eng.waits = []
-        eng.transport.sleep = eng.waits.append
-        eng.transport.rand = lambda: 0.0
-        made.append(eng)
-        return eng
-
-    yield make
-    for eng in made:
-        eng.close()
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+    yield from engines(MANIFEST, api.url + "/v1", token=TOKEN)
 
 
 def test_token_and_notion_version_go_on_every_call(api, connect):

@@ -8,29 +8,19 @@ a JSON body with the charset Slack asks for; comma lists and booleans in the que
 """
 from __future__ import annotations
 
-import importlib.util
-import io
 import json
 from pathlib import Path
 
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "slack.yaml")
 TOKEN = "xoxb-1111-2222-SECRETslacktoken"
-
-
-def _server_module():
-    spec = importlib.util.spec_from_file_location("example_slack_server", ROOT / "examples" / "servers" / "slack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _server_module()
+servers = server_module("slack")
+run_cli = cli_runner("--manifest", MANIFEST)
 
 
 @pytest.fixture
@@ -44,25 +34,7 @@ def connect(api, monkeypatch):
     """Engines on the loopback server; retry waits are recorded in `.waits` instead of slept."""
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     monkeypatch.delenv("SLACK_BASE_URL", raising=False)
-    made = []
-
-    def make(token: str | None = TOKEN, **options):
-        eng = engine.Engine(manifest=MANIFEST, base_url=api.url + "/api", token=token, **options)
-        eng.waits = []
-        eng.transport.sleep = eng.waits.append
-        eng.transport.rand = lambda: 0.0
-        made.append(eng)
-        return eng
-
-    yield make
-    for eng in made:
-        eng.close()
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+    yield from engines(MANIFEST, api.url + "/api", token=TOKEN)
 
 
 def test_the_token_goes_as_a_bearer_header(api, connect):

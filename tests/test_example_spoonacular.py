@@ -7,8 +7,6 @@ body, and a used-up daily quota (402) raised at once, never retried.
 """
 from __future__ import annotations
 
-import importlib.util
-import io
 import logging
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -16,22 +14,13 @@ from urllib.parse import parse_qs
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "spoonacular.yaml")
 KEY = "spoon-SECRET-key-0123456789abcdef"
-
-
-def _server_module():
-    spec = importlib.util.spec_from_file_location("example_spoonacular_server",
-                                                  ROOT / "examples" / "servers" / "spoonacular.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _server_module()
+servers = server_module("spoonacular")
+run_cli = cli_runner("--manifest", MANIFEST)
 
 
 @pytest.fixture
@@ -45,25 +34,7 @@ def connect(api, monkeypatch):
     """Engines on the loopback server; retry waits are recorded in `.waits` instead of slept."""
     monkeypatch.delenv("SPOONACULAR_API_KEY", raising=False)
     monkeypatch.delenv("SPOONACULAR_BASE_URL", raising=False)
-    made = []
-
-    def make(api_key: str | None = KEY, **options):
-        eng = engine.Engine(manifest=MANIFEST, base_url=api.url, api_key=api_key, **options)
-        eng.waits = []
-        eng.transport.sleep = eng.waits.append
-        eng.transport.rand = lambda: 0.0
-        made.append(eng)
-        return eng
-
-    yield make
-    for eng in made:
-        eng.close()
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+    yield from engines(MANIFEST, api.url, api_key=KEY)
 
 
 def test_the_key_goes_in_the_query_and_nowhere_else(api, connect):

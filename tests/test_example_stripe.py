@@ -6,24 +6,19 @@ retry on a rate limit, Stripe-Should-Retry)."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import pathlib
-import sys
 from typing import Any, Iterator
 from urllib.parse import parse_qsl
 
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "stripe.yaml")
-_spec = importlib.util.spec_from_file_location("stripe_loopback", ROOT / "examples" / "servers" / "stripe.py")
-stripe_server = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = stripe_server
-_spec.loader.exec_module(stripe_server)
+stripe_server = server_module("stripe")
 
 KEY = stripe_server.SECRET_KEY
 
@@ -43,20 +38,7 @@ def server() -> Iterator[Any]:
 @pytest.fixture
 def make(server) -> Iterator[Any]:
     """Engines on the server; retry waits are recorded in `.waits` instead of slept."""
-    made = []
-
-    def build(**options: Any) -> engine.Engine:
-        options.setdefault("secret_key", KEY)
-        e = engine.Engine(manifest=MANIFEST, base_url=server.url + "/v1", **options)
-        e.waits = []
-        e.transport.sleep = e.waits.append
-        e.transport.rand = lambda: 0.0
-        made.append(e)
-        return e
-
-    yield build
-    for e in made:
-        e.close()
+    yield from engines(MANIFEST, server.url + "/v1", secret_key=KEY)
 
 
 @pytest.fixture
@@ -366,12 +348,7 @@ def test_expand_is_sent_as_stripe_lists_it(eng, server):
 
 # -- command line -------------------------------------------------------------------------------------------
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+run_cli = cli_runner("--manifest", MANIFEST)
 
 
 def test_cli_lists_describes_and_dry_runs(monkeypatch):

@@ -7,29 +7,19 @@ a 429 waited out by its Retry-After, dotted wire names and comma/pipe lists, and
 """
 from __future__ import annotations
 
-import importlib.util
-import io
 import json
 from pathlib import Path
 
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = str(ROOT / "examples" / "tmdb.yaml")
 KEY = "tmdb-SECRET-key-0123456789abcdef"
-
-
-def _server_module():
-    spec = importlib.util.spec_from_file_location("example_tmdb_server", ROOT / "examples" / "servers" / "tmdb.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _server_module()
+servers = server_module("tmdb")
+run_cli = cli_runner("--manifest", MANIFEST)
 
 
 @pytest.fixture
@@ -43,25 +33,7 @@ def connect(api, monkeypatch):
     """Engines on the loopback server; retry waits are recorded in `.waits` instead of slept."""
     monkeypatch.delenv("TMDB_API_KEY", raising=False)
     monkeypatch.delenv("TMDB_BASE_URL", raising=False)
-    made = []
-
-    def make(api_key: str | None = KEY, **options):
-        eng = engine.Engine(manifest=MANIFEST, base_url=api.url + "/3", api_key=api_key, **options)
-        eng.waits = []
-        eng.transport.sleep = eng.waits.append
-        eng.transport.rand = lambda: 0.0
-        made.append(eng)
-        return eng
-
-    yield make
-    for eng in made:
-        eng.close()
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["--manifest", MANIFEST, *argv], out, err)
-    return code, out.getvalue(), err.getvalue()
+    yield from engines(MANIFEST, api.url + "/3", api_key=KEY)
 
 
 def test_the_key_goes_in_the_api_key_query_param(api, connect):

@@ -8,25 +8,21 @@ Retry-After, and `{"error", "description", "details"}` error bodies.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 import engine
-from engine import cli
+from examples_support import cli_runner, engines, server_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = str(ROOT / "examples" / "zendesk.yaml")
-_spec = importlib.util.spec_from_file_location("zendesk_server", ROOT / "examples" / "servers" / "zendesk.py")
-zendesk_server = importlib.util.module_from_spec(_spec)
-sys.modules["zendesk_server"] = zendesk_server
-_spec.loader.exec_module(zendesk_server)  # type: ignore[union-attr]
+zendesk_server = server_module("zendesk")
 ZendeskServer = zendesk_server.ZendeskServer
 TOKEN = zendesk_server.API_TOKEN
+run_cli = cli_runner()
 BASIC = "Basic " + base64.b64encode(f"agent@example.com/token:{TOKEN}".encode()).decode()
 
 
@@ -45,26 +41,7 @@ def zd():
 @pytest.fixture
 def make(zd):
     """Engines on the server; retry waits are recorded in `e.waits` instead of slept."""
-    made = []
-
-    def build(max_retries: int | None = 0, **options):
-        options.setdefault("api_token", zd.login)
-        e = engine.Engine(manifest=MANIFEST, base_url=zd.url, max_retries=max_retries, **options)
-        e.waits = []
-        e.transport.sleep = e.waits.append
-        e.transport.rand = lambda: 0.0
-        made.append(e)
-        return e
-
-    yield build
-    for e in made:
-        e.close()
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), out, err)
-    return code, out.getvalue(), err.getvalue()
+    yield from engines(MANIFEST, zd.url, max_retries=0, api_token=zd.login)
 
 
 # -- auth ------------------------------------------------------------------------------------------

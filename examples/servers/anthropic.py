@@ -20,12 +20,11 @@ import itertools
 import json
 import socket
 import struct
-import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 from urllib.parse import parse_qsl
+
+from ._base import Handler, Injected, LoopbackServer
 
 __all__ = ["AnthropicServer", "Recorded", "API_KEY", "MODELS"]
 
@@ -48,28 +47,16 @@ _STATUS_OF = {"invalid_request_error": 400, "authentication_error": 401, "billin
               "rate_limit_error": 429, "api_error": 500, "timeout_error": 504, "overloaded_error": 529}
 
 
-@dataclass
 class Recorded:
-    """One request as the server saw it."""
+    """One request as the server saw it: method, path, query (name -> last value), headers, body."""
 
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        self.path, _, query = target.partition("?")
+        self.method, self.headers, self.body = method, headers, body
+        self.query = dict(parse_qsl(query, keep_blank_values=True))
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-@dataclass
-class _Fault:
-    method: str
-    path: str
-    status: int
-    error_type: str
-    message: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Error(Exception):
@@ -81,6 +68,36 @@ class _Error(Exception):
         self.headers = headers or {}
 
 
+class _Handler(Handler):
+    """JSON answers as every server's; any other payload is streamed in chunks, `None` a TCP reset."""
+
+    timeout = 10          # an idle keep-alive connection is closed after this
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        if isinstance(payload, (dict, list)):
+            super().reply(status, payload, headers)
+            return
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in payload:
+            if chunk is None:
+                # A TCP reset: the body stops mid-stream, without its last chunk.
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -89,64 +106,31 @@ def _iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-class AnthropicServer:
+class AnthropicServer(LoopbackServer):
     """The fake API; use as a context manager (or `start()` / `stop()`)."""
 
+    methods = ("GET", "POST", "DELETE")
+    request_type = Recorded
+    handler_type = _Handler
+    quiet_errors = True  # a client that hangs up mid-answer is what fault tests do
+
     def __init__(self, api_key: str = API_KEY, polls_to_end: int = 2) -> None:
+        super().__init__()
         self.api_key = api_key
         self.polls_to_end = polls_to_end          # retrieves a batch takes to go from in_progress to ended
         self.stream_fault: str | None = None      # None | "cut" (reset) | "truncated" (clean end) | "overloaded"
-        self.requests: list[Recorded] = []
         self.models = [{"type": "model", "id": i, "display_name": n, "created_at": c} for i, n, c in MODELS]
         self.batches: list[dict[str, Any]] = []   # newest first
         self._batch_requests: dict[str, list[dict[str, Any]]] = {}
         self._polls: dict[str, int] = {}
-        self._faults: list[_Fault] = []
+        self._faults: Injected[_Error] = Injected()
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        outer = self
-
-        class Handler(_Handler):
-            api = outer
-
-        self._server = _Server(("127.0.0.1", 0), Handler, self)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="anthropic-loopback")
-
-    # -- life ------------------------------------------------------------------
-    def start(self) -> "AnthropicServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close every open connection (keep-alive ones too) and join every thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            open_sockets, threads = list(self._sockets), list(self._threads)
-        for sock in open_sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads + [self._thread]:
-            t.join(timeout=5)
-
-    def __enter__(self) -> "AnthropicServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- scripting ---------------------------------------------------------------
     def fail_next(self, method: str, path: str, status: int, error_type: str, message: str,
                   headers: dict[str, str] | None = None) -> None:
         """Answer the next `method path` request (path prefix) with this error, once."""
-        with self._lock:
-            self._faults.append(_Fault(method, path, status, error_type, message, dict(headers or {})))
+        self._faults.add(_Error(error_type, message, dict(headers or {}), status), method, path, prefix=True)
 
     def add_batches(self, count: int) -> list[str]:
         """`count` ended batches, created one after the other; their ids, newest first."""
@@ -154,22 +138,29 @@ class AnthropicServer:
             self._create_batch([{"custom_id": "r1", "params": {"model": MODELS[0][0]}}], ended=True)
         return [b["id"] for b in self.batches[:count]]
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        with self._lock:
-            for i, f in enumerate(self._faults):
-                if f.method == method and path.startswith(f.path):
-                    return self._faults.pop(i)
-        return None
-
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):024d}"
 
     # -- the API -----------------------------------------------------------------
+    def answer(self, req: Recorded) -> tuple[int, Any, dict[str, str]]:
+        """`handle`'s answer, or its error in Anthropic's error body, with the headers of every answer."""
+        request_id = f"req_{next(self._ids):024d}"
+        try:
+            status, headers, payload = self.handle(req)
+        except _Error as e:
+            status, headers = e.status, e.headers
+            payload = {"type": "error", "error": {"type": e.error_type, "message": e.message},
+                       "request_id": request_id}
+        return status, payload, {"request-id": request_id, "anthropic-ratelimit-requests-limit": "50",
+                                 "anthropic-ratelimit-requests-remaining": "49",
+                                 "anthropic-ratelimit-requests-reset": _iso(_now() + timedelta(seconds=60)),
+                                 **headers}
+
     def handle(self, req: Recorded) -> tuple[int, dict[str, str], Any]:
         """(status, headers, body): body is a JSON value, or an iterator of byte chunks to stream."""
-        fault = self._take_fault(req.method, req.path)
+        fault = self._faults.take(req.method, req.path)
         if fault is not None:
-            raise _Error(fault.error_type, fault.message, fault.headers, fault.status)
+            raise fault
         if req.headers.get("x-api-key") != self.api_key:
             raise _Error("authentication_error", "invalid x-api-key")
         if req.headers.get("anthropic-version") != VERSION:
@@ -309,7 +300,7 @@ class AnthropicServer:
                                     "expired": 0},
                  "ended_at": None, "created_at": _iso(now), "expires_at": _iso(now + timedelta(hours=24)),
                  "archived_at": None, "cancel_initiated_at": None, "results_url": None}
-        with self._lock:
+        with self.lock:
             self.batches.insert(0, batch)
             self._batch_requests[batch["id"]] = requests
             self._polls[batch["id"]] = 0
@@ -324,7 +315,7 @@ class AnthropicServer:
         raise _Error("not_found_error", f"Message Batch {batch_id} not found")
 
     def _retrieve(self, batch: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             self._polls[batch["id"]] += 1
             due = self._polls[batch["id"]] >= self.polls_to_end or batch["processing_status"] == "canceling"
         if batch["processing_status"] != "ended" and due:
@@ -382,88 +373,3 @@ def _reply(msg_id: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False   # stop() joins the handler threads itself, after closing their sockets
-
-    def __init__(self, address: tuple[str, int], handler: type, api: AnthropicServer) -> None:
-        self.api = api
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        t = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
-        with self.api._lock:
-            self.api._threads = [x for x in self.api._threads if x.is_alive()] + [t]
-        t.start()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up mid-answer is what fault tests do: stay quiet."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10          # an idle keep-alive connection is closed after this
-    api: AnthropicServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.api._lock:
-            self.api._sockets.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.api._lock:
-                self.api._sockets.discard(self.connection)
-
-    def log_message(self, *args: Any) -> None:
-        """Quiet: tests read `requests`."""
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        path, _, query = self.path.partition("?")
-        req = Recorded(self.command, path, dict(parse_qsl(query, keep_blank_values=True)),
-                       {k.lower(): v for k, v in self.headers.items()}, body)
-        with self.api._lock:
-            self.api.requests.append(req)
-        request_id = f"req_{next(self.api._ids):024d}"
-        try:
-            status, headers, payload = self.api.handle(req)
-        except _Error as e:
-            status, headers = e.status, e.headers
-            payload = {"type": "error", "error": {"type": e.error_type, "message": e.message},
-                       "request_id": request_id}
-        self.send_response(status)
-        self.send_header("request-id", request_id)
-        reset = _iso(_now() + timedelta(seconds=60))
-        self.send_header("anthropic-ratelimit-requests-limit", "50")
-        self.send_header("anthropic-ratelimit-requests-remaining", "49")
-        self.send_header("anthropic-ratelimit-requests-reset", reset)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        if isinstance(payload, (dict, list)):
-            data = json.dumps(payload).encode()
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for chunk in payload:
-            if chunk is None:
-                # A TCP reset: the body stops mid-stream, without its last chunk.
-                self.close_connection = True
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.connection.close()
-                return
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-
-    do_GET = do_POST = do_DELETE = _serve

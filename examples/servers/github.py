@@ -24,11 +24,11 @@ import io
 import itertools
 import json
 import tarfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode
+
+from ._base import Injected, LoopbackServer
 
 DOCS = "https://docs.github.com/rest"
 SUPPORTED_VERSIONS = ("2022-11-28", "2026-03-10")
@@ -93,6 +93,9 @@ class Received:
         return json.loads(self.body)
 
 
+_request_ids = itertools.count(1)
+
+
 def _tarball(full_name: str, sha: str) -> bytes:
     """A real gzipped tar of one README, laid out as GitHub's (`owner-repo-sha/README.md`)."""
     buf = io.BytesIO()
@@ -104,24 +107,19 @@ def _tarball(full_name: str, sha: str) -> bytes:
     return buf.getvalue()
 
 
-class GitHubServer:
+class GitHubServer(LoopbackServer):
     """The fake API: its data, what it received, and canned answers queued by tests."""
 
+    methods = ("GET", "POST", "PATCH", "PUT", "DELETE")
+    request_type = Received
+
     def __init__(self, token: str, *, issues: int = 5, comments: int = 3) -> None:
+        super().__init__()
         self.token = token
-        self.requests: list[Received] = []
-        self.lock = threading.Lock()
-        self._injected: dict[tuple[str, str], list[Answer]] = {}
+        self._injected: Injected[Answer] = Injected()
         self._ids = itertools.count(1000)
         self._remaining = RATE_LIMIT
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._http.daemon_threads = True
-        self._http.owner = self  # type: ignore[attr-defined]
-        self.port = self._http.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
         self.codeload = f"http://localhost:{self.port}/_codeload"  # another origin, same socket
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
         owner = {"login": "octocat", "id": 1, "type": "User"}
         self.repos: dict[str, dict[str, Any]] = {
             "octocat/hello-world": {"id": 1296269, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": "hello-world",
@@ -151,21 +149,12 @@ class GitHubServer:
     # -- test controls ------------------------------------------------------
     def inject(self, method: str, path: str, *answers: Answer) -> None:
         """Serve these answers, in order, to the next requests for (method, path); then the real one."""
-        with self.lock:
-            self._injected.setdefault((method, path), []).extend(answers)
+        for answer in answers:
+            self._injected.add(answer, method, path)
 
     def received(self, path_prefix: str = "") -> list[Received]:
         with self.lock:
             return [r for r in self.requests if r.path.startswith(path_prefix)]
-
-    def __enter__(self) -> "GitHubServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(timeout=5)
 
     # -- data -----------------------------------------------------------------
     def _new_issue(self, repo: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -197,12 +186,16 @@ class GitHubServer:
         return comment
 
     # -- dispatch -----------------------------------------------------------------
-    def handle(self, req: Received) -> Answer:
-        with self.lock:
-            self.requests.append(req)
-            queued = self._injected.get((req.method, req.path))
-            if queued:
-                return queued.pop(0)
+    def answer(self, req: Received) -> tuple[int, bytes, dict[str, str]]:
+        """The answer (an injected one first) with the headers GitHub puts on every API answer."""
+        answer = self._injected.take(req.method, req.path) or self._handle(req)
+        headers = {} if req.path.startswith("/_codeload/") else {
+            **self.rate_headers(), "X-GitHub-Request-Id": f"C0DE:{next(_request_ids):04X}:1A2B3C:4D5E6F",
+            "X-GitHub-Media-Type": "github.v3; format=json"}
+        # an injected answer's own rate headers win
+        return answer.status, answer.body, {**headers, **answer.headers}
+
+    def _handle(self, req: Received) -> Answer:
         if req.path.startswith("/_codeload/"):  # codeload.github.com: no API auth, the URL is the ticket
             return self._codeload(req)
         auth = req.headers.get("authorization")
@@ -371,35 +364,3 @@ class GitHubServer:
         return {"x-ratelimit-limit": str(RATE_LIMIT), "x-ratelimit-remaining": str(remaining),
                 "x-ratelimit-used": str(RATE_LIMIT - remaining),
                 "x-ratelimit-reset": str(int(time.time()) + 3600), "x-ratelimit-resource": "core"}
-
-
-_request_ids = itertools.count(1)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: ThreadingHTTPServer
-
-    def log_message(self, *args: Any) -> None:
-        """Quiet: tests look at `GitHubServer.requests`."""
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        owner: GitHubServer = self.server.owner  # type: ignore[attr-defined]
-        req = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        answer = owner.handle(req)
-        self.send_response(answer.status)
-        headers = {} if req.path.startswith("/_codeload/") else {
-            **owner.rate_headers(), "X-GitHub-Request-Id": f"C0DE:{next(_request_ids):04X}:1A2B3C:4D5E6F",
-            "X-GitHub-Media-Type": "github.v3; format=json"}
-        headers.update(answer.headers)  # an injected answer's own rate headers win
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-        self.wfile.flush()
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-

@@ -17,35 +17,17 @@ Only 127.0.0.1, an ephemeral port; `stop()` (or the end of the `with`) joins its
 """
 from __future__ import annotations
 
-import json
 import re
-import threading
 import uuid
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from ._base import Injected, LoopbackServer, Request
 
 DATABASE_ID = "8e2c2b76-9e1e-4b1d-8f0a-6d1c3c9a0001"
 PAGE_ID = "59833787-2cf9-4fdf-8782-e53db20768a5"
 VERSIONS = ("2021-08-16", "2022-02-22", "2022-06-28")
 EPOCH = "2026-01-01T00:00:00.000Z"
 ID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
-
-
-class Seen:
-    """One request as it arrived: method, path, query (name -> list of values), headers, body."""
-
-    def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                 body: bytes) -> None:
-        self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
-
-    def one(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else None
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 class NotionError(Exception):
@@ -76,13 +58,17 @@ def _title(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"content": text, "link": None}, "plain_text": text, "href": None}]
 
 
-class NotionServer:
+class NotionServer(LoopbackServer):
     """The API over one database of `rows` pages, a page with `blocks` children, and `users` people.
 
     `rate_limit_next()` answers the next call with Notion's 429 once.
     """
 
+    methods = ("GET", "POST", "PATCH", "DELETE")
+    content_type = "application/json; charset=utf-8"
+
     def __init__(self, token: str = "secret_test", *, rows: int = 5, blocks: int = 5, users: int = 3) -> None:
+        super().__init__()
         self.token = token
         self.database = {"object": "database", "id": DATABASE_ID, "title": _title("Tasks"),
                          "properties": {"Name": {"id": "title", "type": "title", "title": {}},
@@ -100,67 +86,15 @@ class NotionServer:
                                  for i in range(blocks)]}
         self.users = [{"object": "user", "id": _id(i, "user"), "type": "person", "name": f"Person {i}",
                        "person": {"email": f"p{i}@example.com"}} for i in range(users)]
-        self.requests: list[Seen] = []
-        self._limited: deque[int] = deque()
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                """Quiet: tests look at `requests`."""
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                url = urlsplit(self.path)
-                seen = Seen(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
-                            {k.lower(): v for k, v in self.headers.items()}, body)
-                status, payload, headers = owner.answer(seen)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    # -- life cycle -----------------------------------------------------------
-    def start(self) -> "NotionServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "NotionServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self._limited: Injected[int] = Injected()
 
     def rate_limit_next(self, retry_after: int = 1) -> None:
         """The next call gets Notion's 429 `rate_limited` with `Retry-After` seconds, once."""
-        with self._lock:
-            self._limited.append(retry_after)
+        self._limited.add(retry_after)
 
     # -- the API --------------------------------------------------------------
-    def answer(self, req: Seen) -> tuple[int, Any, dict[str, str]]:
-        with self._lock:
-            self.requests.append(req)
-            limited = self._limited.popleft() if self._limited else None
+    def answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        limited = self._limited.take()
         try:
             if limited is not None:
                 raise NotionError(429, "rate_limited", "You have been rate limited. Please try again in a few minutes.")
@@ -173,13 +107,13 @@ class NotionServer:
                 args = req.json() if req.body else {}
             except ValueError:
                 raise NotionError(400, "invalid_json", "Error parsing JSON body.") from None
-            with self._lock:
+            with self.lock:
                 return 200, self._route(req, args), {}
         except NotionError as exc:
             headers = {"Retry-After": str(limited)} if exc.status == 429 else {}
             return exc.status, exc.body(), headers
 
-    def _route(self, req: Seen, args: dict[str, Any]) -> Any:
+    def _route(self, req: Request, args: dict[str, Any]) -> Any:
         parts = req.path.removeprefix("/v1/").split("/")
         match req.method, parts:
             case "POST", ["databases", db, "query"]:

@@ -19,27 +19,9 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
-import threading
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
 
-
-class Seen:
-    """One request as it arrived: method, path, query (name -> list of values), headers, body."""
-
-    def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                 body: bytes) -> None:
-        self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
-
-    def one(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else None
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+from ._base import Injected, LoopbackServer, Request
 
 
 def _cursor(offset: int) -> str:
@@ -54,7 +36,7 @@ def _offset(cursor: str) -> int | None:
         return None
 
 
-class SlackServer:
+class SlackServer(LoopbackServer):
     """The Web API over made-up channels, users and messages, under the prefix `/api`.
 
     `channels` public channels (every third one archived), `users` members, `messages` in
@@ -62,7 +44,10 @@ class SlackServer:
     method with a 429 once.
     """
 
+    content_type = "application/json; charset=utf-8"
+
     def __init__(self, token: str = "xoxb-test", *, channels: int = 7, users: int = 5, messages: int = 5) -> None:
+        super().__init__()
         self.token = token
         self.channels = [{"id": f"C{i:03d}", "name": f"channel-{i}", "is_channel": True, "is_private": False,
                           "is_archived": i % 3 == 2, "created": 1700000000 + i, "num_members": i + 1}
@@ -72,82 +57,29 @@ class SlackServer:
         self.messages = {"C000": [{"type": "message", "user": "U000", "text": f"message {i}",
                                    "ts": f"{1700000100 - i}.000100"} for i in range(messages)]}
         self.reactions: set[tuple[str, str, str]] = set()
-        self.requests: list[Seen] = []
-        self._rate_limited: deque[tuple[str, int, int]] = deque()
+        self._rate_limited: Injected[int] = Injected()
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                """Quiet: tests look at `requests`."""
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                url = urlsplit(self.path)
-                seen = Seen(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
-                            {k.lower(): v for k, v in self.headers.items()}, body)
-                status, payload, headers = owner.answer(seen)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("X-Slack-Req-Id", f"req-{next(owner._ids)}")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    # -- life cycle -----------------------------------------------------------
-    def start(self) -> "SlackServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "SlackServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def rate_limit_next(self, method: str, retry_after: int = 1, after: int = 0) -> None:
         """A call of `method` (the next one, or the one after `after` more) gets Slack's 429, once."""
-        with self._lock:
-            self._rate_limited.append((method, retry_after, after))
+        self._rate_limited.add(retry_after, key=method, after=after)
 
     # -- the API --------------------------------------------------------------
-    def answer(self, req: Seen) -> tuple[int, Any, dict[str, str]]:
+    def answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        status, body, headers = self._answer(req)
+        return status, body, {"X-Slack-Req-Id": f"req-{next(self._ids)}", **headers}
+
+    def _answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
         method = req.path.removeprefix("/api/")
-        with self._lock:
-            self.requests.append(req)
-            for i, (limited, retry_after, after) in enumerate(self._rate_limited):
-                if limited == method:
-                    if after:
-                        self._rate_limited[i] = (limited, retry_after, after - 1)
-                        break
-                    del self._rate_limited[i]
-                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+        retry_after = self._rate_limited.take(key=method)
+        if retry_after is not None:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
         auth = req.headers.get("authorization", "")
         if not auth:
             return 200, {"ok": False, "error": "not_authed"}, {}
         if auth != f"Bearer {self.token}":
             return 200, {"ok": False, "error": "invalid_auth"}, {}
-        route: Callable[[Seen], dict[str, Any]] | None = getattr(self, "_" + method.replace(".", "_"), None)
+        route: Callable[[Request], dict[str, Any]] | None = getattr(self, "_" + method.replace(".", "_"), None)
         if route is None or not req.path.startswith("/api/"):
             return 404, {"ok": False, "error": "unknown_method", "req_method": method}, {}
         try:
@@ -156,7 +88,7 @@ class SlackServer:
             return 200, {"ok": False, "error": "invalid_json"}, {}
         if req.body and not req.headers.get("content-type", "").startswith("application/json"):
             return 200, {"ok": False, "error": "invalid_form_data"}, {}
-        with self._lock:
+        with self.lock:
             return 200, route(args), {}
 
     @staticmethod

@@ -14,13 +14,11 @@ Only 127.0.0.1, an ephemeral port; `stop()` (or the end of the `with`) joins its
 """
 from __future__ import annotations
 
-import json
 import re
-import threading
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from ._base import Injected, LoopbackServer, Request
 
 KINDS = (("Pasta", "italian", "vegetarian"), ("Tacos", "mexican", "gluten free"), ("Curry", "thai", "vegan"))
 INGREDIENTS = ("apple", "banana", "butter", "carrot", "cheddar cheese", "chicken breast", "flour",
@@ -28,19 +26,7 @@ INGREDIENTS = ("apple", "banana", "butter", "carrot", "cheddar cheese", "chicken
 UNAUTHORIZED = "You are not authorized. Please read https://spoonacular.com/food-api/docs#Authentication"
 
 
-class Seen:
-    """One request as it arrived: method, path, query (name -> list of values), headers, body."""
-
-    def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                 body: bytes) -> None:
-        self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
-
-    def one(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else None
-
-
-class SpoonacularServer:
+class SpoonacularServer(LoopbackServer):
     """The API's documented behaviour over a made-up catalogue of `recipes` recipes.
 
     `max_number` is the page size the server really serves (a plan that caps it below
@@ -50,45 +36,13 @@ class SpoonacularServer:
 
     def __init__(self, api_key: str = "spoon-test-key-0123456789", *, recipes: int = 120,
                  max_number: int = 100, quota: float = 150.0) -> None:
+        super().__init__()
         self.api_key = api_key
         self.recipes = [self._recipe(i) for i in range(recipes)]
         self.max_number = max_number
         self.quota = quota
         self.used = 0.0
-        self.requests: list[Seen] = []
-        self._faults: deque[tuple[int, Any, dict[str, str]]] = deque()
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                """Quiet: tests look at `requests`."""
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                url = urlsplit(self.path)
-                seen = Seen(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
-                            {k.lower(): v for k, v in self.headers.items()}, body)
-                status, payload, headers = owner.answer(seen)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._faults: Injected[tuple[int, Any, dict[str, str]]] = Injected()
 
     @staticmethod
     def _recipe(i: int) -> dict[str, Any]:
@@ -97,32 +51,15 @@ class SpoonacularServer:
                 "imageType": "jpg", "cuisines": [cuisine], "diets": [diet], "servings": 2 + i % 4,
                 "readyInMinutes": 15 + i % 40, "ingredients": [INGREDIENTS[i % 12], INGREDIENTS[(i + 5) % 12]]}
 
-    # -- life cycle -----------------------------------------------------------
-    def start(self) -> "SpoonacularServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "SpoonacularServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        with self._lock:
-            self._faults.append((status, body, dict(headers or {})))
+        self._faults.add((status, body, dict(headers or {})))
 
     # -- the API --------------------------------------------------------------
-    def answer(self, req: Seen) -> tuple[int, Any, dict[str, str]]:
-        with self._lock:
-            self.requests.append(req)
-            if self._faults:
-                return self._faults.popleft()
+    def answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        fault = self._faults.take()
+        if fault is not None:
+            return fault
+        with self.lock:
             if (req.one("apiKey") or req.headers.get("x-api-key")) != self.api_key:
                 return 401, _failure(401, UNAUTHORIZED), {}
             if self.used >= self.quota:
@@ -132,7 +69,7 @@ class SpoonacularServer:
             status, body = self._route(req)
         except ValueError as exc:
             return 400, _failure(400, str(exc)), {}
-        with self._lock:
+        with self.lock:
             cost = 1 + 0.01 * len(body.get("results", ())) if isinstance(body, dict) else 1 + 0.01 * len(body)
             cost = round(cost, 2) if status < 400 else 0
             self.used = round(self.used + cost, 2)
@@ -142,7 +79,7 @@ class SpoonacularServer:
         return {"X-API-Quota-Request": f"{cost:g}", "X-API-Quota-Used": f"{self.used:g}",
                 "X-API-Quota-Left": f"{max(self.quota - self.used, 0):g}"}
 
-    def _route(self, req: Seen) -> tuple[int, Any]:
+    def _route(self, req: Request) -> tuple[int, Any]:
         path = req.path
         if req.method == "GET" and path == "/recipes/complexSearch":
             found = [r for r in self.recipes if _matches(r, req)]
@@ -200,7 +137,7 @@ class SpoonacularServer:
             return 200, out
         return 404, _failure(404, f"The path {path} does not exist.")
 
-    def _page(self, req: Seen, found: list[Any]) -> dict[str, Any]:
+    def _page(self, req: Request, found: list[Any]) -> dict[str, Any]:
         offset = _int(req.one("offset"), 0, 0, 900)
         number = min(_int(req.one("number"), 10, 1, 100), self.max_number)
         return {"results": found[offset:offset + number], "offset": offset, "number": number,
@@ -221,7 +158,7 @@ def _brief(r: dict[str, Any]) -> dict[str, Any]:
     return {"id": r["id"], "title": r["title"], "image": r["image"], "imageType": r["imageType"]}
 
 
-def _matches(r: dict[str, Any], req: Seen) -> bool:
+def _matches(r: dict[str, Any], req: Request) -> bool:
     query, cuisine, diet = req.one("query"), req.one("cuisine"), req.one("diet")
     return ((not query or query.lower() in r["title"].lower())
             and (not cuisine or any(c.strip() in r["cuisines"] for c in cuisine.lower().split(",")))

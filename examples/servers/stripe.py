@@ -26,13 +26,11 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-import json
 import re
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
+
+from ._base import Injected, LoopbackServer
 
 SECRET_KEY = "sk_test_51StripeLoopbackSecretKey0000"
 VERSIONS = ("2024-06-20", "2024-04-10", "2023-10-16")
@@ -166,13 +164,17 @@ class Request:
         return parse_form(self.body)
 
 
-class StripeServer:
+class StripeServer(LoopbackServer):
     """The fake API: a store of objects, the routes, a request log and on-demand faults."""
 
+    methods = ("GET", "POST", "DELETE")
+    json_indent = 2  # Stripe pretty-prints its answers
+    request_type = Request
+    poll_interval = 0.01
+
     def __init__(self, customers: int = 0, charges: int = 0) -> None:
+        super().__init__()
         self.secret_key = SECRET_KEY
-        self.requests: list[Request] = []
-        self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.clock = itertools.count(1_700_000_000)
         self.customers: dict[str, dict[str, Any]] = {}
@@ -181,9 +183,8 @@ class StripeServer:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, tuple[str, bytes, int, dict[str, Any]]] = {}
-        self.faults: list[tuple[str, str, int, dict[str, Any], dict[str, str]]] = []
+        self.faults: Injected[tuple[int, dict[str, Any], dict[str, str]]] = Injected()
         self.phantom_more: set[str] = set()
-        self._conns: set[socket.socket] = set()
         for n in range(customers):
             self._create_customer({"email": f"user{n}@example.com", "name": f"User {n}"})
         first = next(iter(self.customers), None)
@@ -204,43 +205,12 @@ class StripeServer:
             ("GET", re.compile(r"/v1/charges"), lambda req: self.list_of(req, "/v1/charges", self.charges,
                                                                          self._charge_filter)),
         ]
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = False  # tracked, so stop() joins every handler thread
-        server.block_on_close = True
-        server.owner = self  # type: ignore[attr-defined]
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-
-    # -- life cycle -----------------------------------------------------------------------------------------
-    def start(self) -> "StripeServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        with self.lock:
-            conns = list(self._conns)
-        for conn in conns:  # idle keep-alive connections: wake their handler threads
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "StripeServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- test controls --------------------------------------------------------------------------------------
     def fail_next(self, method: str, path: str, status: int, error: dict[str, Any],
                   headers: dict[str, str] | None = None) -> None:
         """The next `method path` request (after auth) gets this error answer instead."""
-        with self.lock:
-            self.faults.append((method, path, status, error, dict(headers or {})))
+        self.faults.add((status, error, dict(headers or {})), method, path)
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[Request]:
         with self.lock:
@@ -248,22 +218,17 @@ class StripeServer:
                     and (path is None or r.path == path)]
 
     # -- dispatch -------------------------------------------------------------------------------------------
-    def handle(self, req: Request) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def answer(self, req: Request) -> tuple[int, dict[str, Any], dict[str, str]]:
         headers = {"Request-Id": f"req_{next(self.ids):014d}"}
-        with self.lock:
-            self.requests.append(req)
         try:
             self.authenticate(req)
             version = req.headers.get("stripe-version", DEFAULT_VERSION)
             if version not in VERSIONS:
                 raise invalid(f"Invalid Stripe API version: {version}")
             headers["Stripe-Version"] = version
-            with self.lock:
-                fault = next((f for f in self.faults if f[0] == req.method and f[1] == req.path), None)
-                if fault:
-                    self.faults.remove(fault)
+            fault = self.faults.take(req.method, req.path)
             if fault:
-                raise StripeError(fault[2], fault[3], fault[4])
+                raise StripeError(*fault)
             if req.method == "POST":
                 ctype = req.headers.get("content-type", "").split(";")[0].strip()
                 if ctype != "application/x-www-form-urlencoded":
@@ -641,41 +606,3 @@ class StripeServer:
         with self.lock:
             self.subscriptions[sid] = subscription
         return subscription
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Any
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.owner.lock:
-            self.server.owner._conns.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.owner.lock:
-            self.server.owner._conns.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def log_message(self, *args: Any) -> None:
-        """Quiet: tests assert on the recorded requests."""
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        status, payload, headers = self.server.owner.handle(req)
-        data = json.dumps(payload, indent=2).encode()  # Stripe pretty-prints its answers
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
-
-    do_GET = do_POST = do_DELETE = _serve

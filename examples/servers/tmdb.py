@@ -16,11 +16,9 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from ._base import Injected, LoopbackServer, Request
 
 PAGE_SIZE = 20
 GENRES = ({"id": 28, "name": "Action"}, {"id": 35, "name": "Comedy"}, {"id": 18, "name": "Drama"})
@@ -37,19 +35,7 @@ def rate_limited(retry_after: int = 1) -> tuple[int, Any, dict[str, str]]:
                  "success": False}, {"Retry-After": str(retry_after)}
 
 
-class Seen:
-    """One request as it arrived: method, path, query (name -> list of values), headers, body."""
-
-    def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                 body: bytes) -> None:
-        self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
-
-    def one(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else None
-
-
-class TMDBServer:
+class TMDBServer(LoopbackServer):
     """The API's documented behaviour over `movies` made-up movies, under the prefix `/3`.
 
     `total_pages` overrides the count the server reports (a list that changes while it is
@@ -57,8 +43,12 @@ class TMDBServer:
     `fail_next(status, body, headers)` queues an answer given before the next normal one.
     """
 
+    methods = ("GET", "POST", "DELETE")
+    content_type = "application/json;charset=utf-8"
+
     def __init__(self, api_key: str = "tmdb-test-key-0123456789abcdef", *, movies: int = 60,
                  total_pages: int | None = None) -> None:
+        super().__init__()
         self.api_key = api_key
         self.movies = [{"id": 100 + i, "title": f"Movie {i}", "original_title": f"Movie {i}",
                         "original_language": "en", "overview": f"The story of movie {i}.",
@@ -70,67 +60,16 @@ class TMDBServer:
         self.total_pages = total_pages
         self.pages: dict[int, Any] = {}
         self.ratings: dict[int, float] = {}
-        self.requests: list[Seen] = []
-        self._faults: deque[tuple[int, Any, dict[str, str]]] = deque()
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                """Quiet: tests look at `requests`."""
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                url = urlsplit(self.path)
-                seen = Seen(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
-                            {k.lower(): v for k, v in self.headers.items()}, body)
-                status, payload, headers = owner.answer(seen)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    # -- life cycle -----------------------------------------------------------
-    def start(self) -> "TMDBServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "TMDBServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self._faults: Injected[tuple[int, Any, dict[str, str]]] = Injected()
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        with self._lock:
-            self._faults.append((status, body, dict(headers or {})))
+        self._faults.add((status, body, dict(headers or {})))
 
     # -- the API --------------------------------------------------------------
-    def answer(self, req: Seen) -> tuple[int, Any, dict[str, str]]:
-        with self._lock:
-            self.requests.append(req)
-            if self._faults:
-                return self._faults.popleft()
+    def answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        fault = self._faults.take()
+        if fault is not None:
+            return fault
         if req.one("api_key") != self.api_key:
             return 401, INVALID_KEY, {}
         if not req.path.startswith("/3/"):
@@ -138,7 +77,7 @@ class TMDBServer:
         status, body = self._route(req, req.path[2:])
         return status, body, {}
 
-    def _route(self, req: Seen, path: str) -> tuple[int, Any]:
+    def _route(self, req: Request, path: str) -> tuple[int, Any]:
         if req.method == "GET" and path == "/search/movie":
             query = (req.one("query") or "").lower()
             return self._page(req, [m for m in self.movies if query in m["title"].lower()])
@@ -196,7 +135,7 @@ class TMDBServer:
                          "status_message": "The item/record was updated successfully." if updated else "Success."}
         return 404, NOT_FOUND
 
-    def _page(self, req: Seen, found: list[Any]) -> tuple[int, Any]:
+    def _page(self, req: Request, found: list[Any]) -> tuple[int, Any]:
         try:
             number = int(req.one("page") or 1)
         except ValueError:

@@ -16,29 +16,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-__all__ = ["ZendeskServer", "Recorded"]
+from ._base import LoopbackServer, Request
+
+__all__ = ["ZendeskServer"]
 
 EMAIL = "agent@example.com"
 API_TOKEN = "zd-test-SECRET-api-token-7d3f"
 STAMP = "2024-05-01T12:00:00Z"
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def _error(status: int, error: Any, description: str | None = None, **extra: Any) -> tuple[int, dict, dict]:
@@ -61,14 +48,18 @@ def _uncursor(text: str) -> int | None:
         return None
 
 
-class ZendeskServer:
+class ZendeskServer(LoopbackServer):
     """The fake account: a few users, tickets and comments, and knobs for the edge cases."""
 
+    methods = ("GET", "POST", "PUT", "DELETE")
+    content_type = "application/json; charset=utf-8"
+
     def __init__(self, *, email: str = EMAIL, api_token: str = API_TOKEN, tickets: int = 5, users: int = 5) -> None:
+        super().__init__()
+        self.origin = self.url
+        self.url = self.origin + "/api/v2"
         self.login = (f"{email}/token", api_token)
         self._expected = "Basic " + base64.b64encode(f"{email}/token:{api_token}".encode()).decode()
-        self.requests: list[Recorded] = []
-        self.lock = threading.Lock()
         # Knobs
         self.rate_limit: dict[str, int] = {}  # path -> how many 429s to answer first
         self.retry_after = "1"
@@ -84,31 +75,7 @@ class ZendeskServer:
         self.uploads: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self.url = self.origin + "/api/v2"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> "ZendeskServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "ZendeskServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def calls(self, path: str) -> list[Recorded]:
+    def calls(self, path: str) -> list[Request]:
         with self.lock:
             return [r for r in self.requests if r.path == path]
 
@@ -182,6 +149,11 @@ class ZendeskServer:
         return 200, body, {}
 
     # -- routes ----------------------------------------------------------------------------------
+
+    def answer(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        status, payload, extra = self._route(req.method, req.path, req.query, req.headers, req.body)
+        return status, payload, {"X-Request-Id": f"req-{len(self.requests)}", "X-Rate-Limit": "700",
+                                 "X-Rate-Limit-Remaining": "699", **extra}
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
                body: bytes) -> tuple[int, Any, dict[str, str]]:
@@ -339,40 +311,3 @@ class ZendeskServer:
         answer = {key: value for key, value in upload.items() if key != "data"}
         answer["attachment"] = attachment
         return 201, {"upload": answer}, {}
-
-    # -- HTTP ------------------------------------------------------------------------------------
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                """Quiet: tests read `requests`."""
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                split = urlsplit(self.path)
-                query = parse_qs(split.query, keep_blank_values=True)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with server.lock:
-                    server.requests.append(Recorded(self.command, split.path, query, headers, body))
-                status, payload, extra = server._route(self.command, split.path, query, headers, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("X-Request-Id", f"req-{len(server.requests)}")
-                self.send_header("X-Rate-Limit", "700")
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                if "X-Rate-Limit-Remaining" not in extra:
-                    self.send_header("X-Rate-Limit-Remaining", "699")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        return Handler
