@@ -22,8 +22,10 @@ __all__ = ["load_spec", "convert_schema", "operations", "derive_name", "collecti
 METHODS = ("get", "post", "put", "patch", "delete")
 _RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
 _PAIRS = re.compile(r"\bSet of (\d+) key-value pairs\b")
-_KEY_LEN = re.compile(r"\bKeys can be a maximum of (\d+) characters\b")
-_VALUE_LEN = re.compile(r"\bvalues can be a maximum of (\d+) characters\b")
+# The 2025 wording ("Keys can be a maximum of 64 characters") and the 2026 one ("Keys are strings with a
+# maximum length of 64 characters").
+_KEY_LEN = re.compile(r"\bKeys (?:can be a maximum of|are strings with a maximum length of) (\d+) characters\b")
+_VALUE_LEN = re.compile(r"\b[vV]alues (?:can be a maximum of|are strings with a maximum length of) (\d+) characters\b")
 _PLACEHOLDER = re.compile(r"^\{([^}]+)\}$")
 _SAYS_NULL = re.compile(r"\bcan be\s+set to\s+`?null`?", re.IGNORECASE)
 
@@ -188,7 +190,8 @@ def _documented_limits(out: dict[str, Any]) -> None:
         if m and "propertyNames" not in out:
             out["propertyNames"] = {"maxLength": int(m.group(1))}
         m = _VALUE_LEN.search(text)
-        if m and "additionalProperties" not in out:
+        values = out.get("additionalProperties")
+        if m and (values is None or values == {"type": "string"}):  # declared as strings, but unbounded
             out["additionalProperties"] = {"type": "string", "maxLength": int(m.group(1))}
 
 

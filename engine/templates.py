@@ -23,14 +23,11 @@ Rules:
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import contextvars
-import difflib
 import re
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any, Callable, Collection, Iterator, Sequence
 
 from .errors import ManifestError, TemplateError
@@ -285,6 +282,8 @@ def _check_names(used: Collection[str], allowed: frozenset[str], source: str, lo
     unknown = sorted(set(used) - allowed)
     if not unknown:
         return
+    import difflib  # an author's mistake, at load: not worth importing for every start
+
     said = []
     for name in unknown:
         close = difflib.get_close_matches(name, allowed, n=1)
@@ -340,10 +339,14 @@ class _Why(str):
 
 
 def _b64encode(value: str | bytes) -> str:
+    import base64
+
     return base64.b64encode(value.encode() if isinstance(value, str) else value).decode("ascii")
 
 
 def _now_utc() -> str:
+    from datetime import datetime, timezone
+
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

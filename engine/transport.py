@@ -87,17 +87,24 @@ class Watchdog:
         self._guarded: dict[int, list[Any]] = {}  # token -> [deadline, cut or None, fired]
         self._next = 0
         self._running = False
+        self._plan = [math.inf]  # when the watchdog thread will next wake by itself
 
     def guard(self, cut: Callable[[], None], deadline: float) -> int:
-        """Call `cut` at `deadline` (on the `time.monotonic` clock) unless released first."""
+        """Call `cut` at `deadline` (on the `time.monotonic` clock) unless released first.
+
+        The thread is woken only when this deadline comes before the one it sleeps
+        towards: most guards are released long before, and a wake-up per request
+        would cost every call a thread switch.
+        """
         with self._cond:
             if not self._running:
                 self._running = True
-                threading.Thread(target=self._run, args=(self._cond, self._guarded),
+                threading.Thread(target=self._run, args=(self._cond, self._guarded, self._plan),
                                  name="engine-deadline", daemon=True).start()
             self._next += 1
             self._guarded[self._next] = [deadline, cut, False]
-            self._cond.notify()
+            if deadline < self._plan[0]:
+                self._cond.notify()
             return self._next
 
     def release(self, token: int) -> bool:
@@ -107,7 +114,7 @@ class Watchdog:
         return bool(entry and entry[2])
 
     @staticmethod
-    def _run(cond: threading.Condition, guarded: dict[int, list[Any]]) -> None:
+    def _run(cond: threading.Condition, guarded: dict[int, list[Any]], plan: list[float]) -> None:
         with cond:
             while True:
                 now = time.monotonic()
@@ -123,6 +130,7 @@ class Watchdog:
                             pass
                     else:
                         wait = entry[0] - now if wait is None else min(wait, entry[0] - now)
+                plan[0] = math.inf if wait is None else now + wait
                 cond.wait(wait)
 
 

@@ -93,6 +93,7 @@ def register(component: type, *, replace: bool = False) -> type:
                              f"({_registry[family][kind].__module__}); pass replace=True to override it")
         _registry[family][kind] = component
         _schemas.clear()
+        _fingerprint.clear()
     return component
 
 
@@ -183,15 +184,33 @@ def family_schema(family: str) -> dict[str, Any]:
     return schema
 
 
+_fingerprint: list[str] = []  # [hash, registrations it was computed at]
+
+
 def fingerprint() -> str:
-    """A hash of every registered type and its schema: part of the manifest cache key."""
+    """A hash of every registered type and its schema: part of the manifest cache key.
+
+    Built-in types are hashed by their module's source (read once per process: a
+    warm start must stay fast); types registered from outside, by their schema.
+    """
     _load_builtins()
+    count = sum(len(kinds) for kinds in _registry.values())
+    if _fingerprint and _fingerprint[1] == str(count):
+        return _fingerprint[0]
     h = hashlib.sha256()
+    sources: set[str] = set()
     for family in FAMILIES:
         for kind, component in sorted(_registry[family].items()):
             h.update(f"{family}/{kind}/{component.__module__}.{component.__qualname__}".encode())
-            h.update(json.dumps(component.schema, sort_keys=True).encode())  # type: ignore[attr-defined]
-    return h.hexdigest()
+            if getattr(component, "_builtin", False):
+                sources.add(importlib.import_module(component.__module__).__file__ or "")
+            else:
+                h.update(json.dumps(component.schema, sort_keys=True).encode())  # type: ignore[attr-defined]
+    for path in sorted(sources):
+        with open(path, "rb") as fh:
+            h.update(fh.read())
+    _fingerprint[:] = [h.hexdigest(), str(count)]
+    return _fingerprint[0]
 
 
 def build(family: str, spec: Any, where: Where | None = None) -> Any:
