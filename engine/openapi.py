@@ -24,8 +24,10 @@ _RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
 _PAIRS = re.compile(r"\bSet of (\d+) key-value pairs\b")
 # The 2025 wording ("Keys can be a maximum of 64 characters") and the 2026 one ("Keys are strings with a
 # maximum length of 64 characters").
-_KEY_LEN = re.compile(r"\bKeys (?:can be a maximum of|are strings with a maximum length of) (\d+) characters\b")
-_VALUE_LEN = re.compile(r"\b[vV]alues (?:can be a maximum of|are strings with a maximum length of) (\d+) characters\b")
+_KEY_LEN = re.compile(r"\bKeys\s+(?:can\s+be\s+a\s+maximum\s+of|are\s+strings\s+with\s+a\s+maximum\s+length\s+of)"
+                      r"\s+(\d+)\s+characters\b")
+_VALUE_LEN = re.compile(r"\b[vV]alues\s+(?:can\s+be\s+a\s+maximum\s+of|are\s+strings\s+with\s+a\s+maximum\s+length\s+of)"
+                        r"\s+(\d+)\s+characters\b")
 _PLACEHOLDER = re.compile(r"^\{([^}]+)\}$")
 _SAYS_NULL = re.compile(r"\bcan be\s+set to\s+`?null`?", re.IGNORECASE)
 

@@ -368,3 +368,14 @@ def test_a_background_response_is_created_and_polled_to_a_terminal_status():
             sent = srv.requests[0].json()
             assert sent == {"model": "gpt-4o", "input": "hi", "background": True}
             assert [r.method for r in srv.requests] == ["POST", "GET", "GET"]
+
+
+def test_metadata_key_and_value_limits_survive_the_new_wording():
+    """The 2026 description says "Keys are strings with a maximum length of 64 characters" (the 2025 one
+    "Keys can be a maximum of 64 characters"): the limits are kept either way, so a long key is refused."""
+    metadata = engine.load("openai-2026-08-21").schemas["Metadata"]["anyOf"][0]
+    assert metadata["propertyNames"] == {"maxLength": 64}
+    assert metadata["additionalProperties"] == {"type": "string", "maxLength": 512}
+    with engine.Engine("openai-2026-08-21", api_key="sk-test-123456789") as eng:
+        with pytest.raises(engine.ValidationError, match="metadata"):
+            eng.prepare("vector_stores.create", {"metadata": {"k" * 65: "v"}})
