@@ -400,7 +400,6 @@ def compare(manifest: Any, spec: Mapping[str, Any], detect_stream: str | None = 
 
 def render_text(report: Mapping[str, Any]) -> str:
     hooks = report.get("webhooks") or {"added": [], "removed": []}
-    variants = sum(1 for op in report["added"] if op.get("query"))
     lines = [f"drift: {len(report['added'])} added, {len(report['removed'])} removed, "
              f"{len(report['changed'])} changed"
              + (f"; webhook events: {len(hooks['added'])} added, {len(hooks['removed'])} removed"

@@ -7,7 +7,6 @@ styles are small entries in the registries below: a new one is one function.
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote

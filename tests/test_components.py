@@ -9,7 +9,7 @@ import pytest
 
 import engine
 from engine import components
-from engine.components import auth, bodies, error_map, paging, streams, waits
+from engine.components import auth
 from engine.components.paging import Page, PageRequest
 from engine.components.paths import MISSING, Path
 

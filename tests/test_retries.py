@@ -9,7 +9,6 @@ jitter; a server's `retry-after-ms` / `Retry-After` wins up to a 60 s cap;
 from __future__ import annotations
 
 import email.utils
-import os
 import textwrap
 
 import pytest

@@ -14,7 +14,7 @@ import pytest
 import engine
 from conftest import API_KEY, run_cli
 from engine.manifest import BUNDLED
-from loopback import Loopback, Reply
+from loopback import Reply
 
 AWS = "aws-SECRET-access-key-0123456789"
 LIST = {"data": [], "object": "list"}
