@@ -373,7 +373,7 @@ class Manifest:
         self.files = list(files)
         self.replaced: dict[str, str] = dict(replaced or {})
         # Who declared what (see the Engine's trust model): for each credential and setting, the base URL
-        # in force where it was last declared, and whether that was the bundled manifest.
+        # in force where it was first declared, and the variables the bundled manifest names for it.
         self.trust: dict[str, Any] = dict(trust or _provenance([data], [False]))
         self.connector: dict[str, Any] = data["connector"]
         defs = data.get("definitions", {})
