@@ -17,14 +17,15 @@ group `openai_connector.components`) is accepted at load and checked like a buil
 """
 from __future__ import annotations
 
+import abc
 import copy
 import hashlib
 import importlib
 import json
 import threading
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
-__all__ = ["FAMILIES", "register", "lookup", "registry", "family_schema", "fingerprint", "Where",
+__all__ = ["FAMILIES", "Component", "register", "lookup", "registry", "family_schema", "fingerprint", "Where",
            "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "openai_connector.components"
@@ -47,6 +48,18 @@ _lock = threading.RLock()
 _builtins = False
 _entry_points = False
 _schemas: dict[str, dict[str, Any]] = {}
+
+
+class Component(abc.ABC):
+    """What every component shares: where it is registered, its fragment, an example, and its block."""
+
+    family: ClassVar[str]
+    type: ClassVar[str]
+    schema: ClassVar[dict[str, Any]]
+    example: ClassVar[dict[str, Any]]
+
+    def __init__(self, spec: Any, where: Any = None) -> None:
+        self.spec = spec
 
 
 class Where:

@@ -12,7 +12,7 @@ import abc
 import base64
 from typing import Any, Callable, ClassVar, MutableMapping, Sequence
 
-from . import builtin
+from . import Component, builtin
 
 __all__ = ["Auth", "HeaderAuth", "QueryAuth", "BasicAuth", "NoAuth"]
 
@@ -22,17 +22,14 @@ _DESCRIPTION = {"type": "string", "description": "What this credential is, for p
 Lookup = Callable[[str], "str | None"]
 
 
-class Auth(abc.ABC):
+class Auth(Component):
     """Base of the auth family: a credential's parts and how they go on the wire."""
 
     family: ClassVar[str] = "auth"
-    type: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
-    example: ClassVar[dict[str, Any]]
     parts: ClassVar[tuple[str, ...]] = ("value",)
 
     def __init__(self, spec: dict[str, Any], where: Any = None) -> None:
-        self.spec = spec
+        super().__init__(spec, where)
         self.description: str | None = spec.get("description")
 
     def env_names(self) -> list[str]:

@@ -14,7 +14,7 @@ import json
 from typing import Any, ClassVar, Mapping, Sequence
 from urllib.parse import quote
 
-from . import builtin
+from . import Component, builtin
 
 __all__ = ["Body", "JsonBody", "FormBody", "MultipartBody", "RawBody", "ChoiceBody", "NoBody",
            "scalar", "TEMPLATE_NAMES"]
@@ -71,18 +71,15 @@ _TEMPLATE = {"description": "The whole body's shape: any JSON value whose string
                             "type, so `\"{{ body }}\"` nests every body field as an object."}
 
 
-class Body(abc.ABC):
+class Body(Component):
     """Base of the body family."""
 
     family: ClassVar[str] = "body"
-    type: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
-    example: ClassVar[dict[str, Any]]
     carries_files: ClassVar[bool] = False
     sends: ClassVar[bool] = True
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
-        self.spec = spec
+        super().__init__(spec, where)
         self.template = None
         if "template" in spec:
             from ..templates import compile_tree

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-from . import builtin
+from . import Component, builtin
 
 __all__ = ["Decoder", "JsonDecoder", "TextDecoder", "BinaryDecoder", "NoneDecoder"]
 
@@ -21,17 +21,15 @@ _COMMON = {
 }
 
 
-class Decoder:
+class Decoder(Component):
     """Base of the decoder family: `kind` is what `engine.response.decode` produces."""
 
     family: ClassVar[str] = "decoder"
-    type: ClassVar[str]
     schema: ClassVar[dict[str, Any]] = {"properties": _COMMON}
-    example: ClassVar[dict[str, Any]]
     binary: ClassVar[bool] = False
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
-        self.spec = spec
+        super().__init__(spec, where)
         self.text_when: dict[str, list[Any]] = dict(spec.get("text_when", {}))
 
 

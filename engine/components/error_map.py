@@ -12,7 +12,7 @@ import abc
 from typing import Any, ClassVar, Mapping
 
 from ..errors import TemplateError
-from . import builtin
+from . import Component, builtin
 from .values import VALUE_SCHEMA, Value
 
 __all__ = ["ErrorMap", "JsonErrorMap", "FIELDS"]
@@ -21,7 +21,7 @@ FIELDS = ("message", "type", "code", "param")
 TEMPLATE_NAMES = ("response",)
 
 
-class ErrorMap(abc.ABC):
+class ErrorMap(Component):
     """Base of the errors family: `read(body, headers, status)` gives the four fields (None where absent)."""
 
     family: ClassVar[str] = "errors"
@@ -30,9 +30,6 @@ class ErrorMap(abc.ABC):
     def failed(self, body: Any, headers: Mapping[str, str], status: int) -> bool:
         """Whether a decoded 2xx answer is an error all the same (never, unless a type says so)."""
         return False
-    type: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
-    example: ClassVar[dict[str, Any]]
 
     @abc.abstractmethod
     def read(self, body: Any, headers: Mapping[str, str], status: int) -> dict[str, Any]:

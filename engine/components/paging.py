@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping
 from urllib.parse import urljoin
 
 from ..errors import PaginationError
-from . import builtin
+from . import Component, builtin
 from .paths import MISSING, PATH_SCHEMA, Path
 from .values import VALUE_SCHEMA, Value
 
@@ -122,16 +122,13 @@ _COMMON = {
 }
 
 
-class Paginator(abc.ABC):
+class Paginator(Component):
     """Base of the paginator family."""
 
     family: ClassVar[str] = "paginator"
-    type: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
-    example: ClassVar[dict[str, Any]]
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
-        self.spec = spec
+        super().__init__(spec, where)
         self.items_path = Path(spec.get("items", "$"))
         self.has_more = Value(spec["has_more"], base=("response", "body"), names=TEMPLATE_NAMES,
                               where=where) if spec.get("has_more") else None

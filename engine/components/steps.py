@@ -19,7 +19,7 @@ from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from ..errors import APIError, APITimeoutError, PollTimeoutError, Problem, ValidationError
-from . import build, builtin
+from . import Component, build, builtin
 from .paths import PATH_SCHEMA, Path
 
 if TYPE_CHECKING:
@@ -71,18 +71,15 @@ class Run:
                 attempts=exc.attempts, body=self.last) from None
 
 
-class Step(abc.ABC):
+class Step(Component):
     """Base of the step family: `run(run, context)` -> the step's result."""
 
     family: ClassVar[str] = "step"
-    type: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
-    example: ClassVar[dict[str, Any]]
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
         from ..templates import compile as compile_template
 
-        self.spec = spec
+        super().__init__(spec, where)
         self.name: str | None = spec.get("name")
         self.condition = compile_template(spec["if"], file=getattr(where, "file", None),
                                           line=getattr(where, "line", None),

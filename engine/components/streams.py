@@ -12,7 +12,7 @@ import abc
 
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
-from . import builtin
+from . import Component, builtin
 from .paths import PATH_SCHEMA, Path
 
 __all__ = ["Framing", "SseFraming", "JsonLinesFraming"]
@@ -65,16 +65,13 @@ class _Resume:
         self.max_resumes = int(spec.get("max_resumes", 3))
 
 
-class Framing(abc.ABC):
+class Framing(Component):
     """Base of the stream family: cuts byte chunks into (event name, raw text, id, retry) tuples."""
 
     family: ClassVar[str] = "stream"
-    type: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
-    example: ClassVar[dict[str, Any]]
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
-        self.spec = spec
+        super().__init__(spec, where)
         self.done: str | None = spec.get("done")
         self.terminal_events = frozenset(spec.get("terminal_events", ()))
         self.error_events = frozenset(spec.get("error_events", ()))

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any, ClassVar, Mapping
 
-from . import builtin
+from . import Component, builtin
 
 __all__ = ["Wait", "Milliseconds", "Seconds", "HttpDate", "EpochSeconds", "Timestamp", "Duration", "parse_duration"]
 
@@ -23,15 +23,14 @@ _HEADER = {"header": {"type": "string", "description": "The response header to r
                                        "header that every answer carries should not delay a retried 502)."}}
 
 
-class Wait(abc.ABC):
+class Wait(Component):
     """Base of the wait family: `seconds(headers, now)` -> the wait asked for, or None."""
 
     family: ClassVar[str] = "wait"
-    type: ClassVar[str]
     schema: ClassVar[dict[str, Any]] = {"properties": _HEADER, "required": ["header"]}
-    example: ClassVar[dict[str, Any]]
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
+        super().__init__(spec, where)
         self.header: str = spec["header"]
         self.statuses = frozenset(spec.get("statuses", ()))
 

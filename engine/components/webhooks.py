@@ -17,7 +17,7 @@ import hmac
 import re
 from typing import Any, ClassVar, Mapping
 
-from . import builtin
+from . import Component, builtin
 from ..errors import WebhookError, WebhookSignatureError, WebhookTimestampError
 from .paths import PATH_SCHEMA, Path
 
@@ -42,7 +42,7 @@ _COMMON: dict[str, Any] = {
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 
 
-class Webhook(abc.ABC):
+class Webhook(Component):
     """Base of the webhook family: `key(secret)`, then `verify(body, headers, key, now)` raises or passes.
 
     `headers` reach `verify` with lower-case names. The event type and schemas are
@@ -50,12 +50,9 @@ class Webhook(abc.ABC):
     """
 
     family: ClassVar[str] = "webhook"
-    type: ClassVar[str]
-    schema: ClassVar[dict[str, Any]]
-    example: ClassVar[dict[str, Any]]
 
     def __init__(self, spec: Mapping[str, Any], where: Any = None) -> None:
-        self.spec = spec
+        super().__init__(spec, where)
         self.secret_env: str | None = spec.get("secret_env")
         self.events: dict[str, Any] = dict(spec.get("events") or {})
         self.event_field = Path(spec.get("event_field", "type"))
