@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence, TextIO
 from . import errors
 from ._version import __version__
 from .client import Engine
+from .files import replace_file
 
 __all__ = ["main", "to_curl", "parse_params"]
 
@@ -377,9 +378,7 @@ def _cmd_batch(eng: Engine, args: argparse.Namespace, out: TextIO, err: TextIO) 
 
     def save() -> None:
         if handle_path is not None:
-            tmp = handle_path.with_name(handle_path.name + ".tmp")
-            tmp.write_text(json.dumps(job.handle))
-            os.replace(tmp, handle_path)
+            replace_file(handle_path, json.dumps(job.handle).encode())
 
     save()
     tty = err.isatty()

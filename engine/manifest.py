@@ -27,6 +27,7 @@ from ._version import __version__ as _ENGINE_VERSION
 from .components import Where
 from .components.values import is_template
 from .errors import ManifestError, UnknownActionError
+from .files import replace_file
 from .platform import check_rules as check_platform, form_fields, sample_output
 
 __all__ = ["Manifest", "Action", "Param", "load", "bundled_names", "BUNDLED", "SCHEMA_PATH", "VERSION"]
@@ -536,9 +537,7 @@ def _cache_write(path: Path, key: str, data: dict[str, Any], replaced: Mapping[s
         return  # a value JSON cannot hold: not cached, still valid
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
-        os.replace(tmp, path)
+        replace_file(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
     except OSError:
         pass  # a read-only home is no reason to fail a load
 

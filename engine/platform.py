@@ -29,6 +29,7 @@ from .components import Where
 from .errors import (APIConnectionError, APIResponseError, APIStatusError, AuthenticationError, Error,
                      PermissionDeniedError, Problem, TriggerStateError, UnknownTriggerError,
                      ValidationError)
+from .files import replace_file
 
 if TYPE_CHECKING:
     from .client import Engine
@@ -484,19 +485,10 @@ def read_state(path: str) -> dict[str, Any] | None:
 
 def write_state(path: str, state: Mapping[str, Any]) -> None:
     """Replace the state file in one step (a reader sees the old state or the new one, never half)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    data = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, ensure_ascii=False, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_file(path, data, durable=True)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise TriggerStateError(f"cannot save the state file {path}: {exc.strerror}; the events above will be "
                                 f"reported again by the next poll") from None
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import stat
 from typing import IO, Any, Mapping
 
 import requests
 
 from .errors import APIConnectionError, APIResponseError, OutputError
+from .files import temporary_beside
 
 __all__ = ["decode", "Result", "write_to"]
 
@@ -87,7 +87,10 @@ def _to_path(response: requests.Response, name: str, action: str, attempts: int,
                 return _copy(response, fh, action, attempts, request_id)
         except OSError as exc:
             raise OutputError(f"cannot write to {name}: {exc.strerror or exc}") from None
-    fd, tmp = _temporary(name, target)
+    try:
+        fd, tmp = temporary_beside(target)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {name}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             written = _copy(response, fh, action, attempts, request_id)
@@ -99,22 +102,6 @@ def _to_path(response: requests.Response, name: str, action: str, attempts: int,
             raise OutputError(f"cannot write to {name}: {exc.strerror or exc}") from None
         raise
     return written
-
-
-def _temporary(name: str, target: str) -> tuple[int, str]:
-    """A new file beside `target` under a random name, created exclusively as mkstemp does.
-
-    Created with mode 0o666, so the umask sets the final file's permissions as for any new file.
-    """
-    folder, base = os.path.split(target)
-    while True:
-        tmp = os.path.join(folder, f"{base[:200]}.{secrets.token_hex(6)}.part")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OutputError(f"cannot write to {name}: {exc.strerror}") from None
 
 
 def _copy(response: requests.Response, fh: IO[bytes], action: str, attempts: int, request_id: str | None) -> int:

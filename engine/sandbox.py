@@ -36,7 +36,6 @@ import re
 import secrets
 import stat
 import sys
-import tempfile
 import threading
 import time
 import wave
@@ -50,6 +49,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from .errors import Error
+from .files import replace_file
 from .sandbox_synth import Synth
 
 __all__ = ["SandboxAdapter"]
@@ -373,21 +373,10 @@ class SandboxAdapter(BaseAdapter):
         text = json.dumps(state, separators=(",", ":"))
         if text == before:
             return
-        tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".sandbox-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            try:  # a state shared on purpose keeps the permissions it was given
-                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-            except FileNotFoundError:
-                pass  # a first write: the file is the user's alone, as mkstemp made it
-            os.replace(tmp, path)
+            replace_file(path, text.encode(), mode=0o600)  # a new state is the user's alone
         except OSError as exc:
             raise Error(f"sandbox state {self.state_file} cannot be written: {exc.strerror}") from None
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
 
     def _fresh(self) -> dict[str, Any]:
         state: dict[str, Any] = {"seq": 0, "objects": {}, "listed": []}
