@@ -14,7 +14,7 @@ import copy
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, unquote
 
 from . import openapi
@@ -38,7 +38,7 @@ _MAX_INLINE = 32  # nested local $refs followed before one is taken as a cycle
 _MAX_FIXES = 20  # invalid keywords dropped from one schema before the whole of it is
 _STREAM_TYPES = {"text/event-stream": "sse", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
                  "application/json-seq": "jsonl", "application/x-jsonlines": "jsonl"}
-_ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "query", "credential",
+ACTION_ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "query", "credential",
           "headers", "body", "body_optional", "params", "response", "stream", "pagination", "deprecated")
 
 
@@ -52,6 +52,57 @@ class Note:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.text}"
+
+
+# How a description's own words become names and texts: each a list of dotted paths into the operation
+# (or, for `param_name`, the parameter), the first non-empty text winning; see docs/language.md#import.
+_READ_OPTIONS = {"summary": ["summary"], "description": ["description"], "group": ["tags.0"], "param_name": []}
+
+
+def _options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The import options with their defaults; an Error naming each wrong one."""
+    wrong = [f"import option {k!r} is unknown (known: credentials, group, names, param_name, summary, description)"
+             for k in given if k not in {*_READ_OPTIONS, "names", "credentials"}]
+    out: dict[str, Any] = {k: list(v) for k, v in _READ_OPTIONS.items()}
+    for key in _READ_OPTIONS:
+        value = given.get(key, out[key])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            wrong.append(f"import option {key!r} must be a dotted path or a list of them")
+        else:
+            out[key] = value
+    out["names"] = given.get("names", "operation_id")
+    if out["names"] not in ("operation_id", "path"):
+        wrong.append(f"import option 'names' must be operation_id or path, not {out['names']!r}")
+    out["credentials"] = given.get("credentials") or {}
+    if not isinstance(out["credentials"], Mapping) or not all(
+            isinstance(v, str) and re.match(r"^[a-z][a-z0-9_]*$", v) for v in out["credentials"].values()):
+        wrong.append("import option 'credentials' must map security scheme names to credential names "
+                     "(lower_snake_case)")
+    if wrong:
+        raise Error("; ".join(wrong))
+    return out
+
+
+def _read(node: Any, dotted: str) -> Any:
+    """The value at a dotted path (`x-meta.name`, `tags.0`) in a description's node, or None."""
+    for key in dotted.split("."):
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return node
+
+
+def _first_text(node: Any, paths: list[str]) -> str | None:
+    for dotted in paths:
+        text = _strip(_read(node, dotted))
+        if text:
+            return text
+    return None
 
 
 def _snake(text: str) -> str:
@@ -99,8 +150,9 @@ def _concrete(content_type: str) -> bool:
 class _Importer:
     """One description being imported: its notes, and the component schemas its actions reach."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
+    def __init__(self, spec: Mapping[str, Any], options: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
+        self.options = _options(options or {})
         self.notes: list[Note] = []
         components = spec.get("components") if isinstance(spec.get("components"), Mapping) else {}
         self.components: Mapping[str, Any] = components.get("schemas") or {}
@@ -349,7 +401,7 @@ def _credentials(imp: _Importer, conn_name: str) -> tuple[dict[str, Any], dict[s
         scheme = imp.deref(scheme, "connector")
         if not isinstance(scheme, Mapping):
             continue
-        name = _ident(scheme_name, "key")
+        name = imp.options["credentials"].get(scheme_name) or _ident(scheme_name, "key")
         while name in creds or name == "none":
             name += "_2"
         block = _auth(imp, name, scheme, f"{conn_name}_{name}".upper())
@@ -380,19 +432,14 @@ def _pick(imp: _Importer, requirements: Any, names: Mapping[str, str], where: st
 # --- actions -------------------------------------------------------------------------------------------
 
 
-def _action_name(op: Mapping[str, Any], path: str, method: str, group: str,
-                 collections: frozenset[str]) -> tuple[str, bool]:
-    """(name, whether it came from the operationId): `listPets` tagged `pets` is `pets.list`."""
-    op_id = op.get("operationId")
-    if isinstance(op_id, str) and _snake(op_id):
-        tokens = _snake(op_id).split("_")
-        drop = set(group.split("_"))
-        drop |= {t[:-1] for t in drop if t.endswith("s")} | {t[:-2] for t in drop if t.endswith("es")} | \
-            {t + "s" for t in drop} | {t + "es" for t in drop}
-        verb = [t for t in tokens if t not in drop] or tokens
-        return ".".join(_ident(s, "op") for s in (group, "_".join(verb))), True
-    derived = openapi.derive_name(path, method, collections)
-    return ".".join(_ident(s, "op") for s in derived.split(".") if _snake(s)) or _ident(method, "op"), False
+def _action_name(op_id: str, group: str) -> str:
+    """The name an operationId gives: `listPets` tagged `pets` is `pets.list`."""
+    tokens = _snake(op_id).split("_")
+    drop = set(group.split("_"))
+    drop |= {t[:-1] for t in drop if t.endswith("s")} | {t[:-2] for t in drop if t.endswith("es")} | \
+        {t + "s" for t in drop} | {t + "es" for t in drop}
+    verb = [t for t in tokens if t not in drop] or tokens
+    return ".".join(_ident(s, "op") for s in (group, "_".join(verb)))
 
 
 def _query_style(imp: _Importer, p: Mapping[str, Any], schema: Mapping[str, Any], where: str) -> str | None:
@@ -436,10 +483,14 @@ def _params(imp: _Importer, item: Mapping[str, Any], op: Mapping[str, Any], path
         content = p.get("content") if isinstance(p.get("content"), Mapping) else {}
         if raw_schema is None and content:
             raw_schema = next(iter(content.values()), {}).get("schema")
+        desc = _strip(p.get("description"))
+        if desc and isinstance(raw_schema, Mapping) and "description" not in raw_schema:
+            raw_schema = {**raw_schema, "description": desc}  # limits stated only in the prose still bound it
         schema = imp.schema(raw_schema, where)
-        desc = _strip(p.get("description")) or _strip(schema.get("description"))
+        desc = desc or _strip(schema.get("description"))
         schema.pop("description", None)
-        entry: dict[str, Any] = {"name": _param_name(wire)}
+        declared = _first_text(p, imp.options["param_name"])
+        entry: dict[str, Any] = {"name": _param_name(declared or wire)}
         while entry["name"] in {q["name"] for q in out}:  # `include` and `include[]`, `X-Id` and `x_id`
             entry["name"] = f"{entry['name']}_{place}"
         if entry["name"] != wire:
@@ -505,12 +556,16 @@ def _body(imp: _Importer, op: Mapping[str, Any], taken: set[str],
     by_kind: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for ctype, media in content.items():
         by_kind.setdefault(_media_kind(str(ctype)), (str(ctype), media if isinstance(media, Mapping) else {}))
+    alone = None  # (field, raw content type): a form one of whose fields may also be sent alone as the body
     if "multipart" in by_kind and ({"json", "form"} & set(by_kind)):
         fallback = "json" if "json" in by_kind else "form"
         chosen = ["multipart", fallback]
     else:
         chosen = [next(k for k in ("json", "form", "multipart", "raw") if k in by_kind)]
-    left = [str(ct) for ct in content if str(ct) not in {by_kind[k][0] for k in chosen}]
+        if chosen == ["multipart"] and "raw" in by_kind:
+            alone = _raw_field(by_kind["multipart"][1], by_kind["raw"][0])
+    sent = {by_kind[k][0] for k in chosen} | ({by_kind["raw"][0]} if alone else set())
+    left = [str(ct) for ct in content if str(ct) not in sent]
     body_name = next(n for n in ("body", "request_body", "body_") if n not in taken)
     if left:
         declared = ", ".join(by_kind[k][0] for k in chosen)
@@ -568,9 +623,14 @@ def _body(imp: _Importer, op: Mapping[str, Any], taken: set[str],
             if file and "file" not in entry:
                 entry.pop("schema", None)
                 entry["file"] = {"default_content_type": enc_type} if _concrete(enc_type) else True
+                desc = _strip(fschema.get("description")) if isinstance(fschema, Mapping) else None
+                if desc:
+                    entry["description"] = desc
             elif "file" not in entry and "schema" not in entry:
                 schema = imp.schema(fschema, where)
                 desc = _strip(schema.pop("description", None))
+                if isinstance(fschema, Mapping) and _strip(fschema.get("description")):
+                    desc = _strip(fschema["description"])  # a nullable choice nests the converted one
                 entry["schema"] = schema
                 if desc:
                     entry["description"] = desc
@@ -591,10 +651,30 @@ def _body(imp: _Importer, op: Mapping[str, Any], taken: set[str],
         taken.add(entry["name"])
         out.append({k: entry[k] for k in ("name", "wire", "in", "required", "file", "schema", "description")
                     if k in entry})
+    if alone:
+        field, raw_type = alone
+        name = params[field]["name"] if field in params else _param_name(field)
+        others = [f for f in params if f not in (field, _WHOLE)]
+        return {"type": "choice", "options": [
+            {"when": "{{ %r | select('in', params) | list }}" % [params[f]["name"] for f in others],
+             "body": blocks["multipart"]},
+            {"body": {"type": "raw", "param": name, "content_type": raw_type}}]}, out, required
     if len(chosen) == 1:
         return blocks[chosen[0]], out, required
     return {"type": "choice", "options": [{"when": "files", "body": blocks[chosen[0]]},
                                          {"body": blocks[chosen[1]]}]}, out, required
+
+
+def _raw_field(form: Mapping[str, Any], raw_type: str) -> tuple[str, str] | None:
+    """(field, type) when exactly one form field's `encoding` is the other content type the body accepts.
+
+    Such a field may be the whole body alone (an SDP offer as `application/sdp`): the form is sent
+    when any other field is given, the field alone otherwise.
+    """
+    encoding = form.get("encoding") if isinstance(form.get("encoding"), Mapping) else {}
+    fields = [str(name) for name, enc in encoding.items()
+              if isinstance(enc, Mapping) and str(enc.get("contentType", "")) == raw_type]
+    return (fields[0], raw_type) if len(fields) == 1 else None
 
 
 def _response(imp: _Importer, op: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[str], str | None]:
@@ -608,16 +688,15 @@ def _response(imp: _Importer, op: Mapping[str, Any], where: str) -> tuple[dict[s
                    if t.split(";")[0].strip().lower() in _STREAM_TYPES), None)
     if not content:
         return {"type": "none"}, types, None
-    json_type = next((t for t in types if _media_kind(t) == "json"), None)
-    if json_type is not None:
-        schema_raw = (content[json_type] or {}).get("schema")
+    plain = [t for t in types if t.split(";")[0].strip().lower() not in _STREAM_TYPES]
+    if not plain:
+        return {"type": "text"}, types, stream
+    if _media_kind(plain[0]) == "json":  # the first type is what the call answers; later ones are alternatives
+        schema_raw = (content[plain[0]] or {}).get("schema")
         out: dict[str, Any] = {"type": "json"}
         if schema_raw:
             out["schema"] = imp.schema(schema_raw, where)
         return out, types, stream
-    plain = [t for t in types if t.split(";")[0].strip().lower() not in _STREAM_TYPES]
-    if not plain:
-        return {"type": "text"}, types, stream
     return {"type": "text" if _textual(plain[0]) else "binary"}, types, stream
 
 
@@ -638,9 +717,73 @@ def _is_list(imp: _Importer, schema: Any) -> bool:
                for v in props.values())
 
 
-def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dict[str, Any], list[Note]]:
-    """The manifest for an OpenAPI description (already read), and the notes on what it could not say."""
-    imp = _Importer(spec)
+def _names(imp: _Importer, paths: Mapping[str, Any], colls: frozenset[str],
+           fixed: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """Every operation's action name, by (path, method), collisions resolved.
+
+    Names come from `fixed` (operationId -> name, as overrides declare them), else the operationId
+    (`listPets` tagged `pets` is `pets.list`) or, with the `names: path` option, the path's shape
+    (`GET /pets/{id}` is `pets.retrieve`). Derived path names that collide take the operationId as
+    their verb; what still collides gets a number. A fixed name never changes.
+    """
+    by_op: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for raw_path, raw_item in paths.items():
+        item = imp.deref(raw_item, str(raw_path))
+        if not isinstance(item, Mapping):
+            continue
+        path = ("/" + str(raw_path).lstrip("/")).partition("?")[0]
+        for method in _METHODS:
+            op = item.get(method)
+            if not isinstance(op, Mapping):
+                continue
+            group = _group(imp, op, path)
+            op_id = op.get("operationId") if isinstance(op.get("operationId"), str) and \
+                _snake(op["operationId"]) else None
+            if op_id in fixed:
+                name = fixed[op_id]
+            elif imp.options["names"] == "path" or op_id is None:
+                derived = openapi.derive_name(path, method.upper(), colls)
+                name = ".".join(_ident(s, "op") for s in derived.split(".") if _snake(s)) or _ident(method, "op")
+            else:
+                name = _action_name(op_id, group)
+            by_op[(str(raw_path), method)] = (name, op_id)
+    count: dict[str, int] = {}
+    for name, _ in by_op.values():
+        count[name] = count.get(name, 0) + 1
+    out: dict[tuple[str, str], str] = {}
+    taken = set(fixed.values())
+    for key, (name, op_id) in by_op.items():
+        if op_id in fixed:
+            out[key] = name
+            continue
+        if count[name] > 1 and op_id is not None and imp.options["names"] == "path":
+            name = f"{name.rsplit('.', 1)[0]}.{_ident(op_id, 'op')}" if "." in name else _ident(op_id, "op")
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        if name != base:
+            imp.note("name", name, f"{key[1].upper()} {key[0]} would have the name {base!r} of another action")
+        taken.add(name)
+        out[key] = name
+    return out
+
+
+def _group(imp: _Importer, op: Mapping[str, Any], path: str) -> str:
+    """The group an operation is listed under: the `group` option's text (its first tag), else its first segment."""
+    static = [s for s in path.strip("/").split("/") if s and not s.startswith("{")]
+    return _ident(_first_text(op, imp.options["group"]) or (static[0] if static else "default"), "api")
+
+
+def build_manifest(spec: Mapping[str, Any], name: str = "imported", options: Mapping[str, Any] | None = None,
+                   keep_schemas: Iterable[str] = (), fixed_names: Mapping[str, str] | None = None,
+                   ) -> tuple[dict[str, Any], list[Note]]:
+    """The manifest for an OpenAPI description (already read), and the notes on what it could not say.
+
+    `options` choose where names and texts come from (see `_READ_OPTIONS`, `names`, `credentials`);
+    `keep_schemas` names component schemas to carry even where no action refers to them;
+    `fixed_names` gives operations (by operationId) the names an author chose.
+    """
+    imp = _Importer(spec, options)
     info = spec.get("info") if isinstance(spec.get("info"), Mapping) else {}
     conn_name = _ident(info.get("title") or name, "api")[:40].rstrip("_")
     creds, scheme_names = _credentials(imp, conn_name)
@@ -663,7 +806,7 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dic
                       or any(str(q).startswith(f"{p}/") for q in paths))
     actions: list[dict[str, Any]] = []
     streams: dict[str, Any] = {}
-    names: set[str] = set()
+    names = _names(imp, paths, colls, fixed_names or {})
     for raw_path, raw_item in paths.items():
         item = imp.deref(raw_item, str(raw_path))
         if not isinstance(item, Mapping):
@@ -679,18 +822,10 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dic
             if not isinstance(op, Mapping):
                 continue
             label = f"{method.upper()} {path}"
-            tags = op.get("tags") or []
-            static = [s for s in path.strip("/").split("/") if s and not s.startswith("{")]
-            group = _ident(tags[0] if tags else (static[0] if static else "default"), "api")
-            action_name, from_id = _action_name(op, path, method.upper(), group, colls)
-            base, n = action_name, 2
-            while action_name in names:
-                action_name, n = f"{base}_{n}", n + 1
-            if action_name != base:
-                imp.note("name", action_name, f"{label} would have the name {base!r} of another action")
-            names.add(action_name)
+            group = _group(imp, op, path)
+            action_name = names[(str(raw_path), method)]
             where = action_name
-            if not from_id:
+            if not (isinstance(op.get("operationId"), str) and _snake(op["operationId"])):
                 imp.note("name", where, f"{label} has no operationId: named from the path and method")
             if op.get("servers") or item.get("servers"):
                 imp.note("server", where, "the operation has servers of its own: it is sent to base_url")
@@ -701,8 +836,8 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dic
             if isinstance(op.get("operationId"), str):
                 action["operation_id"] = op["operationId"]
             action["group"] = group
-            action["summary"] = _strip(op.get("summary")) or ""
-            desc = _strip(op.get("description"))
+            action["summary"] = _first_text(op, imp.options["summary"]) or ""
+            desc = _first_text(op, imp.options["description"])
             if desc:
                 action["description"] = desc
             action["method"] = method.upper()
@@ -713,9 +848,8 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dic
             if credential != default:
                 action["credential"] = credential
             plain = [t for t in answer_types if t.split(";")[0].strip().lower() not in _STREAM_TYPES]
-            if answer_types and not any(_media_kind(t) == "json" for t in answer_types) and \
-                    all(_concrete(t) for t in answer_types):
-                action["headers"] = {"Accept": ", ".join(answer_types)}
+            if response["type"] != "json" and plain and all(_concrete(t) for t in answer_types):
+                action["headers"] = {"Accept": ", ".join(answer_types)}  # never a 406 for asking JSON alone
             if body is not None:
                 action["body"] = body
                 if not body_required:
@@ -741,10 +875,14 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported") -> tuple[dic
                 imp.note("paging", where, "could not infer paging; see docs/language.md#paging")
             if op.get("deprecated"):
                 action["deprecated"] = True
-            actions.append({k: action[k] for k in _ORDER if k in action})
+            actions.append({k: action[k] for k in ACTION_ORDER if k in action})
 
     schemas: dict[str, Any] = {}
     done: set[str] = set()
+    by_safe = {safe: name for name, safe in imp.safe.items()}
+    for safe in keep_schemas:
+        if safe in by_safe:
+            imp.used.setdefault(safe, by_safe[safe])
     while set(imp.used) - done:
         for safe in sorted(set(imp.used) - done):
             done.add(safe)
@@ -768,8 +906,11 @@ def import_spec(spec_path: str | os.PathLike) -> tuple[dict[str, Any], list[Note
     return build_manifest(spec, stem)
 
 
-def render(manifest: Mapping[str, Any], notes: list[Note], source: str = "") -> str:
-    """The manifest as YAML, with each note as an `# import:` comment above what it concerns."""
+def render(manifest: Mapping[str, Any], notes: list[Note], source: str = "", head: list[str] | None = None) -> str:
+    """The manifest as YAML, with each note as an `# import:` comment above what it concerns.
+
+    `head` replaces the opening comment lines.
+    """
     import yaml
 
     class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -796,7 +937,8 @@ def render(manifest: Mapping[str, Any], notes: list[Note], source: str = "") -> 
         if line.startswith("- name: "):
             lines.extend(by_action.get(yaml.safe_load(line[len("- name: "):]), []))
         lines.append(line)
-    head = [f"# A connector manifest imported{' from ' + source if source else ''} by `openai-connector import`.",
-            "# Lines starting with `# import:` mark what the description could not say: check them.",
-            *general]
+    if head is None:
+        head = [f"# A connector manifest imported{' from ' + source if source else ''} by `openai-connector import`.",
+                "# Lines starting with `# import:` mark what the description could not say: check them."]
+    head = [*head, *general]
     return "\n".join(head + lines) + "\n"

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import generate_manifest as gen  # noqa: E402
+from engine.errors import Error  # noqa: E402
 
 SPEC = gen.DEFAULT_SPEC
 
@@ -36,7 +37,7 @@ def test_overrides_for_unknown_operations_fail_loudly(tmp_path):
     ov["actions"]["noSuchOperation"] = {"name": "x.y"}
     path = tmp_path / "ov.yaml"
     path.write_text(yaml.safe_dump(ov))
-    with pytest.raises(SystemExit, match="noSuchOperation"):
+    with pytest.raises(Error, match="noSuchOperation"):
         gen.build(SPEC, path)
 
 

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import generate_manifest as gen  # noqa: E402
+from engine.errors import Error  # noqa: E402
 
 NAME = "openai-2026-08-21"
 SPEC = ROOT / "openapi" / "openai-2026-08-21.yaml.xz"
@@ -75,7 +76,7 @@ def test_overrides_extend_the_first_surface(tmp_path):
     assert set(ov["definitions"]["streams"]) == {"sse", "responses_sse", "images_sse", "transcription_sse", "speech_sse"}
     loop = tmp_path / "loop.yaml"
     loop.write_text("extends: loop.yaml\n")
-    with pytest.raises(SystemExit, match="extends itself"):
+    with pytest.raises(Error, match="extends itself"):
         gen.load_overrides(loop)
 
 
