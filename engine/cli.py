@@ -469,9 +469,14 @@ def _cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise _Usage(f"-o {args.output}: the file exists (give --force to replace it)")
         _writable(args.output, "-o")
     try:
-        manifest, notes = importer.import_spec(args.spec)
+        if args.overrides:
+            from .overrides import import_with_overrides
+
+            manifest, notes = import_with_overrides(args.spec, args.overrides)
+        else:
+            manifest, notes = importer.import_spec(args.spec)
     except OSError as exc:
-        raise _Usage(f"cannot read {args.spec}: {exc.strerror}") from None
+        raise _Usage(f"cannot read {exc.filename or args.spec}: {exc.strerror}") from None
     except errors.Error as exc:  # not YAML, or not an OpenAPI 3 description: the argument is wrong
         raise _Usage(str(exc)) from None
     load(manifest)  # what is written always loads; a ManifestError here is the importer's own bug
@@ -768,6 +773,9 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("spec", metavar="SPEC.yaml", help="the OpenAPI description")
     im.add_argument("-o", "--output", required=True, metavar="FILE", help="the manifest to write ('-' for stdout)")
     im.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    im.add_argument("--overrides", metavar="FILE",
+                    help="apply what the description cannot say, kept apart so a new description re-imports "
+                         "(docs/language.md#overrides)")
     c = command("check", "prove each credential works, as connector.checks declares; one line each")
     c.add_argument("credential", nargs="*", help="only these credentials (default: every declared check)")
     c.add_argument("--json", action="store_true", help="print the results as JSON")

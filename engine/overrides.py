@@ -79,13 +79,20 @@ def import_with_overrides(spec_path: str | os.PathLike, overrides: str | os.Path
     _refs(events, keep)
     stem = os.path.splitext(os.path.basename(str(spec_path)).removesuffix(".xz"))[0]
     named = {op: c["name"] for op, c in (ov.get("actions") or {}).items() if isinstance(c, Mapping) and "name" in c}
-    manifest, notes = importer.build_manifest(spec, stem, ov.get("import"), sorted(keep), named)
-    manifest = apply_overrides(manifest, spec, ov, events)
-    return manifest, _answered(notes, manifest)
+    imported, notes = importer.build_manifest(spec, stem, ov.get("import"), sorted(keep), named)
+    touched: dict[str, tuple[str, set[str]]] = {}
+    manifest = _apply(imported, spec, ov, events, touched)
+    return manifest, _answered(notes, touched)
 
 
 def apply_overrides(manifest: Mapping[str, Any], spec: Mapping[str, Any], ov: Mapping[str, Any],
                     webhook_events: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The imported manifest with the overrides applied (see `_apply` for the order)."""
+    return _apply(manifest, spec, ov, webhook_events, {})
+
+
+def _apply(manifest: Mapping[str, Any], spec: Mapping[str, Any], ov: Mapping[str, Any],
+           webhook_events: Mapping[str, Any] | None, touched: dict[str, tuple[str, set[str]]]) -> dict[str, Any]:
     """The imported manifest with the overrides applied, in this order.
 
     1. `connector`: its keys replace the imported ones; `credentials` replace by name.
@@ -114,15 +121,20 @@ def apply_overrides(manifest: Mapping[str, Any], spec: Mapping[str, Any], ov: Ma
         raise Error(f"overrides: no operation {stale} in the description")
     actions = []
     for action in out["actions"]:
+        imported_name, keys = action["name"], set()
         for rule in ov.get("rules") or ():
             unknown = set(rule.get("match") or {}) - _RULE_MATCH
             if unknown:
                 raise Error(f"overrides: a rule matches by {sorted(_RULE_MATCH)}, not {sorted(unknown)}")
             if _matches(rule.get("match") or {}, action):
                 action = _merge(action, rule.get("set") or {})
+                keys.update(rule.get("set") or {})
+        before = {k: action.get(k) for k in ("stream", "pagination")}
         _detect(spec, action, ov.get("detect") or {})
+        keys.update(k for k, v in before.items() if action.get(k) != v)
         extra = changes.get(action.get("operation_id"))
         if extra:
+            keys.update(extra)
             extra = dict(extra)
             param_changes = extra.pop("params", {})
             action = _merge(action, extra)
@@ -133,8 +145,11 @@ def apply_overrides(manifest: Mapping[str, Any], spec: Mapping[str, Any], ov: Ma
             for p in action["params"]:
                 if p["name"] in param_changes:
                     p.update(_merge(p, param_changes[p["name"]]))
+        if (action.get("stream") or {}).get("use") in ((ov.get("definitions") or {}).get("streams") or {}):
+            keys.add("stream")  # its stream style is one the author declared
         if action.get("credential") == default:
             action.pop("credential")
+        touched[imported_name] = (action["name"], keys)
         actions.append(_order(action))
     dupes = sorted(n for n, c in Counter(a["name"] for a in actions).items() if c > 1)
     if dupes:
@@ -159,10 +174,22 @@ def apply_overrides(manifest: Mapping[str, Any], spec: Mapping[str, Any], ov: Ma
     return result
 
 
-def _answered(notes: Iterable[importer.Note], manifest: Mapping[str, Any]) -> list[importer.Note]:
-    kinds = {"paging": "pagination", "stream": "stream"}
-    declared = {a["name"]: a for a in manifest["actions"]}
-    return [n for n in notes if not (n.kind in kinds and kinds[n.kind] in declared.get(n.where, {}))]
+# A note of this kind is answered when the overrides set this key of its action.
+_ANSWERS = {"paging": "pagination", "stream": "stream", "auth": "credential", "encoding": "params", "body": "body",
+            "name": "name", "server": "path"}
+
+
+def _answered(notes: Iterable[importer.Note], touched: Mapping[str, tuple[str, set[str]]]) -> list[importer.Note]:
+    """The import's notes the overrides left open, under the actions' final names."""
+    out = []
+    for note in notes:
+        if note.where not in touched:
+            out.append(note)
+            continue
+        name, keys = touched[note.where]
+        if _ANSWERS.get(note.kind) not in keys:
+            out.append(importer.Note(note.kind, name, note.text))
+    return out
 
 
 def _merge(base: Any, extra: Any) -> Any:
