@@ -404,6 +404,8 @@ class Engine:
         return self._mask.data(value) if self._mask is not None else value
 
     def __repr__(self) -> str:
+        if "_secrets" not in self.__dict__ or "base_url" not in self.__dict__:  # __init__ raised part-way
+            return "<Engine (not set up)>"
         creds = ", ".join(f"{k}={'set' if v else 'unset'}" for k, v in self._secrets.items())
         return f"<Engine {self.manifest.connector['name']} base_url={self.base_url!r} {creds}>"
 

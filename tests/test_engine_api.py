@@ -383,3 +383,11 @@ def test_a_refused_connection_says_where_and_why(manifest):
         eng.run("models.list")
     assert f"connection error talking to http://127.0.0.1:{port}: connection refused" in str(info.value)
     assert "token" not in str(info.value)
+
+
+def test_repr_of_an_engine_whose_setup_failed_is_still_a_repr(manifest):
+    """A traceback shows the half-built Engine's repr: it must not raise in turn (nor show a key)."""
+    eng = engine.Engine.__new__(engine.Engine)
+    assert repr(eng) == "<Engine (not set up)>"
+    with pytest.raises(TypeError, match="unexpected keyword argument 'api_kee'"):
+        engine.Engine(manifest, api_kee=API_KEY)

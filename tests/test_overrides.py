@@ -22,7 +22,7 @@ SPEC = """
 openapi: 3.1.0
 info: {title: Shop, version: '7'}
 servers: [{url: 'https://shop.example.com/v1'}]
-security: [{Key: []}]
+security: [{BearerAuth: []}]
 paths:
   /orders:
     get:
@@ -112,7 +112,7 @@ webhooks:
       responses: {'200': {description: ok}}
 components:
   securitySchemes:
-    Key: {type: http, scheme: bearer}
+    BearerAuth: {type: http, scheme: bearer}
     Admin: {type: apiKey, in: header, name: X-Admin-Key}
   schemas:
     Order:
@@ -133,7 +133,7 @@ import:
   description: [summary]
   group: [tags.0, x-meta.section]
   param_name: [schema.x-sdk-name]
-  credentials: {Key: api_key, Admin: admin_key}
+  credentials: {BearerAuth: api_key, Admin: admin_key}
 connector:
   name: shop
   base_url_env: SHOP_BASE_URL
@@ -229,7 +229,7 @@ def test_first_answer_type_decides_and_a_form_field_may_be_the_whole_body(files)
     assert invoice["headers"] == {"Accept": "application/pdf, application/json"}
     call = next(a for a in manifest["actions"] if a["operation_id"] == "createCall")
     assert call["body"]["type"] == "choice"
-    eng = engine.Engine(manifest=engine.load(manifest), key="k", admin="a")
+    eng = engine.Engine(manifest=engine.load(manifest), bearer_auth="k", admin="a")
     req = eng.prepare(call["name"], {"sdp": "v=0"})
     assert req.headers["Content-Type"] == "application/sdp" and _bytes(req.body) == b"v=0"
     req = eng.prepare(call["name"], {"sdp": "v=0", "session": {"model": "m"}})
@@ -323,3 +323,18 @@ def test_the_bundled_openai_manifests_are_this_import_plus_their_overrides(tmp_p
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(target, "rb") as a, open(ROOT / committed, "rb") as b:
         assert yaml.load(a, Loader=loader) == yaml.load(b, Loader=loader)
+
+
+def test_the_documented_overrides_example_applies(files, tmp_path):
+    """docs/language.md#overrides shows an overrides file for a shop API: it applies to one as written."""
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    start = text.index("# overrides.yaml for a shop API")
+    example = text[start:text.index("```", start)]
+    ov = tmp_path / "documented.yaml"
+    ov.write_text(example, encoding="utf-8")
+    spec, _ = files
+    manifest, _ = import_with_overrides(spec, ov)
+    loaded = engine.load(manifest)
+    assert loaded.actions["orders.list"].spec["pagination"] == "cursor"
+    assert "orders.beta.retrieve" in loaded.actions
+    assert manifest["connector"]["retry"]["max_retries"] == 3
