@@ -87,14 +87,7 @@ def _options(given: Mapping[str, Any]) -> dict[str, Any]:
 
 def _read(node: Any, dotted: str) -> Any:
     """The value at a dotted path (`x-meta.name`, `tags.0`) in a description's node, or None."""
-    for key in dotted.split("."):
-        if isinstance(node, Mapping) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        else:
-            return None
-    return node
+    return openapi.lookup(node, dotted.split("."))
 
 
 def _first_text(node: Any, paths: list[str]) -> str | None:

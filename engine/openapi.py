@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime
 import re
 from urllib.parse import parse_qsl, unquote
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
 from .errors import Error
 
 __all__ = ["load_spec", "convert_schema", "operations", "derive_name", "collections",
-           "describe_operation", "is_stream_flag", "resolve_pointer"]
+           "describe_operation", "is_stream_flag", "resolve_pointer", "lookup"]
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
@@ -229,9 +229,12 @@ def resolve_pointer(spec: Any, ref: str) -> Any:
     """The node a local reference (`#/components/parameters/Limit`) names, or None (remote, or absent)."""
     if not isinstance(ref, str) or not ref.startswith("#"):
         return None
-    node = spec
-    for raw in ref[1:].split("/")[1:]:
-        key = unquote(raw).replace("~1", "/").replace("~0", "~")
+    return lookup(spec, (unquote(raw).replace("~1", "/").replace("~0", "~") for raw in ref[1:].split("/")[1:]))
+
+
+def lookup(node: Any, keys: Iterable[str]) -> Any:
+    """The node reached by these keys (a list index as digits), or None where one is missing."""
+    for key in keys:
         if isinstance(node, Mapping) and key in node:
             node = node[key]
         elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
