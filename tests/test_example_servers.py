@@ -9,8 +9,9 @@ import pytest
 from examples_support import server_module
 
 SERVERS = [("anthropic", "AnthropicServer", ()), ("github", "GitHubServer", ("ghp_test",)),
-           ("notion", "NotionServer", ()), ("slack", "SlackServer", ()), ("spoonacular", "SpoonacularServer", ()),
-           ("stripe", "StripeServer", ()), ("tmdb", "TMDBServer", ()), ("zendesk", "ZendeskServer", ())]
+           ("hubspot", "HubSpotServer", ()), ("notion", "NotionServer", ()), ("slack", "SlackServer", ()),
+           ("spoonacular", "SpoonacularServer", ()), ("stripe", "StripeServer", ()), ("tmdb", "TMDBServer", ()),
+           ("zendesk", "ZendeskServer", ())]
 
 
 @pytest.mark.parametrize("module, name, args", SERVERS, ids=[s[0] for s in SERVERS])
