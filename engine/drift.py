@@ -1,24 +1,27 @@
 """Drift: what an OpenAPI description says that the manifest does not (and the reverse).
 
-Operations are matched by operationId. For each pair, everything the
-description decides is compared: method, path and fixed query, every request
-content type, the stream switches, the security an operation states, the
-answer's schema, and per parameter its location, wire name, required flag,
-types, enums and limits (read through `anyOf`/`oneOf`/nullable forms, so a
-limit that moved into a null alternative is not "removed"). The description's
-webhook events are compared with the events the manifest's webhook block
-declares. What the manifest declares beyond the description (names, headers,
-answer kinds, a credential where the description states no security of its
-own) is the overrides' business and not drift.
+The description is read by the importer (`importer.build_manifest`, once), as `openai-connector
+import` reads it, so the report and the manifests made from descriptions agree on what it says.
+Operations are matched by operationId. For each pair, everything the description decides is
+compared: method, path and fixed query, every request content type (and the body fields of each,
+also those the import leaves out), the stream switches, the security an operation states, the
+answer's schema, and per parameter its location, wire name, required flag, types, enums and limits
+(read through `anyOf`/`oneOf`/nullable forms, so a limit that moved into a null alternative is not
+"removed"). Parameters are matched by where they go on the wire (location and wire name, a header's
+in any case; the param that is the whole body as that), not by the caller's name: a manifest may
+call the `OpenAI-Beta` header `betas`, and lines name a param as the manifest does. The
+description's webhook events are compared with the events the manifest's webhook block declares.
+What the manifest declares beyond the description (names, headers, answer kinds, a credential where
+the description states no security of its own) is the overrides' business and not drift.
 """
 from __future__ import annotations
 
 import collections
-import copy
-from typing import Any, Mapping
+import re
+from typing import Any, Iterator, Mapping
 from urllib.parse import urlencode
 
-from . import openapi
+from . import importer, openapi
 
 __all__ = ["compare", "render_text"]
 
@@ -32,6 +35,7 @@ _CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-ur
                   "multipart": "multipart/form-data"}
 _EVENT_STREAM = "text/event-stream"
 _STREAM_FORMAT = "sse"
+_WHOLE_BODY = re.compile(r"^\s*\{\{\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*$")
 
 
 def _resolve(schema: Any, store: Mapping[str, Any]) -> Any:
@@ -115,9 +119,9 @@ def _limits(schema: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, An
     return {key: values[0] if len(values) == 1 else sorted(values, key=repr) for key, values in found.items()}
 
 
-def _param_view(p: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any]:
+def _param_view(p: Mapping[str, Any], key: tuple[str, str | None], store: Mapping[str, Any]) -> dict[str, Any]:
     schema = _resolve(p.get("schema") or {}, store)
-    view = {"in": p["in"], "wire": p.get("wire", p["name"]), "required": bool(p.get("required")),
+    view = {"in": key[0], "wire": key[1], "required": bool(p.get("required")),
             "file": p.get("file") is not None and p.get("file") is not False}
     if not view["file"]:
         view["types"] = _types(schema, store)
@@ -126,15 +130,46 @@ def _param_view(p: Mapping[str, Any], store: Mapping[str, Any]) -> dict[str, Any
     return view
 
 
-def _flag(p: Mapping[str, Any] | None, store: Mapping[str, Any]) -> bool:
-    """A boolean (perhaps nullable) param: it switches something on."""
-    if not p or p.get("file"):
-        return False
-    kinds = set(_types(_resolve(p.get("schema") or {}, store), store))
-    return "boolean" in kinds and kinds <= {"boolean", "null"}
+def _whole_body(body: Any) -> str | None:
+    """The param that is the whole body (a raw body's, or a JSON or form body's `{{ params.x }}`), if no
+    option of the body sends fields."""
+    body = {"type": body} if isinstance(body, str) else body or {}
+    options = [o.get("body", "none") for o in body.get("options", ())] if body.get("type") == "choice" else [body]
+    names: set[str] = set()
+    for option in options:
+        option = {"type": option} if isinstance(option, str) else option
+        kind, template = option.get("type", "none"), option.get("template")
+        whole = _WHOLE_BODY.match(template) if isinstance(template, str) and kind in ("json", "form") else None
+        if kind == "raw":
+            names.add(option.get("param"))
+        elif whole:
+            names.add(whole.group(1))
+        elif kind != "none":
+            return None  # fields are sent: the raw param is one of them
+    return names.pop() if len(names) == 1 else None
 
 
-def _switches(params: list[Mapping[str, Any]], store: Mapping[str, Any], detect: str | None,
+def _key(p: Mapping[str, Any], whole: str | None) -> tuple[str, str | None]:
+    """Where a param goes on the wire: (location, wire name), a header's name in lower case (headers are
+    named in any case), and ("body", None) for the param that is the whole body."""
+    if p["in"] == "body" and p["name"] == whole:
+        return "body", None
+    wire = p.get("wire") or p["name"]
+    return p["in"], wire.lower() if p["in"] == "header" else wire
+
+
+def _param_views(params: list[Mapping[str, Any]], body: Any,
+                 store: Mapping[str, Any]) -> dict[tuple[str, str | None], tuple[str, dict[str, Any]]]:
+    """Each param by where it goes on the wire: (its name, its view)."""
+    whole = _whole_body(body)
+    out: dict[tuple[str, str | None], tuple[str, dict[str, Any]]] = {}
+    for p in params:
+        key = _key(p, whole)
+        out.setdefault(key, (p["name"], _param_view(p, key, store)))
+    return out
+
+
+def _switches(params: Mapping[tuple[str, str | None], tuple[str, Mapping[str, Any]]], detect: str | None,
               answers: list[str]) -> list[str]:
     """What turns the answer into a stream: a `stream` flag (body or query), a `stream_*` param whose
     values include an event stream, or nothing because the operation only ever streams."""
@@ -143,13 +178,14 @@ def _switches(params: list[Mapping[str, Any]], store: Mapping[str, Any], detect:
         out.append("always")
     if not detect:
         return out
-    for p in params:
-        if p["name"] == detect and _flag(p, store):
-            out.append(f"{p['in']} {p['name']}")
-        elif p["name"].startswith(detect + "_") and not p.get("file"):
-            values, _ = _enum(_resolve(p.get("schema") or {}, store), store)
-            if repr(_STREAM_FORMAT) in values:
-                out.append(f"{p['in']} {p['name']}={_STREAM_FORMAT}")
+    for (place, wire), (_, view) in params.items():
+        if wire is None or view["file"]:
+            continue
+        kinds = set(view["types"])
+        if wire == detect and "boolean" in kinds and kinds <= {"boolean", "null"}:  # a (nullable) boolean
+            out.append(f"{place} {wire}")
+        elif wire.startswith(detect + "_") and repr(_STREAM_FORMAT) in view["enum"]:
+            out.append(f"{place} {wire}={_STREAM_FORMAT}")
     return sorted(out)
 
 
@@ -237,26 +273,104 @@ def _event_types(spec: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _describe(spec: Mapping[str, Any], path: str, method: str, op: Mapping[str, Any],
-              colls: frozenset[str]) -> dict[str, Any]:
-    """The operation's descriptor, with the body params of every request content type, not only the first."""
-    desc = openapi.describe_operation(spec, path, method, op, colls)
-    content = (op.get("requestBody") or {}).get("content") or {}
-    names = {p["name"] for p in desc["params"]}
-    for ctype in list(content)[1:]:
-        one = copy.copy(op)
-        one["requestBody"] = {**op["requestBody"], "content": {ctype: content[ctype]}}
-        for p in openapi.describe_operation(spec, path, method, one, colls)["params"]:
-            if p["name"] not in names:
-                names.add(p["name"])
-                desc["params"].append(p)
-    desc["content_types"] = sorted({_bare(c) for c in content})
-    ok = next((v for k, v in op.get("responses", {}).items() if str(k).startswith("2")), {})
-    desc["answers"] = [_bare(c) for c in (ok.get("content") or {})]
-    return desc
+def _deref(spec: Mapping[str, Any], node: Any) -> Mapping[str, Any]:
+    """A path item, parameter, request body or response with its own `$ref`s followed ({} where one does not
+    resolve)."""
+    seen: list[str] = []
+    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+        if node["$ref"] in seen:
+            return {}
+        seen.append(node["$ref"])
+        node = openapi.resolve_pointer(spec, node["$ref"])
+    return node if isinstance(node, Mapping) else {}
 
 
-def _action_view(spec: Mapping[str, Any], params: list[Mapping[str, Any]], store: Mapping[str, Any],
+def _operations(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]:
+    """(path, METHOD, path item, operation) for each operation the importer makes an action of, in its order."""
+    paths = spec.get("paths") if isinstance(spec.get("paths"), Mapping) else {}
+    for path, item in paths.items():
+        item = _deref(spec, item)
+        for method in openapi.METHODS:
+            if isinstance(item.get(method), Mapping):
+                yield str(path), method.upper(), item, item[method]
+
+
+def _content(spec: Mapping[str, Any], op: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The request content types of an operation, with their media."""
+    content = _deref(spec, op.get("requestBody")).get("content")
+    return content if isinstance(content, Mapping) else {}
+
+
+def _answers(spec: Mapping[str, Any], op: Mapping[str, Any]) -> list[str]:
+    """The content types the first success answer declares."""
+    responses = op.get("responses") if isinstance(op.get("responses"), Mapping) else {}
+    ok = _deref(spec, next((v for k, v in responses.items() if str(k).startswith("2")), {}))
+    return [_bare(str(c)) for c in (ok.get("content") or {})]
+
+
+def _undeclared(spec: Mapping[str, Any], item: Mapping[str, Any], op: Mapping[str, Any],
+                params: dict[tuple[str, str | None], Any]) -> None:
+    """Drop the path params the importer adds for placeholders the description does not declare, where the
+    description declares a param of that name elsewhere: the param moved (say, to the query) and the path
+    kept its placeholder, which is not a second param."""
+    declared = {(str(p.get("in")), str(p.get("name"))) for p in (
+        _deref(spec, raw) for raw in [*(item.get("parameters") or ()), *(op.get("parameters") or ())])}
+    for key in [k for k in params if k[0] == "path" and k not in declared]:
+        if any(name == key[1] for _, name in declared):
+            del params[key]
+
+
+def _other_content_types(spec: Mapping[str, Any], ops: list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]],
+                         ) -> dict[int, dict[tuple[str, str | None], tuple[str, dict[str, Any]]]]:
+    """The body fields of every request content type of the operations that accept several, each type read
+    alone by the importer (one more import, of those operations only): the import proper declares the types
+    it sends (a form and JSON, or one type of each kind), and drift reports the fields of all. Keyed by the
+    operation's index in `ops`."""
+    paths: dict[str, Any] = {}
+    for i, (path, method, item, op) in enumerate(ops):
+        content = _content(spec, op)
+        if len(content) < 2:
+            continue
+        body = _deref(spec, op.get("requestBody"))
+        for n, (ctype, media) in enumerate(content.items()):
+            alone = {**op, "operationId": f"drift{i}-{n}", "requestBody": {**body, "content": {ctype: media}}}
+            paths[f"/drift{i}-{n}/{path.lstrip('/')}"] = {"parameters": item.get("parameters") or [],
+                                                          method.lower(): alone}
+    if not paths:
+        return {}
+    split, _ = importer.build_manifest({**spec, "paths": paths})
+    out: dict[int, dict[tuple[str, str | None], tuple[str, dict[str, Any]]]] = {}
+    for action in split["actions"]:
+        fields = out.setdefault(int(action["operation_id"][len("drift"):].split("-")[0]), {})
+        for key, entry in _param_views(action["params"], action.get("body"), split.get("schemas") or {}).items():
+            if key[0] == "body" and key[1] is not None:  # a field (the whole body of a raw type is no field)
+                fields.setdefault(key, entry)
+    return out
+
+
+def _described(spec: Mapping[str, Any], detect: str | None,
+               ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, bool] | None]]:
+    """Each operation of the description as the importer reads it, by operationId: its view, and the
+    security it states."""
+    imported, _ = importer.build_manifest(spec)
+    ops = list(_operations(spec))  # the importer makes one action of each, in this order
+    others = _other_content_types(spec, ops)
+    store = imported.get("schemas") or {}
+    theirs: dict[str, dict[str, Any]] = {}
+    security: dict[str, tuple[str, bool] | None] = {}
+    for i, ((path, method, item, op), action) in enumerate(zip(ops, imported["actions"], strict=True)):
+        op_id = op.get("operationId") or f"{method} {path.partition('?')[0]}"
+        params = _param_views(action["params"], action.get("body"), store)
+        _undeclared(spec, item, op, params)
+        for key, entry in others.get(i, {}).items():
+            params.setdefault(key, entry)
+        content_types = sorted({_bare(str(c)) for c in _content(spec, op)})
+        theirs[op_id] = _action_view(action, params, content_types, _switches(params, detect, _answers(spec, op)))
+        security[op_id] = _requirement(op, spec)
+    return theirs, security
+
+
+def _action_view(spec: Mapping[str, Any], params: dict[tuple[str, str | None], tuple[str, dict[str, Any]]],
                  content_types: list[str], switches: list[str]) -> dict[str, Any]:
     response = spec.get("response", {}).get("schema") or {}
     return {
@@ -266,7 +380,7 @@ def _action_view(spec: Mapping[str, Any], params: list[Mapping[str, Any]], store
         "content_types": content_types,
         "stream": switches,
         "response_schema": response.get("$ref", "").rsplit("/", 1)[-1] or None,
-        "params": {p["name"]: _param_view(p, store) for p in params},
+        "params": params,
     }
 
 
@@ -290,6 +404,26 @@ def _enum_change(name: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> str |
     return f"param {name}: enum {_listing(plus, [])}" if plus else None
 
 
+def _pairs(ours: Mapping[tuple[str, str | None], tuple[str, dict[str, Any]]],
+           theirs: Mapping[tuple[str, str | None], tuple[str, dict[str, Any]]],
+           ) -> list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]:
+    """(name, our view, their view) of each param, by name: the same where both send it to the same place
+    on the wire; else one that moved (the same wire name, another location) or was renamed on the wire
+    (another wire name, the same name); else ours alone (removed) or theirs alone (added). The name is
+    ours where we have the param."""
+    pairs = [(ours[k][0], ours[k][1], theirs[k][1]) for k in ours if k in theirs]
+    mine, yours = [k for k in ours if k not in theirs], [k for k in theirs if k not in ours]
+    for same in (lambda a, b: a[1] is not None and a[1] == b[1], lambda a, b: ours[a][0] == theirs[b][0]):
+        for a in list(mine):
+            found = [b for b in yours if same(a, b)]
+            if len(found) == 1:
+                pairs.append((ours[a][0], ours[a][1], theirs[found[0]][1]))
+                mine.remove(a)
+                yours.remove(found[0])
+    pairs += [(ours[k][0], ours[k][1], None) for k in mine] + [(theirs[k][0], None, theirs[k][1]) for k in yours]
+    return sorted(pairs, key=lambda pair: pair[0])
+
+
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(kind, line) for each difference."""
     changes: list[tuple[str, str]] = []
@@ -302,8 +436,7 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str
         minus = sorted(set(old[key]) - set(new[key]))
         if plus or minus:
             changes.append((kind, f"{label}: {_listing(plus, minus)}"))
-    for name in sorted(set(old["params"]) | set(new["params"])):
-        a, b = old["params"].get(name), new["params"].get(name)
+    for name, a, b in _pairs(old["params"], new["params"]):
         if a is None:
             changes.append(("param", f"param {name}: added ({b['in']}{', required' if b['required'] else ''})"))
         elif b is None:
@@ -335,28 +468,22 @@ def compare(manifest: Any, spec: Mapping[str, Any], detect_stream: str | None = 
     content_type, stream, security, param, type, enum or limit); `webhooks` the event types
     added or removed.
     """
-    store_new = {k: openapi.convert_schema(v) for k, v in spec.get("components", {}).get("schemas", {}).items()}
-    colls = openapi.collections(spec)
-    theirs: dict[str, dict[str, Any]] = {}
-    security: dict[str, tuple[str, bool] | None] = {}
-    for path, method, op in openapi.operations(spec):
-        desc = _describe(spec, path, method, op, colls)
-        op_id = desc["operation_id"] or f"{method} {path}"
-        switches = _switches(desc["params"], store_new, detect_stream, desc["answers"])
-        theirs[op_id] = _action_view(desc, desc["params"], store_new, desc["content_types"], switches)
-        security[op_id] = _requirement(op, spec)
+    theirs, security = _described(spec, detect_stream)
     ours: dict[str, tuple[str, dict[str, Any], str]] = {}
     for action in manifest.actions.values():
         op_id = action.spec.get("operation_id") or f"{action.method} {action.path}"
-        params = [{"name": p.name, "in": p.location, "wire": p.wire, "required": p.required,
-                   "schema": p.schema, "file": p.file} for p in action.params]
+        body = action.spec.get("body", "none")
+        params = _param_views([{"name": p.name, "in": p.location, "wire": p.wire, "required": p.required,
+                                "schema": p.schema, "file": p.file} for p in action.params], body, manifest.schemas)
         stream = action.spec.get("stream")
-        where = action.by_name[stream["when"]].location if stream and "when" in stream else None
-        value = f"={stream['equals']}" if stream and "equals" in stream else ""
-        switches = [] if not stream else [f"{where} {stream['when']}{value}" if "when" in stream else "always"]
-        view = _action_view(action.spec, params, manifest.schemas, _body_types(action.spec.get("body", "none")),
-                            switches)
-        ours[op_id] = (action.name, view, action.credential)
+        switches = []
+        if stream and "when" in stream:
+            p = action.by_name[stream["when"]]
+            where = f"{p.location} {p.wire.lower() if p.location == 'header' else p.wire}"
+            switches = [f"{where}={stream['equals']}" if "equals" in stream else where]
+        elif stream:
+            switches = ["always"]
+        ours[op_id] = (action.name, _action_view(action.spec, params, _body_types(body), switches), action.credential)
     added = sorted(set(theirs) - set(ours))
     removed = sorted(set(ours) - set(theirs))
     both = sorted(set(ours) & set(theirs))

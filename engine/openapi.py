@@ -1,23 +1,23 @@
-"""Turn an OpenAPI 3.0 description into action descriptors.
+"""Reading an OpenAPI 3.0/3.1 description: load it, walk its operations, convert its schemas to
+JSON Schema, derive names, follow local references.
 
-Shared by the manifest generator (`tools/generate_manifest.py`) and the drift
-report, so both read a description the same way. Every rule here is generic
-(about OpenAPI, never about one API); what a particular API needs beyond it
-comes from the overrides document the generator is given.
+The pieces the importer (`engine/importer.py`) reads a description with; the importer in turn reads
+it for `openai-connector import`, the bundled manifests' generator and the drift report. Every rule
+here is generic (about OpenAPI, never about one API); what a particular API needs beyond it comes
+from an overrides document (`engine/overrides.py`).
 """
 from __future__ import annotations
 
 import datetime
 import re
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
 from .errors import Error
 
-__all__ = ["load_spec", "convert_schema", "operations", "derive_name", "collections",
-           "describe_operation", "is_stream_flag", "resolve_pointer", "lookup"]
+__all__ = ["load_spec", "convert_schema", "operations", "derive_name", "is_stream_flag", "resolve_pointer", "lookup"]
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
@@ -244,29 +244,6 @@ def lookup(node: Any, keys: Iterable[str]) -> Any:
     return node
 
 
-def _resolve(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A parameter or schema with its `$ref`s followed, wherever in the description they point."""
-    seen: list[str] = []
-    while "$ref" in schema:
-        ref = schema["$ref"]
-        target = resolve_pointer(spec, ref)
-        if not isinstance(target, Mapping) or ref in seen:
-            raise Error(f"$ref {ref!r} does not resolve to an object in the description")
-        seen.append(ref)
-        schema = target
-    return schema
-
-
-def _is_binary(spec: Mapping[str, Any], schema: Mapping[str, Any], depth: int = 0) -> bool:
-    """A multipart field that carries file content: binary, or a list or choice of binaries."""
-    schema = _resolve(spec, schema)
-    if schema.get("format") == "binary" or depth > 4:
-        return schema.get("format") == "binary"
-    if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
-        return _is_binary(spec, schema["items"], depth + 1)
-    return any(_is_binary(spec, b, depth + 1) for b in [*schema.get("anyOf", ()), *schema.get("oneOf", ())])
-
-
 def is_stream_flag(param: Mapping[str, Any] | None) -> bool:
     """A body parameter that switches the answer to a stream: a boolean (perhaps nullable)."""
     if not param or param.get("in") != "body":
@@ -286,206 +263,3 @@ def _param_name(wire: str) -> str:
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         return name
     return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "param"
-
-
-def _object_fields(spec: Mapping[str, Any], schema: Mapping[str, Any],
-                   depth: int = 0) -> tuple[dict[str, Any], set[str]]:
-    """The properties and required names of an object schema, through `$ref` and `allOf`."""
-    schema = _resolve(spec, schema)
-    props: dict[str, Any] = {}
-    required: set[str] = set()
-    if depth < 16:
-        for branch in schema.get("allOf", ()):
-            p, r = _object_fields(spec, branch, depth + 1)
-            props.update(p)
-            required |= r
-    props.update(schema.get("properties", {}))
-    required |= set(schema.get("required", ()))
-    return props, required
-
-
-def _param_schema(raw: Mapping[str, Any], description: str | None) -> dict[str, Any]:
-    if description and "description" not in raw:
-        raw = {**raw, "description": description}
-    return convert_schema(raw)
-
-
-def _strip(text: str | None) -> str | None:
-    return text.strip() if isinstance(text, str) and text.strip() else None
-
-
-def collections(spec: Mapping[str, Any]) -> frozenset[str]:
-    """Paths that name a collection: they have a GET or a deeper path below them."""
-    paths = list(spec.get("paths", {}))
-    return frozenset(p for p in paths if "get" in spec["paths"][p]
-                     or any(q.startswith(p + "/") for q in paths))
-
-
-def describe_operation(spec: Mapping[str, Any], path: str, method: str,
-                       op: Mapping[str, Any], colls: frozenset[str] = frozenset(),
-                       meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One operation as a descriptor (no overrides applied, no shared refs).
-
-    `meta` is what a description's vendor extension adds, read by its generator:
-    `name` is the summary, `group` the group of an operation without tags.
-    """
-    params: list[dict[str, Any]] = []
-    for p in op.get("parameters", []):
-        p = _resolve(spec, p) if "$ref" in p else p
-        wire = p["name"]
-        name = p.get("schema", {}).get("x-stainless-param") or _param_name(wire)
-        desc = _strip(p.get("description") or p.get("schema", {}).get("description"))
-        entry: dict[str, Any] = {"name": name}
-        if wire != name:
-            entry["wire"] = wire
-        entry["in"] = p["in"]
-        if p.get("required"):
-            entry["required"] = True
-        schema = _param_schema(p.get("schema", {}), desc)
-        schema.pop("description", None)
-        style = _style(p, schema)
-        if style:
-            entry["style"] = style
-        entry["schema"] = schema
-        if desc:
-            entry["description"] = desc
-        params.append(entry)
-
-    body: Any = "none"
-    body_required = False
-    rb = op.get("requestBody")
-    if rb:
-        kinds = {_body_kind(ctype): (ctype, media) for ctype, media in reversed(list(rb["content"].items()))}
-        first = _body_kind(next(iter(rb["content"])))
-        if "json" in kinds and "multipart" in kinds:
-            # Both: files go as a form, anything else as JSON (the SDKs choose the same way).
-            body = {"type": "choice", "options": [{"when": "files", "body": {"type": "multipart"}},
-                                                  {"body": {"type": "json"}}]}
-            media_list = [kinds["multipart"][1], kinds["json"][1]]
-        elif "raw" in kinds and "multipart" in kinds and _raw_field(spec, kinds):
-            # A form, or one of its fields alone as the whole body (an SDP offer): the form
-            # when any of its other fields is given.
-            field, others = _raw_field(spec, kinds)  # type: ignore[misc]
-            body = {"type": "choice", "options": [
-                {"when": "{{ %r | select('in', params) | list }}" % others, "body": {"type": "multipart"}},
-                {"body": {"type": "raw", "param": field, "content_type": kinds["raw"][0]}}]}
-            media_list = [kinds["multipart"][1]]
-        else:
-            body = first if first != "raw" else "json"  # a raw body alone needs its param named: an override's
-            media_list = [kinds[first][1]]
-        body_required = bool(rb.get("required"))
-        props, required = _object_fields(spec, media_list[0].get("schema", {}))
-        for media in media_list[1:]:  # a field is required only where every content type requires it
-            more, more_required = _object_fields(spec, media.get("schema", {}))
-            props = {**props, **{k: v for k, v in more.items() if k not in props}}
-            required &= more_required
-        multipart = body != "json"
-        for fname, fschema in props.items():
-            name = _param_name(fname)
-            entry = {"name": name}
-            if fname != name:
-                entry["wire"] = fname
-            entry["in"] = "body"
-            if fname in required:
-                entry["required"] = True
-            desc = _strip(fschema.get("description"))
-            if multipart and _is_binary(spec, fschema):
-                entry["file"] = True
-            else:
-                schema = _param_schema(fschema, desc)
-                schema.pop("description", None)
-                entry["schema"] = schema
-            if desc:
-                entry["description"] = desc
-            params.append(entry)
-
-    response: dict[str, Any] = {}
-    ok = next((v for k, v in op.get("responses", {}).items() if str(k).startswith("2")), {})
-    content = ok.get("content", {})
-    if content:
-        ctype, media = next(iter(content.items()))
-        if "json" in ctype:
-            response["type"] = "json"
-        elif ctype.startswith("text/"):
-            response["type"] = "text"
-        else:
-            response["type"] = "binary"
-        if media.get("schema") and response["type"] == "json":
-            response["schema"] = convert_schema(media["schema"])
-    elif ok:  # a success declared without a body: nothing to decode
-        response["type"] = "none"
-    else:
-        response["type"] = "json"
-
-    meta = meta or {}
-    path, _, fixed_query = path.partition("?")
-    desc: dict[str, Any] = {
-        "name": derive_name(path, method, colls),
-        "operation_id": op.get("operationId"),
-        "group": _slug((op.get("tags") or [meta.get("group") or "default"])[0]),
-        "summary": _strip(meta.get("name")) or _strip(op.get("summary")) or "",
-        "description": _strip(op.get("summary")),
-        "method": method,
-        "path": path,
-        "body": body,
-    }
-    if fixed_query:
-        # A query the path itself carries (`/x?beta=true`) is sent on every call.
-        desc["query"] = dict(parse_qsl(fixed_query, keep_blank_values=True))
-    if body != "none" and not body_required:
-        desc["body_optional"] = True
-    if content and "json" not in next(iter(content)):
-        # A connector-wide Accept asks for JSON; an operation that answers with
-        # something else first (a video, an archive) asks for all it declares, so a
-        # strict server never says 406.
-        desc["headers"] = {"Accept": ", ".join(content)}
-    desc["params"] = params
-    desc["response"] = response
-    if op.get("deprecated"):
-        desc["deprecated"] = True
-    return desc
-
-
-def _body_kind(content_type: str) -> str:
-    """`json`, `multipart`, `form`, or `raw` for any other request content type."""
-    if "json" in content_type:
-        return "json"
-    if content_type.startswith("multipart/"):
-        return "multipart"
-    return "form" if content_type == "application/x-www-form-urlencoded" else "raw"
-
-
-def _raw_field(spec: Mapping[str, Any], kinds: Mapping[str, tuple[str, Any]]) -> tuple[str, list[str]] | None:
-    """The form field the raw content type carries alone (its `encoding` has that type), and the other fields."""
-    raw_type, (_, form) = kinds["raw"][0], kinds["multipart"]
-    fields = [name for name, enc in (form.get("encoding") or {}).items()
-              if isinstance(enc, Mapping) and enc.get("contentType") == raw_type]
-    if len(fields) != 1:
-        return None
-    props, _ = _object_fields(spec, form.get("schema", {}))
-    return fields[0], [name for name in props if name != fields[0]]
-
-
-# OpenAPI `style` (with `explode`) -> the manifest's param style; `form` exploded is the default.
-_QUERY_STYLES = {("deepObject", True): "deep_object", ("form", False): "comma",
-                 ("pipeDelimited", False): "pipe", ("spaceDelimited", False): "space"}
-
-
-def _style(param: Mapping[str, Any], schema: Mapping[str, Any]) -> str | None:
-    """The manifest style of a query or header param, as its description's `style` says.
-
-    A query object with no style is a filter sent as `k[a]=1` (deep_object); a
-    header list is comma-separated (`simple`), the only form OpenAPI gives headers.
-    """
-    style = param.get("style")
-    if param.get("in") == "header":
-        return "simple" if style == "simple" else None
-    if param.get("in") != "query":
-        return None
-    if style is None:
-        return "deep_object" if schema.get("type") == "object" else None
-    return _QUERY_STYLES.get((style, bool(param.get("explode", style == "form"))))
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")

@@ -442,3 +442,81 @@ def test_the_json_report_carries_every_kind_of_change(tmp_path):
         {"kind": "security", "change": "security: credential 'key' -> 'Admin' (sent as 'admin')"},
     ]
     assert changed["changes"] == [d["change"] for d in changed["details"]]
+
+
+RENAMED_MANIFEST = """
+manifest_version: 2
+connector: {name: demo, base_url: "http://127.0.0.1:9", credentials: {k: {type: header, header: X-K}}}
+actions:
+  - name: things.list
+    operation_id: listThings
+    method: GET
+    path: /things
+    params:
+      - {name: tenant, wire: X-Tenant, in: header, required: true, schema: {type: string}}
+      - {name: kinds, wire: "kind[]", in: query, schema: {type: array, items: {type: string}}}
+    response: {type: json}
+  - name: things.upload
+    operation_id: uploadThing
+    method: PUT
+    path: /things/{id}
+    body: {type: raw, param: content, content_type: application/octet-stream}
+    params:
+      - {name: id, in: path, required: true, schema: {type: string}}
+      - {name: content, in: body, required: true, file: true}
+    response: {type: json}
+"""
+
+RENAMED_SPEC = """
+openapi: 3.0.0
+info: {title: demo, version: "1"}
+paths:
+  /things:
+    get:
+      operationId: listThings
+      parameters:
+        - {name: x-tenant, in: header, required: true, schema: {type: string}}
+        - {name: "kind[]", in: query, schema: {type: array, items: {type: string}}}
+      responses: {"200": {description: ok}}
+  /things/{id}:
+    put:
+      operationId: uploadThing
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      requestBody:
+        required: true
+        content:
+          application/octet-stream:
+            schema: {type: string, format: binary}
+      responses: {"200": {description: ok}}
+"""
+
+
+def test_a_param_the_manifest_names_its_own_way_is_matched_on_the_wire(tmp_path):
+    """`tenant` is the header `X-Tenant` (header names in any case), `kinds` the query's `kind[]`, and
+    `content` the raw body the import calls `body`: where they go on the wire is the same, so no drift."""
+    path = tmp_path / "m.yaml"
+    path.write_text(RENAMED_MANIFEST)
+    m = engine.load(path)
+    assert drift.compare(m, _spec(tmp_path, RENAMED_SPEC))["drift"] is False
+    # The header's wire name changes: what `tenant` sends is gone, and another header is asked for.
+    report = drift.compare(m, _spec(tmp_path, RENAMED_SPEC.replace("name: x-tenant,", "name: X-Tenant-Id,")))
+    assert [(c["action"], c["changes"]) for c in report["changed"]] == [
+        ("things.list", ["param tenant: removed", "param x_tenant_id: added (header, required)"])]
+    # A wire name that changes under the same name reads as that change, named as the manifest does.
+    text = RENAMED_SPEC.replace('name: "kind[]"', "name: kinds")
+    [changed] = drift.compare(m, _spec(tmp_path, text))["changed"]
+    assert changed["changes"] == ["param kinds: wire 'kind[]' -> 'kinds'"]
+
+
+def test_the_fields_of_a_content_type_the_import_leaves_out_are_still_compared(flat_manifest, tmp_path):
+    """The import sends JSON where a body also takes a form; drift still reads the form's own fields."""
+    form = """          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [color]
+              properties: {stop: {type: string}, color: {type: string, enum: [red, blue]}}
+      responses:"""
+    text = NESTED_SPEC.replace("      responses:", form, 1)  # after the JSON body's schema
+    [changed] = drift.compare(flat_manifest, _spec(tmp_path, text))["changed"]
+    assert changed["changes"] == ["content types: +application/x-www-form-urlencoded",
+                                  "param color: added (body, required)"]

@@ -511,17 +511,25 @@ def test_openai_description_imports_and_loads():
     assert any(n.kind == "paging" for n in notes)
 
 
-def test_descriptors_follow_refs_outside_component_schemas():
-    """The drift report reads a description the same way: a `#/components/parameters/...` ref resolves."""
-    from engine import openapi
+def test_drift_follows_refs_outside_component_schemas(tmp_path):
+    """The drift report reads a description as the import does: a `#/components/parameters/...` ref
+    resolves, and one that does not is reported (the param it stood for is gone), not a crash."""
+    from engine import drift
 
+    manifest, _ = _import(tmp_path, PETSTORE)
+    loaded = engine.load(manifest)
+    assert [p.name for p in loaded.action("pets.list").params] == ["limit", "cursor"]
+    assert loaded.action("pets.list").by_name["limit"].schema == {"type": "integer", "minimum": 1, "maximum": 100}
     spec = yaml.safe_load(PETSTORE)
-    path, method, op = next(openapi.operations(spec))
-    desc = openapi.describe_operation(spec, path, method, op)
-    assert [p["name"] for p in desc["params"]] == ["limit", "cursor"]
+    assert drift.compare(loaded, spec)["drift"] is False
     spec["paths"]["/pets"]["get"]["parameters"][0] = {"$ref": "#/components/parameters/Nope"}
-    with pytest.raises(engine.Error, match="does not resolve"):
-        openapi.describe_operation(spec, path, method, spec["paths"]["/pets"]["get"])
+    report = drift.compare(loaded, spec)
+    assert [(c["action"], c["changes"]) for c in report["changed"]] == [("pets.list", ["param limit: removed"])]
+    spec["paths"]["/pets"]["get"]["parameters"][0] = {"$ref": "#/components/parameters/Limit"}
+    spec["components"]["parameters"]["Limit"]["schema"]["maximum"] = 50  # followed, not just found
+    report = drift.compare(loaded, spec)
+    assert [(c["action"], c["changes"]) for c in report["changed"]] == [
+        ("pets.list", ["param limit: maximum 100 -> 50"])]
 
 
 def test_odd_description_still_loads_and_says_what_it_left_out(tmp_path):
