@@ -10,7 +10,8 @@ from examples_support import server_module
 
 SERVERS = [("anthropic", "AnthropicServer", ()), ("github", "GitHubServer", ("ghp_test",)),
            ("notion", "NotionServer", ()), ("slack", "SlackServer", ()), ("spoonacular", "SpoonacularServer", ()),
-           ("stripe", "StripeServer", ()), ("tmdb", "TMDBServer", ()), ("zendesk", "ZendeskServer", ())]
+           ("stripe", "StripeServer", ()), ("tmdb", "TMDBServer", ()), ("twilio", "TwilioServer", ()),
+           ("zendesk", "ZendeskServer", ())]
 
 
 @pytest.mark.parametrize("module, name, args", SERVERS, ids=[s[0] for s in SERVERS])
