@@ -11,6 +11,7 @@ from examples_support import server_module
 SERVERS = [("anthropic", "AnthropicServer", ()), ("github", "GitHubServer", ("ghp_test",)),
            ("hubspot", "HubSpotServer", ()), ("notion", "NotionServer", ()), ("slack", "SlackServer", ()),
            ("spoonacular", "SpoonacularServer", ()), ("stripe", "StripeServer", ()), ("tmdb", "TMDBServer", ()),
+           ("twilio", "TwilioServer", ()),
            ("zendesk", "ZendeskServer", ())]
 
 
