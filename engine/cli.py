@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import inspect
 import json
 import os
 import re
@@ -502,6 +503,23 @@ def _cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+_ENGINE_OPTIONS = frozenset(n for n, p in inspect.signature(Engine.__init__).parameters.items()
+                            if p.kind is not inspect.Parameter.VAR_KEYWORD)
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    """`--set NAME=VALUE` pairs as keyword arguments, the last of a name winning."""
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        name, eq, value = pair.partition("=")
+        if not eq or not name.isidentifier():
+            raise _Usage(f"--set {pair!r}: give it as NAME=VALUE")
+        if name in _ENGINE_OPTIONS:
+            raise _Usage(f"--set {name}: that is not a setting but an option of the engine's own")
+        out[name] = value
+    return out
+
+
 def _writable(path: str, flag: str) -> None:
     """Refuse an output path that cannot be written before anything is sent (or paid for)."""
     folder = os.path.dirname(os.path.realpath(path))  # through a symlink, the folder of the file it names
@@ -701,6 +719,9 @@ def _global_options(ap: argparse.ArgumentParser, defaults: bool) -> None:
                     help="let the manifest read this environment variable for a credential or setting (repeatable)")
     ap.add_argument("--allow-origin", action="append", metavar="URL", default=d([]),
                     help="let credentials go to this origin although the manifest declared them for another")
+    ap.add_argument("--set", action="append", metavar="NAME=VALUE", default=d([]), dest="settings",
+                    help="a setting the manifest declares (connector.settings), as Engine(NAME=VALUE) takes it; "
+                         "credentials are never given here (repeatable)")
     ap.add_argument("--base-url", default=d(None), help="send requests to this base URL instead of the manifest's")
     ap.add_argument("--sandbox", action="store_true", default=d(False),
                     help="answer every action in process: no network, no key, no cost")
@@ -825,9 +846,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
         manifests = [BUNDLED if m == "bundled" else m for m in args.manifest]
     try:
-        eng = Engine(manifests, base_url=args.base_url, sandbox=args.sandbox,
-                     sandbox_state=args.sandbox_state, trust_manifest=args.trust_manifest,
-                     allow_env=args.allow_env, allow_origins=args.allow_origin)
+        settings = _settings(args.settings)
+        if settings:
+            from .manifest import BUNDLED, load
+
+            secret = sorted(set(settings) & set(load(manifests or BUNDLED).connector.get("credentials", {})))
+            if secret:
+                raise _Usage(f"--set {secret[0]}: a credential is never given on the command line (it would "
+                             f"stay in the shell's history): put it in its environment variable")
+        try:
+            eng = Engine(manifests, base_url=args.base_url, sandbox=args.sandbox,
+                         sandbox_state=args.sandbox_state, trust_manifest=args.trust_manifest,
+                         allow_env=args.allow_env, allow_origins=args.allow_origin, **settings)
+        except TypeError as exc:  # a --set name the manifest does not declare
+            raise _Usage(f"--set: {str(exc).replace('Engine() got an unexpected keyword argument', 'no setting')}") \
+                from None
         with eng:
             if args.command == "actions":
                 return _cmd_actions(eng, args, out)

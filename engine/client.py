@@ -287,7 +287,7 @@ class Engine:
             problem = next((header_value_problem(p) for p in parts or () if header_value_problem(p)), None)
             if problem:
                 raise Error(f"credential {name!r} {problem}")
-            self._secrets[name] = _Secret(parts) if parts else None
+            self._secrets[name] = _Secret(parts) if parts is not None else None  # `none` reads as ()
         self._settings: dict[str, str] = {}
         for name, spec in settings.items():
             value = values.get(name)

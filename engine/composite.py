@@ -123,6 +123,8 @@ def _limit(comp: Composite, params: Mapping[str, Any]) -> float | None:
 def run_composite(engine: "Engine", comp: Composite, params: Mapping[str, Any], *, timeout: Any = None,
                   max_retries: int | None = None, sleep: Any = None, clock: Any = None) -> Any:
     """Run the steps in order; on a failure run `on_failure`, then raise the failure."""
+    for step in comp.steps:
+        step.check(comp.name, params)
     run = Run(engine, comp.name, params, timeout=timeout, max_retries=max_retries, clock=clock or time.monotonic,
               sleep=sleep or engine.transport.sleep, limit=_limit(comp, params))
     try:

@@ -359,3 +359,30 @@ def test_a_variable_the_manifest_may_not_read_is_named_with_the_flag_that_allows
 def test_describe_prints_int64_bounds_as_integers():
     code, out, _ = call("describe", "chat.completions.create")
     assert code == 0 and "minimum=-9223372036854775808; maximum=9223372036854775807" in out and "e+18" not in out
+
+
+def test_set_gives_a_declared_setting_and_never_a_credential(monkeypatch, tmp_path):
+    """`--set NAME=VALUE` is Engine(NAME=VALUE) for a setting; a typo, an engine option or a credential is refused."""
+    monkeypatch.delenv("OPENAI_ORG_ID", raising=False)
+    code, out, err = call("--set", "organization=org-42", "run", "models.list", "--dry-run")
+    assert code == 0 and "OpenAI-Organization: org-42" in out
+    manifest = tmp_path / "acct.yaml"
+    manifest.write_text(
+        "manifest_version: 2\n"
+        "connector:\n"
+        "  name: acct\n"
+        "  base_url: https://api.example.com\n"
+        "  settings: {account: {description: The account in every path.}}\n"
+        "  credentials: {token: {type: header, header: Authorization, prefix: 'Bearer '}}\n"
+        "actions:\n"
+        "  - {name: things.list, method: GET, path: '/accounts/{{ config.account }}/things', response: {type: json}}\n",
+        encoding="utf-8")
+    code, out, err = call("--manifest", str(manifest), "--set", "account=A1", "run", "things.list", "--dry-run")
+    assert code == 0 and "https://api.example.com/accounts/A1/things" in out
+    code, out, err = call("--manifest", str(manifest), "--set", "acount=A1", "run", "things.list", "--dry-run")
+    assert code == 2 and "no setting 'acount'; did you mean 'account'?" in err
+    code, out, err = call("--manifest", str(manifest), "--set", "token=sk-secret", "run", "things.list", "--dry-run")
+    assert code == 2 and "a credential is never given on the command line" in err and "sk-secret" not in err + out
+    for bad in ("timeout=3", "account", "=x"):
+        code, out, err = call("--manifest", str(manifest), "--set", bad, "run", "things.list", "--dry-run")
+        assert code == 2 and "--set" in err, bad

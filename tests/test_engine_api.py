@@ -391,3 +391,16 @@ def test_repr_of_an_engine_whose_setup_failed_is_still_a_repr(manifest):
     assert repr(eng) == "<Engine (not set up)>"
     with pytest.raises(TypeError, match="unexpected keyword argument 'api_kee'"):
         engine.Engine(manifest, api_kee=API_KEY)
+
+
+def test_a_none_credential_needs_nothing_even_as_the_default():
+    """`type: none` (what an import without `security` declares as the default) is always "set"."""
+    m = engine.load({"manifest_version": 2,
+                     "connector": {"name": "open", "base_url": "https://api.example.com",
+                                   "credentials": {"anonymous": {"type": "none"}}},
+                     "actions": [{"name": "things.list", "method": "GET", "path": "/things",
+                                  "response": {"type": "json"}}]})
+    eng = engine.Engine(manifest=m)
+    req = eng.prepare("things.list", {})
+    assert req.url == "https://api.example.com/things" and "Authorization" not in req.headers
+    assert "anonymous=set" in repr(eng)

@@ -163,3 +163,26 @@ def test_upload_and_poll_helpers_run_offline(tmp_path):
         assert done["status"] == "processed"
     assert [c.name for c in eng.actions() if c.composite and "upload_and_poll" in c.name] == [
         "vector_stores.files.upload_and_poll", "vector_stores.file_batches.upload_and_poll"]
+
+
+def test_an_interval_read_from_params_is_judged_before_the_first_call(mocked):
+    """A composite whose schema lets 0 through still sends nothing: the poll's interval is checked first."""
+    m = engine.load({
+        "manifest_version": 2,
+        "connector": {"name": "jobs", "base_url": BASE, "credentials": {"open": {"type": "none"}}},
+        "actions": [
+            {"name": "jobs.create", "method": "POST", "path": "/jobs", "body": "json", "response": {"type": "json"}},
+            {"name": "jobs.retrieve", "method": "GET", "path": "/jobs/{job_id}", "response": {"type": "json"},
+             "params": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]}],
+        "composites": [{
+            "name": "jobs.run", "params": [{"name": "every", "schema": {"type": "number", "minimum": 0}}],
+            "steps": [{"name": "job", "type": "call", "action": "jobs.create", "params": {}},
+                      {"type": "poll", "action": "jobs.retrieve", "params": {"job_id": "{{ steps.job.id }}"},
+                       "until": "{{ response.done }}", "interval": "{{ params.every }}",
+                       "timeout": "{{ steps.job.ttl | default(60) }}"}]}]})
+    with engine.Engine(manifest=m) as eng:
+        with pytest.raises(engine.ValidationError, match="interval must be a positive number"):
+            eng.run("jobs.run", {"every": 0})
+        assert len(mocked.calls) == 0
+        mocked.post(f"{BASE}/jobs", json={"id": "j1", "done": True})
+        assert eng.run("jobs.run", {"every": 1}) == {"id": "j1", "done": True}  # a timeout over steps waits its turn

@@ -89,6 +89,9 @@ class Step(Component):
         """Actions this step calls: checked to exist at load."""
         return []
 
+    def check(self, name: str, params: Mapping[str, Any]) -> None:
+        """What the step can judge from the composite's params alone, before any step runs: nothing by default."""
+
     @abc.abstractmethod
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
         """Each type says how."""
@@ -208,6 +211,19 @@ class PollStep(CallStep):
         self.interval = _tree(spec["interval"], where)
         self.timeout = _tree(spec["timeout"], where) if "timeout" in spec else None
         self.hint = build("wait", spec["hint"], where) if "hint" in spec else None
+
+    def check(self, name: str, params: Mapping[str, Any]) -> None:
+        """An interval or timeout that reads only the params is judged before the first call is sent."""
+        from ..errors import TemplateError
+
+        for what, tree in (("interval", self.interval), ("timeout", self.timeout)):
+            if tree is None:
+                continue
+            try:
+                value = tree.render({"params": params})
+            except TemplateError:  # it reads earlier steps: judged when the step runs
+                continue
+            seconds(value, name, what)
 
     def run(self, run: Run, context: Mapping[str, Any]) -> Any:
         interval = seconds(self.interval.render(run.context()), run.name, "interval")
