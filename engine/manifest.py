@@ -465,6 +465,8 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, s
            owners: Mapping[str, str]) -> dict[str, Any]:
     """Layer a manifest over another: actions and composites replace or add by name, the rest merges.
 
+    A key the base has and the layer sets to null is removed.
+
     `replaced` gets, for each name replaced, the file that declared what it replaces (`owners`).
     """
     out = dict(base)
@@ -479,6 +481,8 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any], replaced: dict[str, s
             out[key] = list(by_name.values())
         elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(dict(out[key]), value, replaced, owners)
+        elif value is None and key in out:
+            del out[key]  # as in a JSON Merge Patch: a later layer takes a key away (a check, a header)
         else:
             out[key] = value
     return out

@@ -337,3 +337,22 @@ def test_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     engine.load(write(tmp_path, GOOD))
     assert not (tmp_path / "xdg").exists()
+
+
+def test_a_layer_removes_a_key_by_setting_it_to_null(tmp_path):
+    """JSON Merge Patch: a check or a header the base declares goes away in a later layer."""
+    base = write(tmp_path, GOOD)
+    with_check = write(tmp_path, textwrap.dedent("""\
+        connector:
+          headers: {X-Beta: "1", X-Keep: "2"}
+          checks: {token: {action: widgets.list}}
+        """), "checks.yaml")
+    assert "token" in engine.load([base, with_check]).connector["checks"]
+    mine = write(tmp_path, textwrap.dedent("""\
+        connector:
+          headers: {X-Beta: null}
+          checks: {token: null}
+        """), "mine.yaml")
+    m = engine.load([base, with_check, mine])
+    assert m.connector["headers"] == {"X-Keep": "2"}
+    assert m.connector["checks"] == {}
