@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import re
 import threading
 from collections.abc import Mapping
@@ -49,6 +50,8 @@ _ROOT = re.compile(_NAME)
 # Names Jinja2 reads as constants, operators or its own objects rather than context variables.
 _NOT_VARIABLES = frozenset({"true", "false", "none", "True", "False", "None", "not", "self"})
 _MISS = object()
+# Values that are neither containers nor Jinja2's own objects: nothing in them can be undefined.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def is_template(s: Any) -> bool:
@@ -104,16 +107,15 @@ class Template:
         return self._render_jinja(context)
 
     def _render_jinja(self, context: Mapping[str, Any]) -> Any:
-        j = _jinja()
         try:
             value = self._jinja(context)  # type: ignore[misc]
-            if self._single:
-                _fail_if_undefined(value, j.Undefined)
+            if self._single and type(value) not in _SCALARS:
+                _fail_if_undefined(value, _jinja().Undefined)
                 if isinstance(value, str) and type(value) is not str:
                     value = str.__str__(value)  # Markup from `tojson` and the like is a plain string here
             return value
         except Exception as exc:  # noqa: BLE001 - anything a template does becomes a typed error
-            reason = _reason(exc, self.source, j)
+            reason = _reason(exc, self.source, _jinja())
         # Raised outside the handler so the original exception, whose text may quote values, is not chained.
         raise TemplateError(reason, source=self.source, file=self._file, line=self._line, where=self._where)
 
@@ -358,8 +360,9 @@ class _Jinja:
         from jinja2 import meta, nodes
         from jinja2.environment import TemplateExpression
         from jinja2.exceptions import SecurityError
+        from jinja2.nodes import EvalContext
         from jinja2.sandbox import ImmutableSandboxedEnvironment
-        from jinja2.utils import missing, object_type_repr
+        from jinja2.utils import _PassArg, missing, object_type_repr
 
         class Undefined(jinja2.StrictUndefined):
             __slots__ = ()
@@ -386,6 +389,12 @@ class _Jinja:
         self.nodes, self.meta, self.Undefined = nodes, meta, Undefined
         self.TemplateExpression, self.SecurityError = TemplateExpression, SecurityError
         self.TemplateSyntaxError = jinja2.TemplateSyntaxError
+        # What a filter asks for before its value (`@pass_environment` and the like), as Jinja2 passes it.
+        # The evaluation context only changes inside `{% autoescape %}`, which the fast reader never
+        # runs: one serves every call.
+        self.filter_leads = {None: (), _PassArg.environment: (self.env,),
+                             _PassArg.eval_context: (EvalContext(self.env),)}
+        self.filter_pass_arg = _PassArg.from_obj
 
 
 _jinja_state: _Jinja | None = None
@@ -420,6 +429,7 @@ def _compile_jinja(source: str, parsed: tuple[bool, Any] | None = None
     """(single, render) for `source`; `parsed` is its `_parse` when the caller already has it."""
     j = _jinja()
     single, tree = parsed or _parse(source)
+    fast = _filtered_parts(single, tree)
     if single:
         # One expression: evaluate it into a variable instead of writing it out, which keeps its type.
         n = j.nodes
@@ -429,4 +439,109 @@ def _compile_jinja(source: str, parsed: tuple[bool, Any] | None = None
     # Jinja2 copies a template's globals into every render; from its default ChainMap that copy is most
     # of a small template's cost. The globals never change here, so a plain dict means the same, faster.
     template.globals = dict(template.globals)
-    return (True, j.TemplateExpression(template, undefined_to_none=False)) if single else (False, template.render)
+    render = j.TemplateExpression(template, undefined_to_none=False) if single else template.render
+    return single, (render if fast is None else _filtered_reader(single, fast, render))
+
+
+_Filter = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]  # a filter, its constant args and kwargs
+_Hole = tuple[_PathT, tuple[_Filter, ...]]  # a plain path, then the filters its value goes through
+
+
+def _filtered_parts(single: bool, tree: Any) -> list[str | _Hole] | None:
+    """Text and holes when every expression of `tree` is a plain path through filters with constant
+    arguments (`{{ params.q | lower }}`, `Bearer {{ config.x | trim }}`) and at least one has a filter;
+    None for anything else, which Jinja2 renders itself.
+
+    Such a template is what Jinja2 would compute, minus its render machinery (a context, a generator, a
+    fresh evaluation context per call): the value is read as a plain path is, then handed to the same
+    filter functions with the same arguments, in the same order.
+    """
+    j = _jinja()
+    n = j.nodes
+    if single:
+        expressions = [tree.body[0].nodes[0]]
+    else:
+        expressions = []
+        for node in tree.body:
+            if type(node) is not n.Output:
+                return None
+            expressions.extend(node.nodes)
+    parts: list[str | _Hole] = []
+    filtered = False
+    for node in expressions:
+        if type(node) is n.TemplateData:  # text as Jinja2 writes it (newlines normalised, comments gone)
+            if node.data:
+                parts.append(node.data)
+            continue
+        filters: list[_Filter] = []
+        while type(node) is n.Filter:
+            f = _fast_filter(node, j)
+            if f is None:
+                return None
+            filters.append(f)
+            node = node.node
+        steps: list[tuple[bool, Any]] = []
+        while True:
+            if type(node) is n.Getattr and node.ctx == "load":
+                steps.append((True, node.attr))
+            elif type(node) is n.Getitem and node.ctx == "load" and type(node.arg) is n.Const \
+                    and type(node.arg.value) in (int, str):
+                steps.append((False, node.arg.value))
+            else:
+                break
+            node = node.node
+        if type(node) is not n.Name or node.ctx != "load" or node.name in _NOT_VARIABLES:
+            return None
+        filtered = filtered or bool(filters)
+        parts.append(((node.name, tuple(reversed(steps))), tuple(reversed(filters))))
+    # Without a filter the regular-expression reader took what it could; the rest stays Jinja2's.
+    return parts if filtered else None
+
+
+def _fast_filter(node: Any, j: _Jinja) -> _Filter | None:
+    """The filter's function, with what it asks for first, and its constant arguments; or None."""
+    n = j.nodes
+    func = j.env.filters.get(node.name)
+    if func is None or node.dyn_args is not None or node.dyn_kwargs is not None:
+        return None
+    lead = j.filter_leads.get(j.filter_pass_arg(func), None)  # a filter that wants the context is not read here
+    args = [a.value for a in node.args if type(a) is n.Const and type(a.value) in _SCALARS]
+    kwargs = {k.key: k.value.value for k in node.kwargs if type(k.value) is n.Const and type(k.value.value) in _SCALARS}
+    if lead is None or len(args) != len(node.args) or len(kwargs) != len(node.kwargs):
+        return None
+    if lead:
+        func = functools.partial(func, *lead)
+    return func, tuple(args), kwargs
+
+
+def _filtered_reader(single: bool, parts: list[str | _Hole], jinja: Callable[[Mapping[str, Any]], Any]
+                     ) -> Callable[[Mapping[str, Any]], Any]:
+    """A render function for `_filtered_parts`: Jinja2's own `jinja` decides wherever a path is missing
+    (an undefined, a `default`, an attribute the sandbox rules on), so its value or error stands."""
+    if single:
+        (path, filters), = parts  # type: ignore[misc]
+
+        def render(context: Mapping[str, Any]) -> Any:
+            value = _walk(context, path)
+            if value is _MISS:
+                return jinja(context)
+            for func, args, kwargs in filters:
+                value = func(value, *args, **kwargs)
+            return value
+        return render
+
+    def render_text(context: Mapping[str, Any]) -> Any:
+        out = []
+        for part in parts:
+            if type(part) is str:
+                out.append(part)
+                continue
+            path, filters = part  # type: ignore[misc]
+            value = _walk(context, path)
+            if value is _MISS:
+                return jinja(context)
+            for func, args, kwargs in filters:
+                value = func(value, *args, **kwargs)
+            out.append(str(value))  # what Jinja2 writes with autoescape off; an undefined fails here as there
+        return "".join(out)
+    return render_text
