@@ -106,6 +106,38 @@ class Template:
                 self._single = single
         return self._render_jinja(context)
 
+    def reader(self) -> Callable[[Mapping[str, Any]], Any]:
+        """`render` as one function made for this template, for a caller that renders it on every call.
+
+        A plain path of a name, or of a name and one `.key`, is read in place, and a template compiled by
+        Jinja2 goes straight to it; whatever the reader cannot read, and every other template, is `render`'s,
+        so values and errors are the same.
+        """
+        if self._path is None and self._parts is None and self._jinja is not None:
+            return self._render_jinja  # all that `render` would do for it
+        render = self.render
+        if self._path is None or len(self._path[1]) > 1:
+            return render
+        root, steps = self._path
+        if not steps:
+            def read_name(context: Mapping[str, Any]) -> Any:
+                try:
+                    return context[root]
+                except (LookupError, TypeError):
+                    return render(context)
+            return read_name
+        attr, key = steps[0]
+
+        def read_key(context: Mapping[str, Any]) -> Any:
+            try:
+                value = context[root]
+                if type(value) is dict or not attr:  # what `_walk` reads: `.key` only on a mapping
+                    return value[key]
+            except (LookupError, TypeError):
+                pass
+            return render(context)
+        return read_key
+
     def _render_jinja(self, context: Mapping[str, Any]) -> Any:
         try:
             value = self._jinja(context)  # type: ignore[misc]
@@ -123,16 +155,17 @@ class Template:
 class TreeTemplate:
     """A structure whose strings may be templates; `render` returns a fresh copy with them rendered."""
 
-    __slots__ = ("node", "has_templates", "_plan")
+    __slots__ = ("node", "has_templates", "_render")
 
     def __init__(self, node: Any, plan: Any, has_templates: bool) -> None:
-        self.node, self._plan, self.has_templates = node, plan, has_templates
+        self.node, self.has_templates = node, has_templates
+        self._render = _renderer(plan) if has_templates else None
 
     def render(self, context: Mapping[str, Any]) -> Any:
         """The tree with each template rendered; the tree itself, untouched, when it has none."""
-        if not self.has_templates:
+        if self._render is None:
             return self.node
-        return _render_plan(self._plan, context)
+        return self._render(context)
 
 
 class _Map(tuple):
@@ -219,15 +252,25 @@ def compile_tree(node: Any, *, file: str | None = None, lines: Callable[[Path], 
     return TreeTemplate(node, plan, found)
 
 
-def _render_plan(plan: Any, context: Mapping[str, Any]) -> Any:
+def _renderer(plan: Any) -> Callable[[Mapping[str, Any]], Any] | None:
+    """A function giving `plan` rendered, every mapping and list in it new; None for a value kept as is
+    (a string that is no template, a number, None). Worked out once, so a render only calls and copies."""
     kind = type(plan)
     if kind is Template:
-        return plan.render(context)
+        return plan.reader()
     if kind is _Map:
-        return {k: _render_plan(v, context) for k, v in plan}
+        entries = tuple((k, _renderer(v), v) for k, v in plan)
+
+        def render_map(context: Mapping[str, Any]) -> dict[Any, Any]:
+            return {k: v if f is None else f(context) for k, f, v in entries}
+        return render_map
     if kind is _Seq:
-        return [_render_plan(v, context) for v in plan]
-    return plan
+        items = tuple((_renderer(v), v) for v in plan)
+
+        def render_list(context: Mapping[str, Any]) -> list[Any]:
+            return [v if f is None else f(context) for f, v in items]
+        return render_list
+    return None
 
 
 def _where(path: Path) -> str | None:
@@ -272,7 +315,7 @@ def _walk(context: Mapping[str, Any], path: _PathT) -> Any:
     try:
         value = context[path[0]]
         for attr, key in path[1]:
-            if attr and not isinstance(value, Mapping):
+            if attr and type(value) is not dict and not isinstance(value, Mapping):  # a dict: no ABC check
                 return _MISS
             value = value[key]
     except (LookupError, TypeError):

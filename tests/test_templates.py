@@ -377,3 +377,28 @@ def test_a_deferred_template_takes_the_filtered_reader_at_its_first_render():
         t = T.compile("{{ params.missing | upper }}", file="c.yaml", line=2)
     with pytest.raises(engine.TemplateError, match=r"^c\.yaml:2: template .*'dict object' has no attribute 'missing'$"):
         t.render(CTX)
+
+
+def _outcome(f, ctx):
+    try:
+        value = f(ctx)
+    except engine.TemplateError as exc:
+        return "error", str(exc)
+    return type(value), value
+
+
+@pytest.mark.parametrize("source", [f"{{{{ {p} }}}}" for p in PATHS + MISSING] + [
+    "{{ params }}", "{{ nope }}", "{{ params['n'] }}", "{{ params.s | upper }}", "x {{ params.n }}", "plain",
+    "{{ params.n + 1 }}", "Bearer {{ config.x | trim }}", "{{ params.missing | default(7) }}", "{{ params.keys }}"])
+def test_a_reader_renders_as_render_does(source):
+    """What request building and trees call on every request: the same values and errors as `render`."""
+    from types import MappingProxyType
+
+    t = T.compile(source, file="c.yaml", line=5)
+    read = t.reader()
+    for ctx in (CTX, {**CTX, "params": MappingProxyType(CTX["params"])}, {}, {"params": None}, {"params": 5},
+                {"params": [1, 2]}, {"params": {"n": {"n": 1}, "keys": 3}}):
+        assert _outcome(read, ctx) == _outcome(t.render, ctx), (source, ctx)
+    with T.deferred():
+        late = T.compile(source, file="c.yaml", line=5)
+    assert _outcome(late.reader(), CTX) == _outcome(t.render, CTX)
