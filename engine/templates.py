@@ -492,7 +492,7 @@ def _compile_jinja(source: str, parsed: tuple[bool, Any] | None = None
     return single, (render if fast is None else _filtered_reader(single, fast, render))
 
 
-_Filter = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]  # a filter, its constant args and kwargs
+_Filter = Callable[[Any], Any]  # a filter with what it asks for first and its constant arguments: value in, value out
 _Hole = tuple[_PathT, tuple[_Filter, ...]]  # a plain path, then the filters its value goes through
 
 
@@ -548,7 +548,7 @@ def _filtered_parts(single: bool, tree: Any) -> list[str | _Hole] | None:
 
 
 def _fast_filter(node: Any, j: _Jinja) -> _Filter | None:
-    """The filter's function, with what it asks for first, and its constant arguments; or None."""
+    """The filter as a function of the value alone, as Jinja2 would call it; or None."""
     n = j.nodes
     func = j.env.filters.get(node.name)
     if func is None or node.dyn_args is not None or node.dyn_kwargs is not None:
@@ -558,9 +558,11 @@ def _fast_filter(node: Any, j: _Jinja) -> _Filter | None:
     kwargs = {k.key: k.value.value for k in node.kwargs if type(k.value) is n.Const and type(k.value.value) in _SCALARS}
     if lead is None or len(args) != len(node.args) or len(kwargs) != len(node.kwargs):
         return None
-    if lead:
-        func = functools.partial(func, *lead)
-    return func, tuple(args), kwargs
+    if args or kwargs:
+        def call(value: Any) -> Any:
+            return func(*lead, value, *args, **kwargs)
+        return call
+    return functools.partial(func, *lead) if lead else func  # a call with `*()` and `**{}` costs twice one without
 
 
 def _filtered_reader(single: bool, parts: list[str | _Hole], jinja: Callable[[Mapping[str, Any]], Any]
@@ -569,13 +571,20 @@ def _filtered_reader(single: bool, parts: list[str | _Hole], jinja: Callable[[Ma
     (an undefined, a `default`, an attribute the sandbox rules on), so its value or error stands."""
     if single:
         (path, filters), = parts  # type: ignore[misc]
+        if len(filters) == 1:
+            (only,) = filters
+
+            def render_one(context: Mapping[str, Any]) -> Any:
+                value = _walk(context, path)
+                return jinja(context) if value is _MISS else only(value)
+            return render_one
 
         def render(context: Mapping[str, Any]) -> Any:
             value = _walk(context, path)
             if value is _MISS:
                 return jinja(context)
-            for func, args, kwargs in filters:
-                value = func(value, *args, **kwargs)
+            for f in filters:
+                value = f(value)
             return value
         return render
 
@@ -589,8 +598,8 @@ def _filtered_reader(single: bool, parts: list[str | _Hole], jinja: Callable[[Ma
             value = _walk(context, path)
             if value is _MISS:
                 return jinja(context)
-            for func, args, kwargs in filters:
-                value = func(value, *args, **kwargs)
+            for f in filters:
+                value = f(value)
             out.append(str(value))  # what Jinja2 writes with autoescape off; an undefined fails here as there
         return "".join(out)
     return render_text
