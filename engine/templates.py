@@ -571,12 +571,18 @@ def _filtered_reader(single: bool, parts: list[str | _Hole], jinja: Callable[[Ma
     (an undefined, a `default`, an attribute the sandbox rules on), so its value or error stands."""
     if single:
         (path, filters), = parts  # type: ignore[misc]
-        if len(filters) == 1:
-            (only,) = filters
+        if len(filters) == 1 and len(path[1]) == 1:  # `{{ params.q | lower }}`: the walk written out
+            (only,), root, ((attr, key),) = filters, path[0], path[1]
 
             def render_one(context: Mapping[str, Any]) -> Any:
-                value = _walk(context, path)
-                return jinja(context) if value is _MISS else only(value)
+                try:
+                    value = context[root]
+                    if attr and type(value) is not dict and not isinstance(value, Mapping):
+                        return jinja(context)
+                    value = value[key]
+                except (LookupError, TypeError):
+                    return jinja(context)
+                return only(value)
             return render_one
 
         def render(context: Mapping[str, Any]) -> Any:
