@@ -124,7 +124,8 @@ class Template:
                 try:
                     return context[root]
                 except (LookupError, TypeError):
-                    return render(context)
+                    pass
+                return render(context)  # outside the handler: its error is not chained to this one
             return read_name
         attr, key = steps[0]
 
@@ -577,12 +578,10 @@ def _filtered_reader(single: bool, parts: list[str | _Hole], jinja: Callable[[Ma
             def render_one(context: Mapping[str, Any]) -> Any:
                 try:
                     value = context[root]
-                    if attr and type(value) is not dict and not isinstance(value, Mapping):
-                        return jinja(context)
-                    value = value[key]
+                    value = value[key] if not attr or type(value) is dict or isinstance(value, Mapping) else _MISS
                 except (LookupError, TypeError):
-                    return jinja(context)
-                return only(value)
+                    value = _MISS
+                return jinja(context) if value is _MISS else only(value)
             return render_one
 
         def render(context: Mapping[str, Any]) -> Any:

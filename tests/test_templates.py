@@ -383,6 +383,7 @@ def _outcome(f, ctx):
     try:
         value = f(ctx)
     except engine.TemplateError as exc:
+        assert exc.__cause__ is None and exc.__context__ is None  # no exception that could quote a value
         return "error", str(exc)
     return type(value), value
 
