@@ -2,7 +2,10 @@
 
 A string is a template when it contains `{{` or `{%`; any other string is a literal and costs nothing.
 Jinja2 is imported only when a template needs it, so a manifest without templates (or with only plain
-paths such as `{{ params.n }}`) never pays for the import.
+paths such as `{{ params.n }}`) never pays for the import. A template whose expressions are plain paths
+through filters with constant arguments (`{{ params.q | lower }}`) is checked and compiled by Jinja2 but
+rendered without its per-call machinery: the path is read and the same filter functions are called, and
+wherever a path is missing Jinja2 renders it itself.
 
 What a template sees is the mapping its caller renders it with. By convention the top-level names are
 `params` (the call's parameters), `config` (the connector's settings), `response` (with `body`,
