@@ -316,6 +316,8 @@ def _header_template(read: Callable[[Any], Any], scope: Any, name: str) -> str:
     value = read(scope)
     if type(value) is not str:
         value = scalar(value)
+    if value.isascii() and value.isprintable():  # header_value_problem's common case, without its call
+        return value
     why = header_value_problem(value)
     if why:
         raise ValidationError("", [Problem(name, "header", f"the template for header {name!r} gave a value that {why}")])

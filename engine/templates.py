@@ -157,19 +157,18 @@ class Template:
 
 
 class TreeTemplate:
-    """A structure whose strings may be templates; `render` returns a fresh copy with them rendered."""
+    """A structure whose strings may be templates; `render` returns a fresh copy with them rendered.
 
-    __slots__ = ("node", "has_templates", "_render")
+    `render(context)` gives the tree with each template rendered, every mapping and list in it new;
+    the tree itself, untouched, when it has none. It is the tree's renderer itself, worked out once.
+    """
+
+    __slots__ = ("node", "has_templates", "render")
 
     def __init__(self, node: Any, plan: Any, has_templates: bool) -> None:
         self.node, self.has_templates = node, has_templates
-        self._render = _renderer(plan) if has_templates else None
-
-    def render(self, context: Mapping[str, Any]) -> Any:
-        """The tree with each template rendered; the tree itself, untouched, when it has none."""
-        if self._render is None:
-            return self.node
-        return self._render(context)
+        self.render: Callable[[Mapping[str, Any]], Any] = (_renderer(plan) if has_templates  # type: ignore[assignment]
+                                                           else lambda context: node)
 
 
 class _Map(tuple):
