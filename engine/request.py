@@ -35,6 +35,8 @@ _NOT_IN_HEADER = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
 def header_value_problem(value: str) -> str | None:
     """Why `value` cannot be sent as a header value, or None when it can."""
+    if value.isascii() and value.isprintable():  # the common case, answered without the regular expression
+        return None
     found = _NOT_IN_HEADER.search(value)
     if found is None:
         return None
@@ -185,12 +187,13 @@ class RequestBuilder:
             if m.group(1) is not None:
                 self.path_parts.append(("param", wire_to_name[m.group(1)]))
             else:
-                self.path_parts.append(("template", action.templates[m.group(0)]))
+                self.path_parts.append(("template", action.templates[m.group(0)].reader()))
             pos = m.end()
         self.path_parts.append(("text", action.path[pos:]))
         self.path_parts = [p for p in self.path_parts if p != ("text", "")]
         self.query = [(p.name, p.wire, QUERY_STYLES[p.style]) for p in action.params if p.location == "query"]
-        self.fixed_query: list[tuple[str, Any]] = [(quote(k, safe=""), action.templates.get(v, v))
+        # Fixed query values and headers: text, or a template's reader (see Template.reader).
+        self.fixed_query: list[tuple[str, Any]] = [(quote(k, safe=""), _reader(action.templates, v))
                                                    for k, v in action.spec.get("query", {}).items()]
         self.header_params = [(p.name, p.wire, p.style) for p in action.params if p.location == "header"]
         self.body_params = [(p.name, p.wire) for p in action.params
@@ -199,14 +202,17 @@ class RequestBuilder:
         self.body = action.body_component
         # Only templates, raw and choice bodies read the call's params and settings: the others get none.
         self.body_scope = action.body in ("raw", "choice") or getattr(self.body, "template", None) is not None
-        self.fixed_headers = {k: action.templates.get(v, v) for k, v in action.headers.items()}
+        self.fixed_headers = {k: _reader(action.templates, v) for k, v in action.headers.items()}
         self.templated = bool(action.templates)
 
     def _scope(self, params: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
         return {"params": params, "config": ctx.config}
 
-    def url(self, params: Mapping[str, Any], ctx: Context, credential_query: Sequence[tuple[str, str]] = ()) -> str:
-        scope = self._scope(params, ctx) if self.templated else None
+    def url(self, params: Mapping[str, Any], ctx: Context, credential_query: Sequence[tuple[str, str]] = (),
+            scope: Mapping[str, Any] | None = None) -> str:
+        """The URL; `scope` is what the templates see, when the caller already built it for this call."""
+        if scope is None and self.templated:
+            scope = self._scope(params, ctx)
         pieces = []
         for kind, value in self.path_parts:
             if kind == "text":
@@ -214,10 +220,10 @@ class RequestBuilder:
             elif kind == "param":
                 pieces.append(_path_value(params[value]))
             else:
-                pieces.append(_path_value(value.render(scope)))
+                pieces.append(_path_value(value(scope)))
         pairs: list[str] = []
         for key, value in self.fixed_query:
-            pairs.append(f"{key}={encode_query_value(value if isinstance(value, str) else value.render(scope))}")
+            pairs.append(f"{key}={encode_query_value(value if isinstance(value, str) else value(scope))}")
         for name, wire, style in self.query:
             if name in params:
                 for k, v in style(wire, params[name]):
@@ -267,7 +273,7 @@ class RequestBuilder:
             headers["Content-Length"] = "0"
         req = PreparedRequest()
         req.method = self.method
-        req.url = self.url(params, ctx, credential_query)
+        req.url = self.url(params, ctx, credential_query, scope)
         if extra is not None and extra.query:
             pairs = [f"{quote(k, safe='')}={encode_query_value(v)}" for name, value in extra.query.items()
                      for k, v in _form(name, value)]
@@ -300,8 +306,18 @@ class RequestBuilder:
         return files
 
 
-def _header_template(template: Any, scope: Any, name: str) -> str:
-    value = scalar(template.render(scope))
+def _reader(templates: Mapping[str, Any], value: Any) -> Any:
+    """`value` itself, or the reader of its compiled template."""
+    template = templates.get(value) if isinstance(value, str) else None
+    return value if template is None else template.reader()
+
+
+def _header_template(read: Callable[[Any], Any], scope: Any, name: str) -> str:
+    value = read(scope)
+    if type(value) is not str:
+        value = scalar(value)
+    if value.isascii() and value.isprintable():  # header_value_problem's common case, without its call
+        return value
     why = header_value_problem(value)
     if why:
         raise ValidationError("", [Problem(name, "header", f"the template for header {name!r} gave a value that {why}")])

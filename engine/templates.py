@@ -2,7 +2,10 @@
 
 A string is a template when it contains `{{` or `{%`; any other string is a literal and costs nothing.
 Jinja2 is imported only when a template needs it, so a manifest without templates (or with only plain
-paths such as `{{ params.n }}`) never pays for the import.
+paths such as `{{ params.n }}`) never pays for the import. A template whose expressions are plain paths
+through filters with constant arguments (`{{ params.q | lower }}`) is checked and compiled by Jinja2 but
+rendered without its per-call machinery: the path is read and the same filter functions are called, and
+wherever a path is missing Jinja2 renders it itself.
 
 What a template sees is the mapping its caller renders it with. By convention the top-level names are
 `params` (the call's parameters), `config` (the connector's settings), `response` (with `body`,
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import re
 import threading
 from collections.abc import Mapping
@@ -49,6 +53,8 @@ _ROOT = re.compile(_NAME)
 # Names Jinja2 reads as constants, operators or its own objects rather than context variables.
 _NOT_VARIABLES = frozenset({"true", "false", "none", "True", "False", "None", "not", "self"})
 _MISS = object()
+# Values that are neither containers nor Jinja2's own objects: nothing in them can be undefined.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def is_template(s: Any) -> bool:
@@ -103,34 +109,66 @@ class Template:
                 self._single = single
         return self._render_jinja(context)
 
+    def reader(self) -> Callable[[Mapping[str, Any]], Any]:
+        """`render` as one function made for this template, for a caller that renders it on every call.
+
+        A plain path of a name, or of a name and one `.key`, is read in place, and a template compiled by
+        Jinja2 goes straight to it; whatever the reader cannot read, and every other template, is `render`'s,
+        so values and errors are the same.
+        """
+        if self._path is None and self._parts is None and self._jinja is not None:
+            return self._render_jinja  # all that `render` would do for it
+        render = self.render
+        if self._path is None or len(self._path[1]) > 1:
+            return render
+        root, steps = self._path
+        if not steps:
+            def read_name(context: Mapping[str, Any]) -> Any:
+                try:
+                    return context[root]
+                except (LookupError, TypeError):
+                    pass
+                return render(context)  # outside the handler: its error is not chained to this one
+            return read_name
+        attr, key = steps[0]
+
+        def read_key(context: Mapping[str, Any]) -> Any:
+            try:
+                value = context[root]
+                if type(value) is dict or not attr:  # what `_walk` reads: `.key` only on a mapping
+                    return value[key]
+            except (LookupError, TypeError):
+                pass
+            return render(context)
+        return read_key
+
     def _render_jinja(self, context: Mapping[str, Any]) -> Any:
-        j = _jinja()
         try:
             value = self._jinja(context)  # type: ignore[misc]
-            if self._single:
-                _fail_if_undefined(value, j.Undefined)
+            if self._single and type(value) not in _SCALARS:
+                _fail_if_undefined(value, _jinja().Undefined)
                 if isinstance(value, str) and type(value) is not str:
                     value = str.__str__(value)  # Markup from `tojson` and the like is a plain string here
             return value
         except Exception as exc:  # noqa: BLE001 - anything a template does becomes a typed error
-            reason = _reason(exc, self.source, j)
+            reason = _reason(exc, self.source, _jinja())
         # Raised outside the handler so the original exception, whose text may quote values, is not chained.
         raise TemplateError(reason, source=self.source, file=self._file, line=self._line, where=self._where)
 
 
 class TreeTemplate:
-    """A structure whose strings may be templates; `render` returns a fresh copy with them rendered."""
+    """A structure whose strings may be templates; `render` returns a fresh copy with them rendered.
 
-    __slots__ = ("node", "has_templates", "_plan")
+    `render(context)` gives the tree with each template rendered, every mapping and list in it new;
+    the tree itself, untouched, when it has none. It is the tree's renderer itself, worked out once.
+    """
+
+    __slots__ = ("node", "has_templates", "render")
 
     def __init__(self, node: Any, plan: Any, has_templates: bool) -> None:
-        self.node, self._plan, self.has_templates = node, plan, has_templates
-
-    def render(self, context: Mapping[str, Any]) -> Any:
-        """The tree with each template rendered; the tree itself, untouched, when it has none."""
-        if not self.has_templates:
-            return self.node
-        return _render_plan(self._plan, context)
+        self.node, self.has_templates = node, has_templates
+        self.render: Callable[[Mapping[str, Any]], Any] = (_renderer(plan) if has_templates  # type: ignore[assignment]
+                                                           else lambda context: node)
 
 
 class _Map(tuple):
@@ -217,15 +255,31 @@ def compile_tree(node: Any, *, file: str | None = None, lines: Callable[[Path], 
     return TreeTemplate(node, plan, found)
 
 
-def _render_plan(plan: Any, context: Mapping[str, Any]) -> Any:
+def _renderer(plan: Any) -> Callable[[Mapping[str, Any]], Any] | None:
+    """A function giving `plan` rendered, every mapping and list in it new; None for a value kept as is
+    (a string that is no template, a number, None). Worked out once, so a render only calls and copies."""
     kind = type(plan)
     if kind is Template:
-        return plan.render(context)
+        return plan.reader()
     if kind is _Map:
-        return {k: _render_plan(v, context) for k, v in plan}
+        entries = tuple((k, _renderer(v), v) for k, v in plan)
+
+        def render_map(context: Mapping[str, Any]) -> dict[Any, Any]:
+            out = {}  # a loop: a comprehension costs a function call of its own, twice this map's render
+            for k, f, v in entries:
+                out[k] = v if f is None else f(context)
+            return out
+        return render_map
     if kind is _Seq:
-        return [_render_plan(v, context) for v in plan]
-    return plan
+        items = tuple((_renderer(v), v) for v in plan)
+
+        def render_list(context: Mapping[str, Any]) -> list[Any]:
+            out = []
+            for f, v in items:
+                out.append(v if f is None else f(context))
+            return out
+        return render_list
+    return None
 
 
 def _where(path: Path) -> str | None:
@@ -270,7 +324,7 @@ def _walk(context: Mapping[str, Any], path: _PathT) -> Any:
     try:
         value = context[path[0]]
         for attr, key in path[1]:
-            if attr and not isinstance(value, Mapping):
+            if attr and type(value) is not dict and not isinstance(value, Mapping):  # a dict: no ABC check
                 return _MISS
             value = value[key]
     except (LookupError, TypeError):
@@ -358,8 +412,9 @@ class _Jinja:
         from jinja2 import meta, nodes
         from jinja2.environment import TemplateExpression
         from jinja2.exceptions import SecurityError
+        from jinja2.nodes import EvalContext
         from jinja2.sandbox import ImmutableSandboxedEnvironment
-        from jinja2.utils import missing, object_type_repr
+        from jinja2.utils import _PassArg, missing, object_type_repr
 
         class Undefined(jinja2.StrictUndefined):
             __slots__ = ()
@@ -386,6 +441,12 @@ class _Jinja:
         self.nodes, self.meta, self.Undefined = nodes, meta, Undefined
         self.TemplateExpression, self.SecurityError = TemplateExpression, SecurityError
         self.TemplateSyntaxError = jinja2.TemplateSyntaxError
+        # What a filter asks for before its value (`@pass_environment` and the like), as Jinja2 passes it.
+        # The evaluation context only changes inside `{% autoescape %}`, which the fast reader never
+        # runs: one serves every call.
+        self.filter_leads = {None: (), _PassArg.environment: (self.env,),
+                             _PassArg.eval_context: (EvalContext(self.env),)}
+        self.filter_pass_arg = _PassArg.from_obj
 
 
 _jinja_state: _Jinja | None = None
@@ -420,6 +481,7 @@ def _compile_jinja(source: str, parsed: tuple[bool, Any] | None = None
     """(single, render) for `source`; `parsed` is its `_parse` when the caller already has it."""
     j = _jinja()
     single, tree = parsed or _parse(source)
+    fast = _filtered_parts(single, tree)
     if single:
         # One expression: evaluate it into a variable instead of writing it out, which keeps its type.
         n = j.nodes
@@ -429,4 +491,122 @@ def _compile_jinja(source: str, parsed: tuple[bool, Any] | None = None
     # Jinja2 copies a template's globals into every render; from its default ChainMap that copy is most
     # of a small template's cost. The globals never change here, so a plain dict means the same, faster.
     template.globals = dict(template.globals)
-    return (True, j.TemplateExpression(template, undefined_to_none=False)) if single else (False, template.render)
+    render = j.TemplateExpression(template, undefined_to_none=False) if single else template.render
+    return single, (render if fast is None else _filtered_reader(single, fast, render))
+
+
+_Filter = Callable[[Any], Any]  # a filter with what it asks for first and its constant arguments: value in, value out
+_Hole = tuple[_PathT, tuple[_Filter, ...]]  # a plain path, then the filters its value goes through
+
+
+def _filtered_parts(single: bool, tree: Any) -> list[str | _Hole] | None:
+    """Text and holes when every expression of `tree` is a plain path through filters with constant
+    arguments (`{{ params.q | lower }}`, `Bearer {{ config.x | trim }}`) and at least one has a filter;
+    None for anything else, which Jinja2 renders itself.
+
+    Such a template is what Jinja2 would compute, minus its render machinery (a context, a generator, a
+    fresh evaluation context per call): the value is read as a plain path is, then handed to the same
+    filter functions with the same arguments, in the same order.
+    """
+    j = _jinja()
+    n = j.nodes
+    if single:
+        expressions = [tree.body[0].nodes[0]]
+    else:
+        expressions = []
+        for node in tree.body:
+            if type(node) is not n.Output:
+                return None
+            expressions.extend(node.nodes)
+    parts: list[str | _Hole] = []
+    filtered = False
+    for node in expressions:
+        if type(node) is n.TemplateData:  # text as Jinja2 writes it (newlines normalised, comments gone)
+            if node.data:
+                parts.append(node.data)
+            continue
+        filters: list[_Filter] = []
+        while type(node) is n.Filter:
+            f = _fast_filter(node, j)
+            if f is None:
+                return None
+            filters.append(f)
+            node = node.node
+        steps: list[tuple[bool, Any]] = []
+        while True:
+            if type(node) is n.Getattr and node.ctx == "load":
+                steps.append((True, node.attr))
+            elif type(node) is n.Getitem and node.ctx == "load" and type(node.arg) is n.Const \
+                    and type(node.arg.value) in (int, str):
+                steps.append((False, node.arg.value))
+            else:
+                break
+            node = node.node
+        if type(node) is not n.Name or node.ctx != "load" or node.name in _NOT_VARIABLES:
+            return None
+        filtered = filtered or bool(filters)
+        parts.append(((node.name, tuple(reversed(steps))), tuple(reversed(filters))))
+    # Without a filter the regular-expression reader took what it could; the rest stays Jinja2's.
+    return parts if filtered else None
+
+
+def _fast_filter(node: Any, j: _Jinja) -> _Filter | None:
+    """The filter as a function of the value alone, as Jinja2 would call it; or None."""
+    n = j.nodes
+    func = j.env.filters.get(node.name)
+    if func is None or node.dyn_args is not None or node.dyn_kwargs is not None:
+        return None
+    lead = j.filter_leads.get(j.filter_pass_arg(func), None)  # a filter that wants the context is not read here
+    args = [a.value for a in node.args if type(a) is n.Const and type(a.value) in _SCALARS]
+    kwargs = {k.key: k.value.value for k in node.kwargs if type(k.value) is n.Const and type(k.value.value) in _SCALARS}
+    if lead is None or len(args) != len(node.args) or len(kwargs) != len(node.kwargs):
+        return None
+    if args or kwargs:
+        def call(value: Any) -> Any:
+            return func(*lead, value, *args, **kwargs)
+        return call
+    return functools.partial(func, *lead) if lead else func  # a call with `*()` and `**{}` costs twice one without
+
+
+def _filtered_reader(single: bool, parts: list[str | _Hole], jinja: Callable[[Mapping[str, Any]], Any]
+                     ) -> Callable[[Mapping[str, Any]], Any]:
+    """A render function for `_filtered_parts`: Jinja2's own `jinja` decides wherever a path is missing
+    (an undefined, a `default`, an attribute the sandbox rules on), so its value or error stands."""
+    if single:
+        (path, filters), = parts  # type: ignore[misc]
+        if len(filters) == 1 and len(path[1]) == 1:  # `{{ params.q | lower }}`: the walk written out
+            (only,), root, ((attr, key),) = filters, path[0], path[1]
+
+            def render_one(context: Mapping[str, Any]) -> Any:
+                try:
+                    value = context[root]
+                    value = value[key] if not attr or type(value) is dict or isinstance(value, Mapping) else _MISS
+                except (LookupError, TypeError):
+                    value = _MISS
+                return jinja(context) if value is _MISS else only(value)
+            return render_one
+
+        def render(context: Mapping[str, Any]) -> Any:
+            value = _walk(context, path)
+            if value is _MISS:
+                return jinja(context)
+            for f in filters:
+                value = f(value)
+            return value
+        return render
+
+    def render_text(context: Mapping[str, Any]) -> Any:
+        out = []
+        for part in parts:
+            if type(part) is str:
+                out.append(part)
+                continue
+            path, filters = part  # type: ignore[misc]
+            value = _walk(context, path)
+            if value is _MISS:
+                return jinja(context)
+            for f in filters:
+                value = f(value)
+            out.append(str(value))  # what Jinja2 writes with autoescape off; an undefined fails here as there
+        return "".join(out)
+    return render_text

@@ -321,3 +321,30 @@ def test_any_raw_bytes_give_a_value_or_a_typed_error_promptly(seng, scripted, ki
         pytest.fail(f"the server had hung up, yet the engine waited for the read timeout: {exc}")
     except engine.Error:
         pass  # a typed error is one of the two outcomes allowed
+
+
+_HEADER_RULE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+
+
+@given(value=st.text(max_size=40) | st.text(st.characters(max_codepoint=0x120), max_size=40))
+def test_a_header_value_is_refused_exactly_when_it_holds_a_character_http_cannot_carry(value):
+    from engine.request import header_value_problem
+
+    assert (header_value_problem(value) is None) == (_HEADER_RULE.search(value) is None)
+
+
+def test_a_header_template_that_gives_cr_lf_or_a_control_character_is_refused():
+    manifest = {"manifest_version": 2,
+                "connector": {"name": "t", "base_url": "http://127.0.0.1:9/v1",
+                              "credentials": {"key": {"type": "header", "header": "Authorization", "prefix": "Bearer "}},
+                              "settings": {"tenant": {"default": "acme"}}},
+                "actions": [{"name": "a", "method": "GET", "path": "/x", "response": {"type": "json"},
+                             "headers": {"X-Tenant": "{{ config.tenant }}", "X-Q": "{{ params.q | lower }}"},
+                             "params": [{"name": "q", "in": "query", "schema": {"type": "string"}}]}]}
+    eng = engine.Engine(manifest, key="k", tenant="ok")
+    req = eng.prepare("a", {"q": "A\tB"})
+    assert (req.headers["X-Q"], req.headers["X-Tenant"]) == ("a\tb", "ok")
+    for q in ("x\r\nX-Evil: 1", "x\nX-Evil: 1", "x\x00", "\u0100", "x\x7f"):
+        with pytest.raises(engine.ValidationError, match="gave a value that must not contain") as info:
+            eng.prepare("a", {"q": q})
+        assert "X-Evil" not in str(info.value)

@@ -282,3 +282,124 @@ def test_render_cost_is_printed():
         for _ in range(n):
             t.render(ctx)
         print(f"\n{source!r}: {(time.perf_counter() - start) / n * 1e6:.2f} us per render", end="")
+
+
+# Plain paths through filters with constant arguments are read without Jinja2's render machinery; what
+# they give and how they fail must be what Jinja2 itself gives (its render, with the fast reader off).
+FILTERED = ["params.s | upper", "params.s|lower|upper", "params.n | string", "params.l | length", "params.l | first",
+            "params.l | join(',')", "params.l | list", "params.d | tojson", "params.q | urlencode",
+            "params.s | replace('y', 'Y')", "params.f | round(0, 'floor')", "params.f | int", "params.s | default('x')",
+            "params.none | default('n', true)", "params.d.items | first", "params.d['a-b'] | upper",
+            "params.l[1] | string", "params.s | b64encode", "params.s | truncate(5, killwords=true, end='')",
+            "params.l | sum", "params.d | dictsort", "params.flag | string", "params.none | string",
+            "params.d | attr('items')", "params.s | indent(2, first=true)", "config.x | trim | upper"]
+FILTERED_MISSING = ["params.missing | default('dflt')", "params.missing | upper", "params.l[9] | string",
+                    "params.n.x | default(1)", "nope | upper", "params.none.x | string", "params.d[0] | string",
+                    "params.s | int + 1", "params.l.x | default(2)"]
+FILTERED_REFUSED = ["params.__class__ | string", "params.s.__class__ | string", "params | attr('__class__')",
+                    "params.l | attr('append')", "params.d.__class__.__mro__ | list", "params | attr('update')"]
+
+
+def _jinja2_alone(source, monkeypatch, ctx=CTX):
+    with monkeypatch.context() as m:
+        m.setattr(T, "_filtered_parts", lambda single, tree: None)
+        t = T.compile(source)
+    try:
+        return t.render(ctx), None
+    except engine.TemplateError as exc:
+        return None, exc
+
+
+def _is_filtered_reader(t) -> bool:
+    return getattr(t._jinja, "__qualname__", "").startswith("_filtered_reader")
+
+
+@pytest.mark.parametrize("expr", FILTERED + FILTERED_MISSING + FILTERED_REFUSED)
+def test_a_filtered_path_answers_as_jinja2_does(expr, monkeypatch):
+    for source in [f"{{{{ {expr} }}}}", f"  {{{{ {expr} }}}}\n", f"x {{{{ {expr} }}}}", f"a\r\n{{{{ {expr} }}}}-{{{{ params.n }}}}\n"]:
+        t = T.compile(source)
+        assert _is_filtered_reader(t) == ("+" not in expr), source  # `int + 1` is arithmetic: Jinja2's own
+        expected, error = _jinja2_alone(source, monkeypatch)
+        if error is not None:
+            assert expr not in FILTERED, (source, error)
+            with pytest.raises(engine.TemplateError) as info:
+                t.render(CTX)
+            assert str(info.value) == str(error) and info.value.reason == error.reason
+            assert info.value.__cause__ is None and info.value.__context__ is None
+        else:
+            assert expr not in FILTERED_REFUSED
+            got = t.render(CTX)
+            assert got == expected and type(got) is type(expected), (source, got, expected)
+
+
+def test_a_filtered_path_keeps_its_type_and_never_shows_values():
+    assert render("{{ params.l | length }}") == 3 and render("{{ params.l | first }}") == 1
+    assert render("{{ params.l | list }}") == [1, 2, 3] and render("{{ params.f | int }}") == 1
+    tojson = render("{{ params.d | tojson }}")
+    assert type(tojson) is str and tojson == '{"a-b": "dash", "items": ["data"], "k": 1}'  # not Markup
+    assert render("{{ params.none | default(none) }}") is None
+    got = render("{{ params.l | list }}")
+    got.append(4)
+    assert CTX["params"]["l"] == [1, 2, 3]  # the context is never changed
+    err = failure("{{ config.missing | upper }}", file="c.yaml", line=9, where="headers.X")
+    assert str(err) == ("c.yaml:9: at headers.X: template '{{ config.missing | upper }}': "
+                        "'dict object' has no attribute 'missing'")
+    assert (err.file, err.line, err.where) == ("c.yaml", 9, "headers.X")
+    err = failure("Bearer {{ params[config.key] | upper }}", file="c.yaml", line=3)
+    assert SECRET not in str(err) and SECRET not in "".join(traceback.format_exception(err))
+    for source in FILTERED_REFUSED:
+        ctx = {"params": {"s": "x", "l": [1], "d": {"k": 1}}}
+        assert "refused by the sandbox" in str(failure(f"{{{{ {source} }}}}", ctx)), source
+        assert ctx == {"params": {"s": "x", "l": [1], "d": {"k": 1}}}
+
+
+def test_only_paths_through_filters_with_constant_arguments_take_the_filtered_reader():
+    for source in ["{{ params.s | upper }}", "Bearer {{ config.x | trim }}", "{{ params.d['a-b'] | upper }}",
+                   "{{ params.l | join(', ') }} and {{ params.n }}", "{{ params.s | default(none) }}"]:
+        assert _is_filtered_reader(T.compile(source)), source
+    for source in ["{{ (params.n) }}",                      # no filter: the path reader's or Jinja2's
+                   "{{ params.l | map('string') | list }}",  # `map` wants the context
+                   "{{ params.s | default(params.n) }}",     # an argument that is not a constant
+                   "{{ params.l | join(*params.l) }}", "{{ params.s | replace('x', 'y') ~ '!' }}",
+                   "{{ params.l[params.n] | string }}", "{{ params.l[-1] | string }}", "{{ params.l[true] | string }}",
+                   "{{ params.s | upper }}{% if params.flag %}!{% endif %}", "{{ now_utc() | upper }}",
+                   "{{ self | string }}", "{{ params.s | default([]) }}"]:
+        t = T.compile(source)
+        assert t._jinja is not None and not _is_filtered_reader(t), source
+
+
+def test_a_deferred_template_takes_the_filtered_reader_at_its_first_render():
+    with T.deferred():
+        t = T.compile("{{ params.s | upper }}")
+    assert t._jinja is None
+    assert t.render(CTX) == "XYZ" and _is_filtered_reader(t)
+    with T.deferred():
+        t = T.compile("{{ params.missing | upper }}", file="c.yaml", line=2)
+    with pytest.raises(engine.TemplateError, match=r"^c\.yaml:2: template .*'dict object' has no attribute 'missing'$"):
+        t.render(CTX)
+
+
+def _outcome(f, ctx):
+    try:
+        value = f(ctx)
+    except engine.TemplateError as exc:
+        assert exc.__cause__ is None and exc.__context__ is None  # no exception that could quote a value
+        return "error", str(exc)
+    return type(value), value
+
+
+@pytest.mark.parametrize("source", [f"{{{{ {p} }}}}" for p in PATHS + MISSING] + [
+    "{{ params }}", "{{ nope }}", "{{ params['n'] }}", "{{ params.s | upper }}", "x {{ params.n }}", "plain",
+    "{{ params.n + 1 }}", "Bearer {{ config.x | trim }}", "{{ params.missing | default(7) }}", "{{ params.keys }}"])
+def test_a_reader_renders_as_render_does(source):
+    """What request building and trees call on every request: the same values and errors as `render`."""
+    from types import MappingProxyType
+
+    t = T.compile(source, file="c.yaml", line=5)
+    read = t.reader()
+    for ctx in (CTX, {**CTX, "params": MappingProxyType(CTX["params"])}, {}, {"params": None}, {"params": 5},
+                {"params": [1, 2]}, {"params": {"n": {"n": 1}, "keys": 3}}):
+        assert _outcome(read, ctx) == _outcome(t.render, ctx), (source, ctx)
+    with T.deferred():
+        late = T.compile(source, file="c.yaml", line=5)
+    assert _outcome(late.reader(), CTX) == _outcome(t.render, CTX)
