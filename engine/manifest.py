@@ -509,7 +509,7 @@ def cache_dir() -> Path | None:
     return Path(base) / "openai-connector"
 
 
-_CACHE_FORMAT = b"manifest-cache-4"
+_CACHE_FORMAT = b"manifest-cache-5"
 
 
 def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
@@ -526,15 +526,17 @@ def _cache_read(path: Path, key: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("data"), dict) \
-            or not isinstance(doc.get("replaced"), dict) or not isinstance(doc.get("trust"), dict):
+            or not isinstance(doc.get("replaced"), dict) or not isinstance(doc.get("trust"), dict) \
+            or not isinstance(doc.get("places"), dict):
         return None
     return doc
 
 
 def _cache_write(path: Path, key: str, data: dict[str, Any], replaced: Mapping[str, str],
-                 trust: Mapping[str, Any]) -> None:
+                 trust: Mapping[str, Any], places: Mapping[str, tuple[str | None, int | None]]) -> None:
     try:
-        payload = json.dumps({"key": key, "data": data, "replaced": dict(replaced), "trust": dict(trust)},
+        payload = json.dumps({"key": key, "data": data, "replaced": dict(replaced), "trust": dict(trust),
+                              "places": dict(places)},
                              separators=(",", ":"),
                              default=_json_default).encode()
     except (TypeError, ValueError):
@@ -585,8 +587,18 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
         if cached is not None:
             from .templates import deferred
 
+            spots = cached["places"]
+
+            def cached_place(at: Sequence[Any]) -> Where:
+                joined = "/".join(map(str, at))
+                spot = spots.get(joined)
+                ok = isinstance(spot, list) and len(spot) == 2 and isinstance(spot[0], (str, type(None))) \
+                    and isinstance(spot[1], (int, type(None)))
+                return Where(spot[0], spot[1], joined) if ok else Where(None, None, joined)
+
             with deferred():  # checked when it was cached: no template needs Jinja2 before it renders
-                return Manifest(cached["data"], files, replaced=cached["replaced"], trust=cached["trust"])
+                return Manifest(cached["data"], files, places=cached_place, replaced=cached["replaced"],
+                                trust=cached["trust"])
     merged: dict[str, Any] = {}
     origins: list[tuple[dict[str, Any], _Lines]] = []
     replaced: dict[str, str] = {}
@@ -608,16 +620,23 @@ def load(sources: str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None =
     manifest = None
     trust = _provenance([data for data, _ in origins],
                         [not isinstance(src, Mapping) and _is_bundled(src) for src in sources])
+    spots: dict[str, tuple[str | None, int | None]] = {}  # each place the Manifest kept, for a cached load
+
+    def place(at: Sequence[Any]) -> Where:
+        where = places.where(at)
+        spots[where.path] = (where.file, where.line)
+        return where
+
     if not problems:
         try:
-            manifest = Manifest(merged, [lines.file for _, lines in origins], places=places.where, replaced=replaced,
+            manifest = Manifest(merged, [lines.file for _, lines in origins], places=place, replaced=replaced,
                                 trust=trust)
         except ManifestError as exc:  # a template that does not compile, found while building its block
             problems += exc.problems
     if problems:
         raise ManifestError.many(problems)
     if path is not None and key is not None:
-        _cache_write(path, key, merged, replaced, trust)
+        _cache_write(path, key, merged, replaced, trust, spots)
     return manifest  # type: ignore[return-value]
 
 

@@ -378,6 +378,9 @@ def _reason(exc: Exception, source: str, j: _Jinja) -> str:
             return f"{name} is undefined"
         if name is None:
             return f"{why.owner!r} has no such key (computed at render time, not shown)"
+        if isinstance(why.name, str) and re.search(rf"\bconfig\s*\.\s*{re.escape(why.name)}\b", source):
+            return (f"the setting {name} has no value: give it (Engine({why.name}=...), --set {why.name}=...), "
+                    f"or say what to do without it (`config.{why.name} | default(...)`)")
         return f"{why.owner!r} has no {'attribute' if isinstance(why.name, str) else 'element'} {name}"
     if refused:
         return "refused by the sandbox"

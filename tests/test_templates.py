@@ -92,7 +92,8 @@ def test_undefined_at_render_is_a_typed_error_with_where_and_no_values():
     err = failure("Bearer {{ config.missing }}", file="c.yaml", line=12, where="headers.Authorization")
     assert isinstance(err, engine.Error)
     assert str(err) == ("c.yaml:12: at headers.Authorization: template 'Bearer {{ config.missing }}': "
-                        "'dict object' has no attribute 'missing'")
+                        "the setting 'missing' has no value: give it (Engine(missing=...), --set missing=...), "
+                        "or say what to do without it (`config.missing | default(...)`)")
     assert (err.file, err.line, err.where, err.source) == ("c.yaml", 12, "headers.Authorization",
                                                            "Bearer {{ config.missing }}")
     assert "abc" not in str(err) and SECRET not in str(err)
@@ -342,8 +343,8 @@ def test_a_filtered_path_keeps_its_type_and_never_shows_values():
     got.append(4)
     assert CTX["params"]["l"] == [1, 2, 3]  # the context is never changed
     err = failure("{{ config.missing | upper }}", file="c.yaml", line=9, where="headers.X")
-    assert str(err) == ("c.yaml:9: at headers.X: template '{{ config.missing | upper }}': "
-                        "'dict object' has no attribute 'missing'")
+    assert str(err).startswith("c.yaml:9: at headers.X: template '{{ config.missing | upper }}': "
+                               "the setting 'missing' has no value")
     assert (err.file, err.line, err.where) == ("c.yaml", 9, "headers.X")
     err = failure("Bearer {{ params[config.key] | upper }}", file="c.yaml", line=3)
     assert SECRET not in str(err) and SECRET not in "".join(traceback.format_exception(err))
@@ -403,3 +404,30 @@ def test_a_reader_renders_as_render_does(source):
     with T.deferred():
         late = T.compile(source, file="c.yaml", line=5)
     assert _outcome(late.reader(), CTX) == _outcome(t.render, CTX)
+
+
+def test_a_template_error_keeps_its_file_and_line_on_a_cached_load(tmp_path, monkeypatch):
+    """The second load comes from the cache; its templates still say where they are, and an unset setting says so."""
+    monkeypatch.setenv("OPENAI_CONNECTOR_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "acct.yaml"
+    path.write_text(
+        "manifest_version: 2\n"
+        "connector:\n"
+        "  name: acct\n"
+        "  base_url: https://api.example.com\n"
+        "  settings: {account: {description: The account in every path.}}\n"
+        "  credentials: {open: {type: none}}\n"
+        "actions:\n"
+        "  - name: things.list\n"
+        "    method: GET\n"
+        "    path: '/accounts/{{ config.account }}/things'\n"
+        "    response: {type: json}\n", encoding="utf-8")
+    seen = []
+    for _ in range(2):
+        eng = engine.Engine(manifest=str(path))
+        with pytest.raises(engine.TemplateError) as info:
+            eng.prepare("things.list", {})
+        seen.append((info.value.file, info.value.line, str(info.value)))
+    assert list((tmp_path / "cache").iterdir())  # the second load was the cached one
+    assert seen[0] == seen[1] and seen[0][:2] == (str(path), 10)
+    assert "the setting 'account' has no value" in seen[0][2] and "--set account=" in seen[0][2]
