@@ -18,6 +18,7 @@ from requests.structures import CaseInsensitiveDict
 
 from .components.bodies import scalar
 from .errors import ValidationError, Problem, UploadSourceError
+from .templates import OMIT
 
 if TYPE_CHECKING:
     from .manifest import Action
@@ -223,7 +224,11 @@ class RequestBuilder:
                 pieces.append(_path_value(value(scope)))
         pairs: list[str] = []
         for key, value in self.fixed_query:
-            pairs.append(f"{key}={encode_query_value(value if isinstance(value, str) else value(scope))}")
+            if not isinstance(value, str):
+                value = value(scope)
+                if value is OMIT:
+                    continue
+            pairs.append(f"{key}={encode_query_value(value)}")
         for name, wire, style in self.query:
             if name in params:
                 for k, v in style(wire, params[name]):
@@ -251,7 +256,12 @@ class RequestBuilder:
             auth.apply(secret, headers, credential_query)
         scope = self._scope(params, ctx) if self.templated else None
         for key, value in self.fixed_headers.items():
-            headers[key] = value if isinstance(value, str) else _header_template(value, scope, key)
+            if isinstance(value, str):
+                headers[key] = value
+            else:
+                text = _header_template(value, scope, key)
+                if text is not None:
+                    headers[key] = text
         for name, wire, style in self.header_params:
             if name in params:
                 headers[wire] = _header_text(style, params[name])
@@ -312,9 +322,11 @@ def _reader(templates: Mapping[str, Any], value: Any) -> Any:
     return value if template is None else template.reader()
 
 
-def _header_template(read: Callable[[Any], Any], scope: Any, name: str) -> str:
+def _header_template(read: Callable[[Any], Any], scope: Any, name: str) -> str | None:
     value = read(scope)
     if type(value) is not str:
+        if value is OMIT:
+            return None  # the header is not sent
         value = scalar(value)
     if value.isascii() and value.isprintable():  # header_value_problem's common case, without its call
         return value

@@ -20,9 +20,11 @@ Rules:
   or `keys` mean the data, not the dict method.
 - Undefined names or keys fail (StrictUndefined); templates run in Jinja2's immutable sandbox.
 - Render errors are `TemplateError`s that say where and why but never show the values rendered with.
-- Besides Jinja2's built-in filters (`default`, `int`, `tojson`, `urlencode`, ...) there is
-  `b64encode` (a str as UTF-8, or bytes, to base64 text, for Basic auth and the like), and the global
-  `now_utc()` (the current UTC time as ISO 8601, `2024-01-31T12:00:00Z`).
+- Besides Jinja2's built-in filters (`default`, `int`, `tojson`, `urlencode`, ...) there are
+  `b64encode` (a str as UTF-8, or bytes, to base64 text, for Basic auth and the like) and `without`
+  (a mapping without some keys); the global `now_utc()` (the current UTC time as ISO 8601,
+  `2024-01-31T12:00:00Z`); and `omit`, which leaves out the key, list item, header or query value
+  whose single expression gives it (`{{ params.x | default(omit) }}`).
 """
 from __future__ import annotations
 
@@ -156,6 +158,21 @@ class Template:
         raise TemplateError(reason, source=self.source, file=self._file, line=self._line, where=self._where)
 
 
+class _Omit:
+    """What `omit` renders to: the key (or list item, header, query value) holding it is left out."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "omit"
+
+    def __str__(self) -> str:
+        raise TypeError("`omit` stands alone in a value ({{ x | default(omit) }}): it cannot be part of a text")
+
+
+OMIT = _Omit()
+
+
 class TreeTemplate:
     """A structure whose strings may be templates; `render` returns a fresh copy with them rendered.
 
@@ -267,7 +284,12 @@ def _renderer(plan: Any) -> Callable[[Mapping[str, Any]], Any] | None:
         def render_map(context: Mapping[str, Any]) -> dict[Any, Any]:
             out = {}  # a loop: a comprehension costs a function call of its own, twice this map's render
             for k, f, v in entries:
-                out[k] = v if f is None else f(context)
+                if f is None:
+                    out[k] = v
+                else:
+                    value = f(context)
+                    if value is not OMIT:
+                        out[k] = value
             return out
         return render_map
     if kind is _Seq:
@@ -276,7 +298,12 @@ def _renderer(plan: Any) -> Callable[[Mapping[str, Any]], Any] | None:
         def render_list(context: Mapping[str, Any]) -> list[Any]:
             out = []
             for f, v in items:
-                out.append(v if f is None else f(context))
+                if f is None:
+                    out.append(v)
+                else:
+                    value = f(context)
+                    if value is not OMIT:
+                        out.append(value)
             return out
         return render_list
     return None
@@ -401,6 +428,13 @@ def _b64encode(value: str | bytes) -> str:
     return base64.b64encode(value.encode() if isinstance(value, str) else value).decode("ascii")
 
 
+def _without(value: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """A copy of a mapping without these keys: `{{ body | without('associations') }}` nests the rest."""
+    if not isinstance(value, Mapping):
+        raise TypeError("`without` takes a mapping")
+    return {k: v for k, v in value.items() if k not in keys}
+
+
 def _now_utc() -> str:
     from datetime import datetime, timezone
 
@@ -441,6 +475,8 @@ class _Jinja:
         self.env = KeysFirstSandboxedEnvironment(undefined=Undefined, autoescape=False, keep_trailing_newline=True)
         self.env.filters["b64encode"] = _b64encode
         self.env.globals["now_utc"] = _now_utc
+        self.env.globals["omit"] = OMIT
+        self.env.filters["without"] = _without
         self.nodes, self.meta, self.Undefined = nodes, meta, Undefined
         self.TemplateExpression, self.SecurityError = TemplateExpression, SecurityError
         self.TemplateSyntaxError = jinja2.TemplateSyntaxError

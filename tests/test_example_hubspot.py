@@ -179,6 +179,12 @@ def test_create_nests_the_flat_fields_under_properties(api, connect):
     assert req.headers["content-type"] == "application/json" and req.headers["authorization"] == BEARER
 
 
+def test_associations_stay_at_the_top_beside_the_nested_properties(api, connect):
+    links = [{"to": {"id": "101"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]
+    connect().run("crm.contacts.create", {"email": "cy@example.com", "associations": links})
+    assert api.requests[0].json() == {"properties": {"email": "cy@example.com"}, "associations": links}
+
+
 def test_custom_properties_given_as_extra_body_are_nested_too(api, connect):
     contact = connect().run("crm.contacts.create", {"email": "bo@example.com"},
                             extra_body={"favorite_color": "teal"})

@@ -10,6 +10,8 @@ import threading
 import time
 import traceback
 
+import json
+
 import pytest
 
 import engine
@@ -431,3 +433,37 @@ def test_a_template_error_keeps_its_file_and_line_on_a_cached_load(tmp_path, mon
     assert list((tmp_path / "cache").iterdir())  # the second load was the cached one
     assert seen[0] == seen[1] and seen[0][:2] == (str(path), 10)
     assert "the setting 'account' has no value" in seen[0][2] and "--set account=" in seen[0][2]
+
+
+def test_omit_leaves_out_a_key_an_item_a_header_or_a_query_value():
+    tree = T.compile_tree({"a": "{{ params.missing | default(omit) }}", "b": "{{ params.n }}",
+                           "l": ["{{ omit }}", 1, "{{ params.s | default(omit) }}"]})
+    assert tree.render(CTX) == {"b": 5, "l": [1, "xyz"]}
+    assert str(failure("x{{ omit }}")).endswith("TypeError (values are not shown)")  # not within a text
+    assert render("{{ params.d | without('a-b', 'items') }}") == {"k": 1}
+    assert render("{{ dict(a=1).items() | list }}") == [("a", 1)]
+    m = engine.load({
+        "manifest_version": 2,
+        "connector": {"name": "crm", "base_url": "https://api.example.com", "credentials": {"open": {"type": "none"}}},
+        "actions": [{
+            "name": "contacts.create", "method": "POST", "path": "/contacts",
+            "headers": {"X-Trace": "{{ params.trace | default(omit) }}"},
+            "query": {"dry": "{{ params.dry | default(omit) }}"},
+            "body": {"type": "json", "template": {"properties": "{{ body | without('associations') }}",
+                                                  "associations": "{{ body.associations | default(omit) }}"}},
+            "params": [{"name": "email", "in": "body", "schema": {"type": "string"}},
+                       {"name": "associations", "in": "body", "schema": {"type": "array"}},
+                       {"name": "trace", "in": "header", "wire": "X-Ignored", "schema": {"type": "string"}},
+                       {"name": "dry", "in": "body", "schema": {"type": "boolean"}}],
+            "response": {"type": "json"}}],
+        "composites": [{"name": "contacts.make", "params_from": "contacts.create",
+                        "steps": [{"type": "call", "action": "contacts.create",
+                                   "params": {"email": "{{ params.email }}",
+                                              "trace": "{{ params.trace | default(omit) }}"}}]}]})
+    eng = engine.Engine(manifest=m)
+    req = eng.prepare("contacts.create", {"email": "a@b.c"})
+    assert "X-Trace" not in req.headers and req.url == "https://api.example.com/contacts"
+    assert json.loads(req.body) == {"properties": {"email": "a@b.c"}}
+    req = eng.prepare("contacts.create", {"email": "a@b.c", "associations": [{"id": 1}], "trace": "t", "dry": True})
+    assert req.headers["X-Trace"] == "t" and req.url == "https://api.example.com/contacts?dry=true"
+    assert json.loads(req.body) == {"properties": {"email": "a@b.c", "dry": True}, "associations": [{"id": 1}]}
