@@ -327,7 +327,7 @@ class Engine:
             from .sandbox import SandboxAdapter
 
             # Everything but the socket runs as for the real API: the adapter answers in process.
-            self.sandbox = SandboxAdapter(self.manifest, self.base_url, state_file=sandbox_state)
+            self.sandbox = SandboxAdapter(self.manifest, self.base_url, state_file=sandbox_state, config=self._settings)
             session.mount(self.base_url, self.sandbox)
             for name, auth in self.manifest.credentials.items():
                 if self._secrets.get(name) is None:

@@ -50,11 +50,13 @@ from requests.structures import CaseInsensitiveDict
 
 from .errors import Error
 from .files import replace_file
+from .request import _path_value
 from .sandbox_synth import Synth
 
 __all__ = ["SandboxAdapter"]
 
 _HOLE = re.compile(r"^\{([^{}]*)\}$")
+_PATH_PIECE = re.compile(r"\{\{.*?\}\}|\{([^{}]*)\}")  # a template, or a placeholder (as the engine reads a path)
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _ITEM_KINDS = ("retrieve", "update", "delete", "verb")
 
@@ -183,25 +185,63 @@ class _Reply(Exception):
 
 
 class _Route:
-    """One action, compiled once: its path pattern and what the sandbox does for it."""
+    """One action, compiled once: its path pattern and what the sandbox does for it.
 
-    def __init__(self, action: Any, kind: str, type_: str | None, parents: dict[str, str]) -> None:
+    The pattern is the path as the engine sends it: a placeholder matches its value wherever it
+    stands (a whole segment, `{Sid}.json`, `x{id}`), a template the text it renders to with the
+    sandbox's settings (any text within one segment when it cannot be rendered there), and a
+    trailing slash stays.
+    """
+
+    def __init__(self, action: Any, kind: str, type_: str | None, parents: dict[str, str],
+                 config: Mapping[str, Any]) -> None:
         self.action, self.kind, self.type, self.parents = action, kind, type_, parents
-        segs = action.path.strip("/").split("/")
         wire_to_name = {p.wire: p.name for p in action.params if p.location == "path"}
-        self.holes = [wire_to_name.get(m.group(1), m.group(1)) for m in map(_HOLE.match, segs) if m]
-        self.literals = sum(1 for s in segs if not _HOLE.match(s))
-        self.regex = re.compile("^/" + "/".join("([^/]+)" if _HOLE.match(s) else re.escape(s) for s in segs) + "$")
+        self.holes: list[str] = []
+        pattern, pos = [], 0
+        for m in _PATH_PIECE.finditer(action.path):
+            pattern.append(re.escape(action.path[pos:m.start()]))
+            if m.group(1) is not None:
+                self.holes.append(wire_to_name.get(m.group(1), m.group(1)))
+                pattern.append("([^/]+)")
+            else:
+                text = _rendered(action.templates.get(m.group(0)), config)
+                pattern.append("[^/]*" if text is None else re.escape(text))
+            pos = m.end()
+        pattern.append(re.escape(action.path[pos:]))
+        self.regex = re.compile("^" + "".join(pattern) + "$")
+        segs = _shape(action.path).strip("/").split("/")
+        # Most fixed segments first (POST /threads/runs is not POST /threads/{thread_id}), then most
+        # segments holding fixed text beside a placeholder (`x{id}` before `{id}`).
+        self.literals = sum(1 for s in segs if not _PATH_PIECE.search(s))
+        self.partial = sum(1 for s in segs if _PATH_PIECE.search(s) and _PATH_PIECE.sub("", s))
         self.verb = segs[-1] if kind == "verb" else None
         self.body = {p.wire: p for p in action.params if p.location == "body"}
+
+
+def _shape(path: str) -> str:
+    """A path as the routing rules read its shape: a trailing slash says nothing about it."""
+    return path.rstrip("/") or "/"
+
+
+def _rendered(template: Any, config: Mapping[str, Any]) -> str | None:
+    """A path template's text as the engine sends it with these settings, or None if it needs more."""
+    if template is None:
+        return None
+    try:
+        return _path_value(template.render({"config": config}))
+    except Exception:  # noqa: BLE001 - it reads the call's params, or a setting not given: any text
+        return None
 
 
 class SandboxAdapter(BaseAdapter):
     """Answers requests under the base URL from descriptors, schemas and state; opens no socket."""
 
-    def __init__(self, manifest: Any, base_url: str, *, state_file: str | os.PathLike | None = None) -> None:
+    def __init__(self, manifest: Any, base_url: str, *, state_file: str | os.PathLike | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.manifest = manifest
+        self.config: Mapping[str, Any] = dict(config or {})  # the settings, as path templates render them
         self.cfg: Mapping[str, Any] = manifest.connector.get("sandbox", {})
         self.base_path = urlsplit(base_url).path.rstrip("/")
         self.state_file = os.fspath(state_file) if state_file is not None else None
@@ -223,16 +263,17 @@ class SandboxAdapter(BaseAdapter):
     def _compile(self, actions: list[Any]) -> None:
         # Objects whose schema names no type (items of many kinds) get the type `types` declares for an action.
         declared = self.cfg.get("types", {})
+        path = {a.name: _shape(a.path) for a in actions}  # what the rules below read of each path
         types = {a.name: declared.get(a.name) or self.synth.type_of(a.response_schema) for a in actions}
         self.item_types: dict[str, str] = {}  # item path template -> type of the object there
         self.type_schemas: dict[str, Any] = {}
         for a in sorted(actions, key=lambda a: a.method != "GET"):  # what a GET answers names the item's type
-            if _HOLE.match(a.path.rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
-                self.item_types.setdefault(a.path, types[a.name])
+            if _HOLE.match(path[a.name].rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
+                self.item_types.setdefault(path[a.name], types[a.name])
                 self.type_schemas.setdefault(types[a.name], a.response_schema)
         verbs = self.cfg.get("verbs", {})
         for a in actions:  # POST /{id}/<verb> answering with the item's own type acts on that item
-            prefix, last = a.path.rsplit("/", 1)
+            prefix, last = path[a.name].rsplit("/", 1)
             t = types[a.name]
             if a.method == "POST" and t and not _HOLE.match(last) and _HOLE.match(prefix.rsplit("/", 1)[-1]) \
                     and self.item_types.get(prefix, t if last in verbs else None) == t:
@@ -241,7 +282,7 @@ class SandboxAdapter(BaseAdapter):
         # A list's items are of the type its schema says, else of the item that its path leads to.
         listed = {a.name: declared.get(a.name)
                   or self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
-                  or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == a.path), None)
+                  or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == path[a.name]), None)
                   for a in actions if a.pagination}
         for a in actions:  # a type only listed is made from its list's items
             if a.pagination and listed[a.name]:
@@ -252,25 +293,25 @@ class SandboxAdapter(BaseAdapter):
             | set(self.cfg.get("ids", {}).values())
         self.routes: list[_Route] = []
         for a in actions:
-            prefix, last = a.path.rsplit("/", 1)
+            prefix, last = path[a.name].rsplit("/", 1)
             t = types[a.name]
             if a.response_kind == "binary":
                 kind, t = "binary", None
             elif a.pagination:
                 kind, t = "list", listed[a.name]
-            elif _HOLE.match(last) and self.item_types.get(a.path):
-                kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types[a.path]
+            elif _HOLE.match(last) and self.item_types.get(path[a.name]):
+                kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types[path[a.name]]
             elif t is not None and self.item_types.get(prefix) == t:
                 kind = "verb"
-            elif a.method == "POST" and self._list_type(actions, listed, a.path) in self.cfg.get("many", {}):
-                kind, t = "many", self._list_type(actions, listed, a.path)
+            elif a.method == "POST" and self._list_type(actions, listed, path[a.name]) in self.cfg.get("many", {}):
+                kind, t = "many", self._list_type(actions, listed, path[a.name])
             else:
                 kind = "create" if a.method == "POST" and t in self.storable else "synth"
-            self.routes.append(_Route(a, kind, t, self._parent_types(a.path, kind in _ITEM_KINDS)))
+            self.routes.append(_Route(a, kind, t, self._parent_types(path[a.name], kind in _ITEM_KINDS), self.config))
         self.creatable = {r.type for r in self.routes if r.kind in ("create", "many")} \
             | {spec["create"] for spec in self.cfg.get("attach", {}).values()}
         # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
-        self.routes.sort(key=lambda r: -r.literals)
+        self.routes.sort(key=lambda r: (-r.literals, -r.partial))
         self.parents: dict[str, dict[str, str]] = {}  # a type at several paths is inside what any of them names
         for path, t in self.item_types.items():
             self.parents.setdefault(t, {}).update(self._parent_types(path, True))
@@ -284,7 +325,8 @@ class SandboxAdapter(BaseAdapter):
 
     @staticmethod
     def _list_type(actions: list[Any], listed: Mapping[str, str | None], path: str) -> str | None:
-        return next((listed[a.name] for a in actions if a.pagination and a.method == "GET" and a.path == path), None)
+        return next((listed[a.name] for a in actions if a.pagination and a.method == "GET" and _shape(a.path) == path),
+                    None)
 
     def _parent_types(self, path: str, item: bool) -> dict[str, str]:
         """Path parameter -> type of the enclosing object it names (the item's own id excluded)."""
@@ -721,7 +763,8 @@ class SandboxAdapter(BaseAdapter):
         elif route.kind == "many":  # one object per item of the declared field, answered as a list of them
             spec = {"field": self.cfg["many"][route.type], "create": route.type}
             data = [r["data"] for r in self._hold(state, spec, body.get(spec["field"]) or [], params)]
-            lister = next(r for r in self.routes if r.kind == "list" and r.action.path == route.action.path)
+            lister = next(r for r in self.routes
+                          if r.kind == "list" and _shape(r.action.path) == _shape(route.action.path))
             cursor = _Cursor(lister.action.pagination)
             page = self.synth.value(schema, None, body, want=True) if schema else {}
             page = {**(page if isinstance(page, dict) else {}), cursor.items: data}
