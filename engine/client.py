@@ -326,6 +326,12 @@ class Engine:
         if sandbox or sandbox_state is not None:
             from .sandbox import SandboxAdapter
 
+            # A setting that only templates read (an account id in every path) gets a stand-in, as an
+            # unset credential does: the sandbox needs no account. One sent as a header stays unset
+            # (a setting with no value sends no header).
+            for name, spec in settings.items():
+                if name not in self._settings and "header" not in spec:
+                    self._settings[name] = "sandbox"
             # Everything but the socket runs as for the real API: the adapter answers in process.
             self.sandbox = SandboxAdapter(self.manifest, self.base_url, state_file=sandbox_state, config=self._settings)
             session.mount(self.base_url, self.sandbox)

@@ -121,3 +121,14 @@ def test_a_templated_part_of_a_path_is_routed_as_the_setting_renders():
     with pytest.raises(Exception) as caught:
         adapter._route("GET", "/v1/accounts/a/b/things/abc.json")
     assert caught.value.status == 404
+
+
+def test_a_setting_only_templates_read_gets_a_stand_in_and_one_sent_as_a_header_does_not():
+    m = _things("/accounts/{{ config.acct }}/things.json", "/accounts/{{ config.acct }}/things/{id}.json",
+                settings={"acct": {"env": "THING_ACCOUNT"}, "team": {"header": "X-Team"}})
+    with sandbox(m) as e:
+        request = e.prepare("things.list", {})
+        assert "/accounts/sandbox/things.json" in request.url and "X-Team" not in request.headers
+        assert e.run("things.list") == {"data": []}
+    with pytest.raises(engine.Error, match="acct"):  # outside the sandbox the setting is still needed
+        engine.Engine(m, key="k").prepare("things.list", {})
