@@ -48,6 +48,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from .components.paths import Path
 from .errors import Error
 from .files import replace_file
 from .request import _path_value
@@ -70,11 +71,30 @@ def _request_id() -> str:
 
 
 def _put(node: dict[str, Any], path: str, value: Any) -> None:
-    """node["response"]["body"] = value for the path `"response.body"`."""
+    """node["response"]["body"] = value for the path `"response.body"` (what is in the way replaced)."""
     *parents, last = path.split(".")
     for key in parents:
-        node = node.setdefault(key, {})
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
     node[last] = value
+
+
+def _steps(path: str) -> list[str] | None:
+    """A plain path's keys (`a.b` -> [a, b], `$` -> []); None for a template or a path with list indexes."""
+    if "{" in path:
+        return None
+    steps = Path(path).steps
+    return [s for s in steps if isinstance(s, str)] if all(isinstance(s, str) for s in steps) else None
+
+
+def _ident(data: Mapping[str, Any]) -> str | None:
+    """An object's id as the text a path or a query names it by (an integer id too); None without one."""
+    ident = data.get("id")
+    return None if ident is None or isinstance(ident, (bool, dict, list)) else str(ident)
+
+
+_WHOLE: Mapping[str, Any] = {"type": "single", "items": "$"}  # how a GET answering an array lists
 
 
 def _fill(template: str, fields: Mapping[str, Any]) -> str:
@@ -127,9 +147,10 @@ def _shape_problem(state: Any) -> str | None:
             return f"objects[{type_[:40]!r}] is not an object"
         for ident, record in items.items():
             where = f"objects[{type_[:40]!r}][{ident[:40]!r}]"
+            # Kept by its id (text, or an integer as text); an object with no id by its place (`#seq`).
             if not isinstance(record, dict) or not isinstance(record.get("data"), dict) \
-                    or not isinstance(record["data"].get("id"), str) \
-                    or ident.split("/", 1)[0] != record["data"]["id"]:
+                    or ident.split("/", 1)[0] != (_ident(record["data"]) or ident.split("/", 1)[0]) \
+                    or (_ident(record["data"]) is None and not ident.startswith("#")):
                 return f"{where} is not an object whose `data` has that id"
             scope, content = record.get("scope"), record.get("content")
             if not isinstance(scope, dict) or not all(isinstance(v, str) for v in scope.values()):
@@ -219,6 +240,7 @@ class _Route:
         self.body = {p.wire: p for p in action.params if p.location == "body"}
 
 
+
 def _shape(path: str) -> str:
     """A path as the routing rules read its shape: a trailing slash says nothing about it."""
     return path.rstrip("/") or "/"
@@ -264,6 +286,14 @@ class SandboxAdapter(BaseAdapter):
         # Objects whose schema names no type (items of many kinds) get the type `types` declares for an action.
         declared = self.cfg.get("types", {})
         path = {a.name: _shape(a.path) for a in actions}  # what the rules below read of each path
+        # What lists: a paginated action, and a GET whose answer is an array of objects of a type (the body
+        # is the one page). An array of anything else is answered as any answer is, made from its schema.
+        self.paging: dict[str, Mapping[str, Any]] = {a.name: a.pagination for a in actions if a.pagination}
+        for a in actions:
+            if a.name not in self.paging and a.method == "GET" and a.response_kind == "json" \
+                    and _kind(self.synth.resolve(a.response_schema)) == "array" \
+                    and (declared.get(a.name) or self.synth.type_of(self._items_schema(a.response_schema, _WHOLE))):
+                self.paging[a.name] = _WHOLE
         types = {a.name: declared.get(a.name) or self.synth.type_of(a.response_schema) for a in actions}
         self.item_types: dict[str, str] = {}  # item path template -> type of the object there
         self.type_schemas: dict[str, Any] = {}
@@ -281,13 +311,12 @@ class SandboxAdapter(BaseAdapter):
                 self.type_schemas.setdefault(t, a.response_schema)
         # A list's items are of the type its schema says, else of the item that its path leads to.
         listed = {a.name: declared.get(a.name)
-                  or self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
+                  or self.synth.type_of(self._items_schema(a.response_schema, self.paging[a.name]))
                   or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == path[a.name]), None)
-                  for a in actions if a.pagination}
+                  for a in actions if a.name in self.paging}
         for a in actions:  # a type only listed is made from its list's items
-            if a.pagination and listed[a.name]:
-                self.type_schemas.setdefault(listed[a.name], self.synth.prop(a.response_schema,
-                                                                             a.pagination["items"]).get("items"))
+            if listed.get(a.name):
+                self.type_schemas.setdefault(listed[a.name], self._items_schema(a.response_schema, self.paging[a.name]))
         # Types that body fields name (`ids`) are kept too, so a later request can find them.
         self.storable = set(self.item_types.values()) | {t for t in listed.values() if t} \
             | set(self.cfg.get("ids", {}).values())
@@ -297,7 +326,7 @@ class SandboxAdapter(BaseAdapter):
             t = types[a.name]
             if a.response_kind == "binary":
                 kind, t = "binary", None
-            elif a.pagination:
+            elif a.name in self.paging:
                 kind, t = "list", listed[a.name]
             elif _HOLE.match(last) and self.item_types.get(path[a.name]):
                 kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types[path[a.name]]
@@ -433,7 +462,8 @@ class SandboxAdapter(BaseAdapter):
         record = {"data": data, "scope": dict(scope), "seq": state["seq"]}
         if content is not None:
             record["content"] = base64.b64encode(content).decode("ascii")
-        state["objects"].setdefault(type_, {})[self._key(type_, data["id"], scope)] = record
+        ident = _ident(data) or f"#{state['seq']}"  # an object with no id of its own is kept by its place
+        state["objects"].setdefault(type_, {})[self._key(type_, ident, scope)] = record
         return record
 
     def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
@@ -463,8 +493,8 @@ class SandboxAdapter(BaseAdapter):
                 shaped = self.synth.value(props[key], key, {key: value}, want=True, given=given)
                 if self.synth.valid(props[key], shaped):
                     data[key] = shaped
-        if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
-            data["id"] = _new_id(self.cfg.get("id_prefixes", {}).get(type_ or "", ""))
+        if ("id" in props or not schema) and not self._given_id(props.get("id"), fields.get("id")):
+            data["id"] = self._new_id(type_, props.get("id"))
         for field, prefix in self.cfg.get("item_ids", {}).items():  # items made inside it get ids of their own
             for item in data.get(field) if isinstance(data.get(field), list) else ():
                 if isinstance(item, dict) and item.get("id") == "":
@@ -472,6 +502,21 @@ class SandboxAdapter(BaseAdapter):
         if type_ in self.cfg.get("progress", {}) and self.status_field in props:
             data[self.status_field] = self.cfg["progress"][type_][0]
         return data
+
+    def _given_id(self, schema: Any, value: Any) -> bool:
+        """Whether a given id is one to keep: text, or a whole number where the schema's id is a number."""
+        if isinstance(value, str):
+            return True
+        return isinstance(value, int) and not isinstance(value, bool) \
+            and _kind(self.synth.resolve(schema)) in ("integer", "number")
+
+    def _new_id(self, type_: str | None, schema: Any) -> Any:
+        """A fresh id of the kind the schema's `id` is: a whole number (from its minimum), else prefixed text."""
+        s = self.synth.resolve(schema)
+        if _kind(s) in ("integer", "number"):
+            low = max(int(s.get("minimum", 1)), 1)
+            return low + secrets.randbelow(1_000_000_000)
+        return _new_id(self.cfg.get("id_prefixes", {}).get(type_ or "", ""))
 
     def _shaped(self, schema: Any, data: dict[str, Any]) -> dict[str, Any]:
         """A stored object as an answer of another shape gives it (a membership made as an assignment, read
@@ -501,7 +546,7 @@ class SandboxAdapter(BaseAdapter):
         records = state["objects"].get(type_, {})
         record = records.get(self._key(type_, ident, scope))
         if record is None and type_ in self.cfg.get("id_from", {}):  # named without the objects it is inside
-            record = next((r for r in records.values() if r["data"]["id"] == ident
+            record = next((r for r in records.values() if _ident(r["data"]) == ident
                            and all(r["scope"].get(k, v) == v for k, v in scope.items())), None)
         if record is None or any(record["scope"].get(k, v) != v for k, v in scope.items()):
             raise self._error(404, "not_found", noun=type_.rsplit(".", 1)[-1].replace("_", " "), id=ident)
@@ -574,7 +619,7 @@ class SandboxAdapter(BaseAdapter):
 
     def _items(self, state: dict[str, Any], type_: str, record: dict[str, Any],
                spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-        own, ident = self.own_param.get(type_), record["data"].get("id")
+        own, ident = self.own_param.get(type_), _ident(record["data"])
         return [r for r in state["objects"].get(spec["create"], {}).values() if own and r["scope"].get(own) == ident]
 
     def _count(self, state: dict[str, Any], type_: str, record: dict[str, Any]) -> None:
@@ -742,7 +787,7 @@ class SandboxAdapter(BaseAdapter):
             for name, ptype in self.parents.get(route.type, {}).items():
                 if name not in scope:  # an enclosing object the call creates along the way
                     parent = self._object(ptype, self.type_schemas.get(ptype), {}, {})
-                    scope[name] = self._store(state, ptype, parent, {})["data"]["id"]
+                    scope[name] = _ident(self._store(state, ptype, parent, {})["data"]) or ""
                     events.append((f"{ptype}.created", parent))
             fields = {**inherited, **body, **self._file_fields(files)}
             obj = self._object(route.type, schema, fields, scope, body)
@@ -775,7 +820,16 @@ class SandboxAdapter(BaseAdapter):
                     page[key] = value
             return json.dumps(page).encode(), "application/json"
         elif route.kind == "synth":  # with no schema to follow, the answer says back what was sent
-            data = self._object(route.type, schema, {**body, **params}, {}, body) if schema else copy.deepcopy(body)
+            shape = self.synth.resolve(schema)
+            if _kind(shape) == "array":  # a list: one item made from its items' schema, as an object is
+                items = shape.get("items")
+                data = [] if not self.synth.resolve(items) \
+                    else [self._object(self.synth.type_of(items), items, {**body, **params}, {}, body)] \
+                    if _kind(self.synth.resolve(items)) in ("object", None) \
+                    else [self.synth.value(items, None, body, want=True)]
+            else:
+                data = self._object(route.type, schema, {**body, **params}, {}, body) if schema \
+                    else copy.deepcopy(body)
             record = {"data": data, "scope": {}}
         else:
             record = self._find(state, route.type, target, params)
@@ -960,13 +1014,13 @@ class SandboxAdapter(BaseAdapter):
     def _list(self, route: _Route, state: dict[str, Any], scope: Mapping[str, str],
               query: Mapping[str, list[str]]) -> dict[str, Any]:
         """A page of the stored objects of the route's type; with no type known, an empty page in the style's shape."""
-        action, spec, schema = route.action, route.action.pagination, route.action.response_schema
+        action, spec, schema = route.action, self.paging[route.action.name], route.action.response_schema
         q = {name: self._query_value(action, name, values) for name, values in query.items()}
-        items_schema = self.synth.prop(schema, spec["items"]).get("items") or self.type_schemas.get(route.type or "")
+        items_schema = self._items_schema(schema, spec) or self.type_schemas.get(route.type or "")
         limit_param = action.by_name.get("limit")
         limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
         out = self.synth.value(schema, None, q, want=True) if schema else {}
-        if action.pagination_name == self.cfg.get("buckets", {}).get("pagination") and schema:
+        if "buckets" in self.cfg and action.pagination_name == self.cfg["buckets"].get("pagination") and schema:
             return self._buckets(route, q, out, items_schema)
         records = [r for r in state["objects"].get(route.type or "", {}).values()
                    if all(r["scope"].get(k) == v for k, v in scope.items())]
@@ -981,7 +1035,7 @@ class SandboxAdapter(BaseAdapter):
         order_param = action.by_name.get("order")
         order = q.get("order") or (order_param.schema.get("default") if order_param else "asc")
         records.sort(key=lambda r: r["seq"], reverse=order == "desc")
-        ids = [r["data"]["id"] for r in records]
+        ids = [_ident(r["data"]) for r in records]
         page, more = records, False
         cursor = _Cursor(spec)
         if spec["type"] == "cursor":
@@ -997,14 +1051,42 @@ class SandboxAdapter(BaseAdapter):
         for record in page:
             self._count(state, route.type or "", record)
         data = [self._shaped(items_schema, r["data"]) for r in page]
-        out[spec["items"]] = data
-        fields = self.synth.props(schema)[0]
-        for key, value in ((cursor.has_more, more), (cursor.prev_field, data[0]["id"] if data else None),
-                           (cursor.next_field if cursor.by_item else None, data[-1]["id"] if data else None),
+        at = _steps(spec.get("items", "$"))
+        if at == []:  # the body is the list
+            return data
+        if at is None:  # items at a list index (`a[0].b`): the page as its schema makes it
+            return out
+        out = out if isinstance(out, dict) else {}
+        _put(out, ".".join(at), data)
+        # Where the paginator reads on, as it reads it: the first and last items' ids, whether more follow.
+        first, last = (page[0]["data"].get("id"), page[-1]["data"].get("id")) if page else (None, None)
+        for key, value in ((cursor.has_more, more), (cursor.prev_field, first),
+                           (cursor.next_field if cursor.by_item else None, last),
                            (cursor.next_field if not cursor.by_item else None, None)):
-            if key and (not schema or key in fields and (value is not None or self.synth.valid(fields[key], None))):
-                out[key] = value
+            if not isinstance(key, str) or not _steps(key):  # none declared, a template or not a plain path
+                continue
+            field = self._at(schema, key) if schema else {}
+            if field is not None and (value is not None or not schema or self.synth.valid(field, None)):
+                _put(out, ".".join(_steps(key)), value)
         return out
+
+    def _items_schema(self, schema: Any, spec: Mapping[str, Any]) -> Any:
+        """The schema of a list's items: the `items` of the array the paginator's `items` path leads to."""
+        found = self._at(schema, spec.get("items", "$")) if schema else None
+        return self.synth.resolve(found).get("items") if found is not None else None
+
+    def _at(self, schema: Any, path: str) -> Any:
+        """The schema of what a plain path (`a.b`, `$`) leads to, or None where the schema has no such field."""
+        steps = _steps(path)
+        if steps is None:
+            return None
+        node = schema
+        for step in steps:
+            props = self.synth.props(node)[0]
+            if step not in props:
+                return None
+            node = props[step]
+        return node
 
     def _buckets(self, route: _Route, q: Mapping[str, Any], out: dict[str, Any], items_schema: Any) -> dict[str, Any]:
         """Reports hold no state: a page of the bounded series of time buckets the query spans.

@@ -409,7 +409,6 @@ def test_the_sandbox_lists_owners_at_their_trailing_slash_path():
         assert [sorted(o) for o in owners] == [["id"]] and eng.run("owners.list")["results"] == owners
 
 
-@pytest.mark.xfail(strict=True, reason="engine: the sandbox answers `{}` for a JSON answer whose schema is an array")
 def test_the_sandbox_answers_a_list_for_an_array_schema():
     with engine.Engine(manifest=MANIFEST, sandbox=True) as eng:
         assert isinstance(eng.run("legacy.owners.list"), list)

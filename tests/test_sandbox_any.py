@@ -9,6 +9,7 @@ import copy
 import io
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import engine
 from engine import cli
 
 BASE = "http://127.0.0.1:9/v1"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(autouse=True)
@@ -132,3 +134,91 @@ def test_a_setting_only_templates_read_gets_a_stand_in_and_one_sent_as_a_header_
         assert e.run("things.list") == {"data": []}
     with pytest.raises(engine.Error, match="acct"):  # outside the sandbox the setting is still needed
         engine.Engine(m, key="k").prepare("things.list", {})
+
+
+# -- answers that are arrays ---------------------------------------------------------------------------
+
+def test_an_answer_whose_schema_is_an_array_is_a_list():
+    item = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}
+    m = manifest([
+        {"name": "names.all", "method": "GET", "path": "/names",
+         "response": {"type": "json", "schema": {"type": "array", "items": item}}},
+        {"name": "names.parse", "method": "POST", "path": "/names/parse", "body": "json",
+         "params": [{"name": "n", "in": "body", "schema": {"type": "integer"}}],
+         "response": {"type": "json", "schema": {"type": "array", "items": item}}},
+        {"name": "words.all", "method": "GET", "path": "/words",
+         "response": {"type": "json", "schema": {"type": "array", "items": {"type": "string"}}}},
+        {"name": "things.all", "method": "GET", "path": "/things",
+         "response": {"type": "json", "schema": {"type": "array", "items": {"$ref": "#/schemas/Thing"}}}},
+        {"name": "things.create", "method": "POST", "path": "/things", "body": "json",
+         "params": [{"name": "name", "in": "body", "schema": {"type": "string"}}],
+         "response": {"type": "json", "schema": {"$ref": "#/schemas/Thing"}}},
+    ], {"Thing": THING})
+    with sandbox(m) as e:
+        assert e.run("names.all") == [{"name": ""}]  # made from the items' schema
+        assert e.run("names.parse", {"n": 3}) == [{"name": "", "n": 3}]  # which takes what was sent
+        assert e.run("words.all") == [""]
+        assert e.run("things.all") == []  # a list of objects of a type: the ones kept
+        made = [e.run("things.create", {"name": name}) for name in ("a", "b")]
+        assert e.run("things.all") == made
+
+
+# -- objects whose id is not text, or that have none ------------------------------------------------------
+
+def _tickets(ticket: dict[str, Any]) -> dict[str, Any]:
+    """Zendesk-like: items nested under `tickets`, the walk's flags and links at nested paths."""
+    ident = [{"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
+    return manifest([
+        {"name": "tickets.list", "method": "GET", "path": "/tickets",
+         "params": [{"name": "after", "in": "query", "schema": {"type": "string"}}],
+         "pagination": {"type": "cursor", "items": "tickets", "has_more": "meta.has_more",
+                        "next": {"body": "links.next"}, "send": {"url": True}},
+         "response": {"type": "json", "schema": {"type": "object", "properties": {
+             "tickets": {"type": "array", "items": {"$ref": "#/schemas/Ticket"}},
+             "meta": {"type": "object", "properties": {"has_more": {"type": "boolean"}}},
+             "links": {"type": "object", "properties": {"next": {"type": ["string", "null"]}}}}}}},
+        {"name": "tickets.create", "method": "POST", "path": "/tickets", "body": "json",
+         "params": [{"name": "subject", "in": "body", "schema": {"type": "string"}}],
+         "response": {"type": "json", "schema": {"$ref": "#/schemas/Ticket"}}},
+        {"name": "tickets.show", "method": "GET", "path": "/tickets/{ticket_id}", "params": ident,
+         "response": {"type": "json", "schema": {"$ref": "#/schemas/Ticket"}}},
+    ], {"Ticket": ticket})
+
+
+def test_an_integer_id_is_made_an_integer_and_found_by_its_text():
+    ticket = {"type": "object", "required": ["id"],
+              "properties": {"id": {"type": "integer", "minimum": 1}, "subject": {"type": "string"}}}
+    with sandbox(_tickets(ticket)) as e:
+        made = e.run("tickets.create", {"subject": "Help"})
+        assert isinstance(made["id"], int) and made["id"] >= 1 and made["subject"] == "Help"
+        assert e.run("tickets.show", {"ticket_id": made["id"]}) == made
+        page = e.run("tickets.list")
+        assert page == {"tickets": [made], "meta": {"has_more": False}, "links": {"next": None}}
+        assert list(e.paginate("tickets.list")) == [made]
+        with pytest.raises(engine.NotFoundError):
+            e.run("tickets.show", {"ticket_id": made["id"] + 1})
+
+
+def test_objects_without_an_id_are_kept_and_listed():
+    event = {"type": "object", "required": ["object", "note"], "properties": {
+        "object": {"type": "string", "const": "event"}, "note": {"type": "string"}}}
+    m = manifest([{"name": "events.list", "method": "GET", "path": "/events",
+                   "params": [{"name": "after", "in": "query", "schema": {"type": "string"}}],
+                   "pagination": {"type": "cursor", "items": "data", "next": {"body": "last", "last_item": "id"},
+                                  "send": {"param": "after"}, "has_more": "more"},
+                   "response": {"type": "json", "schema": {"type": "object", "properties": {
+                       "data": {"type": "array", "items": {"$ref": "#/schemas/Event"}},
+                       "more": {"type": "boolean"}, "last": {"type": ["string", "null"]}}}}}],
+                 {"Event": event})
+    with sandbox(m) as e:
+        page = e.run("events.list")  # no action makes events: one appears when first listed
+        assert page == {"data": [{"object": "event", "note": ""}], "more": False, "last": None}
+        assert list(e.paginate("events.list")) == page["data"]
+
+
+def test_the_zendesk_example_lists_tickets_in_the_sandbox():
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["--manifest", str(EXAMPLES / "zendesk.yaml"), "--sandbox", "run", "tickets.list"], out, err)
+    assert code == 0, err.getvalue()
+    page = json.loads(out.getvalue())
+    assert [type(t["id"]) for t in page["tickets"]] == [int] and page["meta"]["has_more"] is False
