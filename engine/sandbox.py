@@ -53,6 +53,7 @@ from .errors import Error
 from .files import replace_file
 from .request import _path_value
 from .sandbox_synth import Synth
+from .templates import is_template
 
 __all__ = ["SandboxAdapter"]
 
@@ -239,6 +240,14 @@ class _Route:
         self.verb = segs[-1] if kind == "verb" else None
         self.body = {p.wire: p for p in action.params if p.location == "body"}
 
+
+
+def _bodies(action: Any) -> list[dict[str, Any]]:
+    """The action's body block, then those of its options (a choice of content types), shorthands spelt out."""
+    spec = action.spec.get("body") or {}
+    spec = {"type": spec} if isinstance(spec, str) else spec
+    options = [o.get("body", {}) for o in spec.get("options", ()) if isinstance(o, dict)]
+    return [spec, *({"type": b} if isinstance(b, str) else b for b in options if isinstance(b, (str, dict)))]
 
 
 def _shape(path: str) -> str:
@@ -1166,8 +1175,12 @@ class SandboxAdapter(BaseAdapter):
         elif ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
             fields = {k: self._typed(route.body[k].schema if k in route.body else None, v)
                       for k, v in self._form(data).items()}
-        elif self._raw_param(route, ctype):  # a body that is one param's text (SDP, say)
-            fields = {self._raw_param(route, ctype): data.decode("utf-8", "replace")}
+        elif self._raw_param(route, ctype):  # a body that is one param's text (SDP, say), or a file's bytes
+            name = self._raw_param(route, ctype)
+            if name in route.body and route.body[name].file is not None:
+                files = {name: (name, data)}
+            else:
+                fields = {name: data.decode("utf-8", "replace")}
         elif data:
             try:
                 fields = json.loads(data)
@@ -1192,11 +1205,12 @@ class SandboxAdapter(BaseAdapter):
 
     @staticmethod
     def _raw_param(route: _Route, ctype: str) -> str | None:
-        """The param a raw body of this content type carries, as the action's body (or a choice of it) says."""
-        spec = route.action.spec.get("body") or {}
-        for body in [spec, *(o.get("body", {}) for o in spec.get("options", ()))]:
+        """The param a raw body of this content type carries, as the action's body (or a choice of it) says
+        (any content type, where a template gives it)."""
+        for body in _bodies(route.action):
+            declared = str(body.get("content_type", ""))
             if body.get("type") == "raw" and body.get("param") and \
-                    ctype.split(";")[0].strip().lower() == str(body.get("content_type", "")).lower():
+                    (is_template(declared) or ctype.split(";")[0].strip().lower() == declared.lower()):
                 return body["param"]
         return None
 

@@ -222,3 +222,18 @@ def test_the_zendesk_example_lists_tickets_in_the_sandbox():
     assert code == 0, err.getvalue()
     page = json.loads(out.getvalue())
     assert [type(t["id"]) for t in page["tickets"]] == [int] and page["meta"]["has_more"] is False
+
+
+# -- raw bodies --------------------------------------------------------------------------------------------
+
+def test_a_raw_file_body_with_a_templated_content_type_is_read_as_the_file():
+    m = manifest([{"name": "uploads.create", "method": "POST", "path": "/uploads",
+                   "body": {"type": "raw", "param": "file",
+                            "content_type": "{{ params.content_type | default('application/binary', true) }}"},
+                   "params": [{"name": "file", "in": "body", "required": True, "file": {}},
+                              {"name": "content_type", "in": "body", "schema": {"type": "string"}}],
+                   "response": {"type": "json", "schema": {"type": "object", "properties": {
+                       "token": {"type": "string"}}}}}])
+    with sandbox(m) as e:
+        assert e.run("uploads.create", {"file": b"hello"}) == {}
+        assert e.run("uploads.create", {"file": b"\x00\xff", "content_type": "image/png"}) == {}
