@@ -239,7 +239,17 @@ class _Route:
         self.partial = sum(1 for s in segs if _PATH_PIECE.search(s) and _PATH_PIECE.sub("", s))
         self.verb = segs[-1] if kind == "verb" else None
         self.body = {p.wire: p for p in action.params if p.location == "body"}
+        # Body type -> where its template puts the body fields (`{properties: "{{ body }}"}` -> ["properties"]);
+        # None for a template that places them otherwise. Only templated bodies are here.
+        self.body_at: dict[str, tuple[list[Any] | None, Any]] = {}  # and the template, for its own keys
+        for body in _bodies(action):
+            if "template" in body:
+                holes = list(_holes(body["template"], []))
+                self.body_at.setdefault(body.get("type", ""), (holes[0] if len(holes) == 1 else None,
+                                                               body["template"]))
 
+
+_BODY_HOLE = re.compile(r"\s*\{\{\s*body\s*\}\}\s*")
 
 
 def _bodies(action: Any) -> list[dict[str, Any]]:
@@ -248,6 +258,18 @@ def _bodies(action: Any) -> list[dict[str, Any]]:
     spec = {"type": spec} if isinstance(spec, str) else spec
     options = [o.get("body", {}) for o in spec.get("options", ()) if isinstance(o, dict)]
     return [spec, *({"type": b} if isinstance(b, str) else b for b in options if isinstance(b, (str, dict)))]
+
+
+def _holes(node: Any, at: list[Any]) -> Iterator[list[Any]]:
+    """Where in a body template the body fields go whole: each place holding just `{{ body }}`."""
+    if isinstance(node, str) and _BODY_HOLE.fullmatch(node):
+        yield at
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _holes(value, [*at, key])
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _holes(value, [*at, i])
 
 
 def _shape(path: str) -> str:
@@ -539,8 +561,13 @@ class SandboxAdapter(BaseAdapter):
         return made == given or isinstance(given, str) and made not in (None, "") \
             and _kind(self.synth.resolve(prop)) not in ("string", None) and not self.synth.valid(prop, given)
 
-    def _echo(self, data: dict[str, Any], props: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+    def _echo(self, data: dict[str, Any], props: Mapping[str, Any], fields: Mapping[str, Any],
+              merge: bool = False) -> None:
+        """The given fields the schema takes, into the object; with `merge`, an object's fields into the object
+        already there (a templated update names only the fields it changes)."""
         for key, value in fields.items():
+            if merge and isinstance(value, dict) and isinstance(data.get(key), dict):
+                value = {**data[key], **value}
             if key in props and self.synth.valid(props[key], value):
                 data[key] = copy.deepcopy(value)
 
@@ -766,7 +793,9 @@ class SandboxAdapter(BaseAdapter):
     def _handle(self, route: _Route, state: dict[str, Any], params: dict[str, str], query: dict[str, list[str]],
                 data: bytes | None, ctype: str, batched: bool = False) -> tuple[bytes, str]:
         """The answer's bytes and content type; `batched` requests (lines of a batch file) cannot stream."""
-        body, files = self._body(route, data, ctype)
+        body, files, wire = self._body(route, data, ctype)
+        # A templated body as sent (`{"ticket": {...}}`) fills the object's fields of those names too.
+        sent = {k: v for k, v in wire.items() if k not in body} if wire is not body else {}
         switch, value = route.action.stream_param, route.action.stream_value
         asked = body.get(switch) if switch in body else query.get(switch, [None])[-1] if switch else None
         streams = switch is not None and (asked == value if switch in body else asked == json.dumps(value).strip('"'))
@@ -798,7 +827,7 @@ class SandboxAdapter(BaseAdapter):
                     parent = self._object(ptype, self.type_schemas.get(ptype), {}, {})
                     scope[name] = _ident(self._store(state, ptype, parent, {})["data"]) or ""
                     events.append((f"{ptype}.created", parent))
-            fields = {**inherited, **body, **self._file_fields(files)}
+            fields = {**inherited, **sent, **body, **self._file_fields(files)}
             obj = self._object(route.type, schema, fields, scope, body)
             key = self.cfg.get("id_from", {}).get(route.type)
             if key and isinstance(body.get(key), str):
@@ -833,11 +862,11 @@ class SandboxAdapter(BaseAdapter):
             if _kind(shape) == "array":  # a list: one item made from its items' schema, as an object is
                 items = shape.get("items")
                 data = [] if not self.synth.resolve(items) \
-                    else [self._object(self.synth.type_of(items), items, {**body, **params}, {}, body)] \
+                    else [self._object(self.synth.type_of(items), items, {**sent, **body, **params}, {}, body)] \
                     if _kind(self.synth.resolve(items)) in ("object", None) \
                     else [self.synth.value(items, None, body, want=True)]
             else:
-                data = self._object(route.type, schema, {**body, **params}, {}, body) if schema \
+                data = self._object(route.type, schema, {**sent, **body, **params}, {}, body) if schema \
                     else copy.deepcopy(body)
             record = {"data": data, "scope": {}}
         else:
@@ -855,6 +884,7 @@ class SandboxAdapter(BaseAdapter):
             if route.kind == "retrieve" and status in steps[:-1]:  # one step further on every poll
                 self._set_status(state, route.type, record, steps[steps.index(status) + 1], [])
             elif route.kind != "retrieve":
+                self._echo(record["data"], self.synth.props(schema)[0], sent, merge=True)
                 self._echo(record["data"], self.synth.props(schema)[0], body)
                 verb = self.cfg.get("verbs", {}).get(route.verb or "", {})
                 if "status" in verb:
@@ -1155,12 +1185,20 @@ class SandboxAdapter(BaseAdapter):
         return values[-1]
 
     # -- request bodies ---------------------------------------------------------
-    def _body(self, route: _Route, data: bytes | None, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The body's fields, and its file parts as (filename, bytes), checked as the API checks them."""
+    def _body(self, route: _Route, data: bytes | None,
+              ctype: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The body's fields, its file parts as (filename, bytes), and the body as sent, checked as the API
+        checks them.
+
+        A templated body is read back through its template: the fields are what sits where it puts
+        `{{ body }}` (`{"properties": {...}}` -> the contact's fields), checked as any body's are. A
+        template that places them otherwise cannot be read back: its body is taken unchecked.
+        """
         if data is None:
-            return {}, {}
+            return {}, {}, {}
         fields: dict[str, Any] = {}
         files: dict[str, Any] = {}
+        form = False
         if ctype.startswith("multipart/"):
             message = BytesParser(policy=_email_policy.HTTP).parsebytes(
                 b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + data)
@@ -1173,8 +1211,7 @@ class SandboxAdapter(BaseAdapter):
                     fields.setdefault(name, []).append(payload.decode("utf-8"))
             fields = {k: self._form_value(route, k, v) for k, v in fields.items()}
         elif ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-            fields = {k: self._typed(route.body[k].schema if k in route.body else None, v)
-                      for k, v in self._form(data).items()}
+            fields, form = self._form(data), True
         elif self._raw_param(route, ctype):  # a body that is one param's text (SDP, say), or a file's bytes
             name = self._raw_param(route, ctype)
             if name in route.body and route.body[name].file is not None:
@@ -1188,6 +1225,22 @@ class SandboxAdapter(BaseAdapter):
                 raise self._error(400, "bad_json") from None
             if not isinstance(fields, dict):
                 raise self._error(400, "bad_json")
+        wire = fields
+        kind = "form" if form else "multipart" if ctype.startswith("multipart/") else "json"
+        if kind in route.body_at:
+            at, template = route.body_at[kind]
+            if at is None:
+                return fields, files, wire
+            if at and isinstance(template, dict):  # beside the fields, only what the template itself writes
+                for name in sorted(fields.keys() - template.keys()):
+                    raise self._error(400, "unknown", param=name)
+            inner: Any = fields
+            for step in at:
+                inner = inner.get(step) if isinstance(inner, dict) else inner[step] \
+                    if isinstance(inner, list) and isinstance(step, int) and step < len(inner) else None
+            fields = inner if isinstance(inner, dict) else {}
+        if form:
+            fields = {k: self._typed(route.body[k].schema if k in route.body else None, v) for k, v in fields.items()}
         for name in sorted(fields.keys() | files.keys()):
             if name not in route.body:
                 raise self._error(400, "unknown", param=name)
@@ -1201,7 +1254,7 @@ class SandboxAdapter(BaseAdapter):
 
                 detail = jsonschema.exceptions.best_match(errors).message
                 raise self._error(400, "invalid", param=name, detail=detail)
-        return fields, files
+        return fields, files, wire
 
     @staticmethod
     def _raw_param(route: _Route, ctype: str) -> str | None:

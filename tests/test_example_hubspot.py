@@ -393,12 +393,12 @@ def test_the_sandbox_answers_lists_searches_and_reads_offline():
     assert code == 0 and json.loads(out) == {"results": []}
 
 
-@pytest.mark.xfail(strict=True, reason="engine: the sandbox checks a templated body's wire shape against the flat "
-                                        "body params, so every nested create is a 400 (param 'properties')")
 def test_the_sandbox_creates_a_contact_from_a_templated_body():
     with engine.Engine(manifest=MANIFEST, sandbox=True) as eng:
         created = eng.run("crm.contacts.create", {"email": "ada@example.com", "firstname": "Ada"})
         assert eng.run("crm.contacts.retrieve", {"contactId": created["id"]})["id"] == created["id"]
+        assert created["properties"] == {"email": "ada@example.com", "firstname": "Ada"}  # nested, as sent
+        assert list(eng.paginate("crm.contacts.list")) == [created]
 
 
 def test_the_sandbox_lists_owners_at_their_trailing_slash_path():

@@ -136,6 +136,70 @@ def test_a_setting_only_templates_read_gets_a_stand_in_and_one_sent_as_a_header_
         engine.Engine(m, key="k").prepare("things.list", {})
 
 
+# -- templated bodies: read back through their template ------------------------------------------------
+
+CONTACT = {"type": "object", "properties": {
+    "id": {"type": "string"},
+    "properties": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+    "archived": {"type": "boolean"}}}
+
+
+def _contacts(template: Any = None, body: str = "json") -> dict[str, Any]:
+    ident = [{"name": "contact_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    fields = [{"name": "email", "in": "body", "required": True, "schema": {"type": "string", "maxLength": 20}},
+              {"name": "firstname", "in": "body", "schema": {"type": "string"}}]
+    shape = {"type": body, **({"template": template} if template is not None else {})}
+    one = {"type": "json", "schema": {"$ref": "#/schemas/Contact"}}
+    return manifest([
+        {"name": "contacts.list", "method": "GET", "path": "/contacts", "pagination": {
+            "type": "cursor", "items": "results", "next": {"body": "paging.next.after"}, "send": {"param": "after"}},
+         "params": [{"name": "after", "in": "query", "schema": {"type": "string"}}],
+         "response": {"type": "json", "schema": {"type": "object", "properties": {
+             "results": {"type": "array", "items": {"$ref": "#/schemas/Contact"}},
+             "paging": {"type": "object", "properties": {"next": {"type": "object", "properties": {
+                 "after": {"type": "string"}}}}}}}}},
+        {"name": "contacts.create", "method": "POST", "path": "/contacts", "body": shape, "params": fields,
+         "response": one},
+        {"name": "contacts.retrieve", "method": "GET", "path": "/contacts/{contact_id}", "params": ident,
+         "response": one},
+        {"name": "contacts.update", "method": "PATCH", "path": "/contacts/{contact_id}", "body": shape,
+         "params": ident + [{**f, "required": False} for f in fields], "response": one},
+    ], {"Contact": CONTACT})
+
+
+@pytest.mark.parametrize("body", ["json", "form"])
+def test_a_body_nested_by_its_template_is_read_back_and_the_object_kept(body):
+    with sandbox(_contacts({"properties": "{{ body }}"}, body)) as e:
+        sent = e.prepare("contacts.create", {"email": "ada@example.com", "firstname": "Ada"}).body
+        assert (b'"properties"' if body == "json" else b"properties[email]=") in sent
+        made = e.run("contacts.create", {"email": "ada@example.com", "firstname": "Ada"})
+        assert made["properties"] == {"email": "ada@example.com", "firstname": "Ada"}  # as sent, where it goes
+        assert e.run("contacts.retrieve", {"contact_id": made["id"]}) == made
+        assert e.run("contacts.list") == {"results": [made]}
+        changed = e.run("contacts.update", {"contact_id": made["id"], "firstname": "Augusta"})
+        assert changed["properties"] == {"email": "ada@example.com", "firstname": "Augusta"}  # only what was sent
+        assert e.run("contacts.retrieve", {"contact_id": made["id"]}) == changed
+
+
+def test_a_templated_body_is_still_checked_as_the_fields_it_carries():
+    with sandbox(_contacts({"properties": "{{ body }}"})) as e:
+        with pytest.raises(engine.BadRequestError) as caught:  # a field the action does not declare
+            e.run("contacts.create", {"email": "ada@example.com"}, extra_body={"colour": "teal"})
+        assert "colour" in json.dumps(caught.value.body)
+        session = e.session
+        url = BASE + "/contacts"
+        bad = session.post(url, json={"properties": {"email": "x" * 21}}, headers={"X-Key": "k"})
+        assert bad.status_code == 400 and "email" in bad.text  # longer than the schema allows
+        assert session.post(url, json={"properties": {}}).status_code == 400  # email is required
+        assert session.post(url, json={"email": "a@b.c"}).status_code == 400  # not where the template puts it
+
+
+def test_a_template_that_places_fields_one_by_one_is_taken_unchecked():
+    with sandbox(_contacts({"contact": {"mail": "{{ body.email }}"}, "v": 2})) as e:
+        assert e.prepare("contacts.create", {"email": "a@b.c"}).body == b'{"contact":{"mail":"a@b.c"},"v":2}'
+        assert e.run("contacts.create", {"email": "a@b.c"})["id"]
+
+
 # -- answers that are arrays ---------------------------------------------------------------------------
 
 def test_an_answer_whose_schema_is_an_array_is_a_list():
