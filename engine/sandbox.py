@@ -183,8 +183,18 @@ def _query(text: str) -> dict[str, list[str]]:
     return query
 
 
-# Messages for a connector whose `errors` do not word them.
-_OWN_WORDING = {"bad_form": "The form body cannot be read: {detail}."}
+# Messages for a connector whose `errors` do not word them (any manifest but one that declares its API's).
+_OWN_WORDING = {
+    "not_found": "No {noun} found with id '{id}'.",
+    "no_route": "No action of this connector answers {method} {path}.",
+    "missing": "Missing required parameter: '{param}'.",
+    "unknown": "Unknown parameter: '{param}'.",
+    "invalid": "Invalid value for '{param}': {detail}.",
+    "bad_json": "The body is not a JSON object.",
+    "bad_form": "The form body cannot be read: {detail}.",
+    "line_url": "The url '{url}' of this line is not the batch's endpoint '{endpoint}'.",
+    "line_stream": "Invalid value for '{param}': a batched request cannot stream its answer.",
+}
 _FORM_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])+)")
 _FORM_SUB = re.compile(r"\[([^\[\]]*)\]")
 

@@ -301,3 +301,20 @@ def test_a_raw_file_body_with_a_templated_content_type_is_read_as_the_file():
     with sandbox(m) as e:
         assert e.run("uploads.create", {"file": b"hello"}) == {}
         assert e.run("uploads.create", {"file": b"\x00\xff", "content_type": "image/png"}) == {}
+
+
+# -- errors: worded for any connector -----------------------------------------------------------------------
+
+def test_the_sandboxs_errors_say_what_is_wrong_for_a_connector_that_words_none():
+    with sandbox(_contacts()) as e:
+        with pytest.raises(engine.NotFoundError, match="No Contact found with id 'nobody'"):
+            e.run("contacts.retrieve", {"contact_id": "nobody"})
+        with pytest.raises(engine.BadRequestError, match="Unknown parameter: 'colour'"):
+            e.run("contacts.create", {"email": "a@b.c"}, extra_body={"colour": "teal"})
+        nowhere = e.session.get(BASE + "/nowhere")
+        assert nowhere.status_code == 404
+        assert nowhere.json()["error"]["message"] == "No action of this connector answers GET /v1/nowhere."
+        missing = e.session.post(BASE + "/contacts", json={})
+        assert missing.json()["error"]["message"] == "Missing required parameter: 'email'."
+        assert e.session.post(BASE + "/contacts", data=b"[1]").json()["error"]["message"] == \
+            "The body is not a JSON object."
