@@ -48,7 +48,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from .components.paths import Path
+from .components.paths import MISSING, Path
 from .errors import Error
 from .files import replace_file
 from .request import _path_value
@@ -87,6 +87,24 @@ def _steps(path: str) -> list[str] | None:
         return None
     steps = Path(path).steps
     return [s for s in steps if isinstance(s, str)] if all(isinstance(s, str) for s in steps) else None
+
+
+_READ = re.compile(r"\bresponse\.body((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def _reads(spec: Any) -> list[str]:
+    """The body paths a paginator's templates read (`response.body.a.b` -> `a.b`), each once."""
+    found: dict[str, None] = {}
+    stack = [spec]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and "{{" in node:
+            found.update(dict.fromkeys(m.group(1)[1:] for m in _READ.finditer(node)))
+    return list(found)
 
 
 def _ident(data: Mapping[str, Any]) -> str | None:
@@ -820,7 +838,7 @@ class SandboxAdapter(BaseAdapter):
                     self._find(state, type_, ident, {})
         schema = route.action.response_schema
         if route.kind == "list":
-            return json.dumps(self._list(route, state, params, query)).encode(), "application/json"
+            return json.dumps(self._list(route, state, params, query, body)).encode(), "application/json"
         if route.kind == "binary" and streams:  # a download asked for as events: the stream's events alone
             return self._stream(route, state, {"data": {}, "scope": {}}, body, [], query), "text/event-stream"
         if route.kind == "binary":  # the bytes of the object named in the path, else made up from the request
@@ -1061,13 +1079,14 @@ class SandboxAdapter(BaseAdapter):
     # -- lists ------------------------------------------------------------------
     # (_Cursor below reads a paginator block the way a server would: which params and fields it uses.)
     def _list(self, route: _Route, state: dict[str, Any], scope: Mapping[str, str],
-              query: Mapping[str, list[str]]) -> dict[str, Any]:
+              query: Mapping[str, list[str]], body: Mapping[str, Any]) -> Any:
         """A page of the stored objects of the route's type; with no type known, an empty page in the style's shape."""
         action, spec, schema = route.action, self.paging[route.action.name], route.action.response_schema
         q = {name: self._query_value(action, name, values) for name, values in query.items()}
         items_schema = self._items_schema(schema, spec) or self.type_schemas.get(route.type or "")
         limit_param = action.by_name.get("limit")
-        limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
+        limit = self._given(action, "limit", q, body) or (limit_param.schema.get("default") if limit_param else None)
+        limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 20
         out = self.synth.value(schema, None, q, want=True) if schema else {}
         if "buckets" in self.cfg and action.pagination_name == self.cfg["buckets"].get("pagination") and schema:
             return self._buckets(route, q, out, items_schema)
@@ -1087,8 +1106,10 @@ class SandboxAdapter(BaseAdapter):
         ids = [_ident(r["data"]) for r in records]
         page, more = records, False
         cursor = _Cursor(spec)
-        if spec["type"] == "cursor":
-            after, before = q.get(cursor.param), q.get(cursor.reverse_param or "")
+        if spec["type"] == "cursor" and cursor.param:  # else (a next URL, a header) every item on one page
+            # A cursor is an item's id: the one the page starts after (or ends before), wherever it is sent.
+            after, before = (self._given(action, name, q, body) for name in (cursor.param, cursor.reverse_param))
+            after, before = (None if v is None else str(v) for v in (after, before))
             if after is not None:
                 start = ids.index(after) + 1 if after in ids else len(ids)
                 page, more = records[start:start + limit], start + limit < len(records)
@@ -1097,6 +1118,12 @@ class SandboxAdapter(BaseAdapter):
                 page, more = records[max(0, end - limit):end], end - limit > 0
             else:
                 page, more = records[:limit], limit < len(records)
+        elif spec["type"] == "offset":  # every item on the first page (from the offset given), none after
+            start = self._given(action, spec["offset"]["param"], q, body)
+            page = records[max(start, 0):] if isinstance(start, int) and not isinstance(start, bool) else records
+        elif spec["type"] == "page_number":
+            number = self._given(action, spec["page"]["param"], q, body)
+            page = records if number in (None, spec["page"].get("start", 1)) else []
         for record in page:
             self._count(state, route.type or "", record)
         data = [self._shaped(items_schema, r["data"]) for r in page]
@@ -1107,17 +1134,32 @@ class SandboxAdapter(BaseAdapter):
             return out
         out = out if isinstance(out, dict) else {}
         _put(out, ".".join(at), data)
-        # Where the paginator reads on, as it reads it: the first and last items' ids, whether more follow.
+        # Where the paginator reads on, as it reads it: the first and last items' ids (the next page's token
+        # too, while more follow), whether more follow, how many there are in all.
         first, last = (page[0]["data"].get("id"), page[-1]["data"].get("id")) if page else (None, None)
         for key, value in ((cursor.has_more, more), (cursor.prev_field, first),
-                           (cursor.next_field if cursor.by_item else None, last),
-                           (cursor.next_field if not cursor.by_item else None, None)):
+                           (cursor.next_field, last if cursor.by_item or more else None),
+                           (spec.get("total") if spec["type"] == "offset" else None, len(records)),
+                           (spec.get("total_pages") if spec["type"] == "page_number" else None, 1)):
             if not isinstance(key, str) or not _steps(key):  # none declared, a template or not a plain path
                 continue
             field = self._at(schema, key) if schema else {}
             if field is not None and (value is not None or not schema or self.synth.valid(field, None)):
                 _put(out, ".".join(_steps(key)), value)
+        # What the paginator's templates read of the page (`{{ response.body.meta.total }}`), where the
+        # schema has it and the page does not yet: made from the schema.
+        for key in _reads(spec):
+            field = self._at(schema, key) if schema else None
+            if field is not None and Path(key).get(out) is MISSING:
+                _put(out, key, self.synth.value(field, key.rsplit(".", 1)[-1], q, want=True))
         return out
+
+    def _given(self, action: Any, name: str | None, query: Mapping[str, Any], body: Mapping[str, Any]) -> Any:
+        """The value the request gives for the action param `name`: from the query or the body, by its wire name."""
+        param = action.by_name.get(name) if name else None
+        if param is None:
+            return None
+        return (query if param.location == "query" else body if param.location == "body" else {}).get(param.wire)
 
     def _items_schema(self, schema: Any, spec: Mapping[str, Any]) -> Any:
         """The schema of a list's items: the `items` of the array the paginator's `items` path leads to."""

@@ -318,3 +318,72 @@ def test_the_sandboxs_errors_say_what_is_wrong_for_a_connector_that_words_none()
         assert missing.json()["error"]["message"] == "Missing required parameter: 'email'."
         assert e.session.post(BASE + "/contacts", data=b"[1]").json()["error"]["message"] == \
             "The body is not a JSON object."
+
+
+# -- walks: every paginator style pages through what is kept -------------------------------------------------
+
+def _walked(e: engine.Engine, action: str, params: dict[str, Any] | None = None) -> tuple[list[Any], int]:
+    sent, send = [], e.sandbox.send
+    e.sandbox.send = lambda request, **kw: sent.append(request.url) or send(request, **kw)
+    items = list(e.paginate(action, params or {}, max_pages=5))  # a walk that would not end stops
+    return items, len(sent)
+
+
+PAGE = {"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}}
+
+
+def _pages(pagination: dict[str, Any], page: dict[str, Any], params: list[dict[str, Any]],
+           method: str = "GET") -> dict[str, Any]:
+    return manifest([
+        {"name": "things.list", "method": method, "path": "/things" + ("/search" if method == "POST" else ""),
+         "params": params, "pagination": pagination, "body": "json" if method == "POST" else "none",
+         "response": {"type": "json", "schema": {"type": "object", "properties": page}}},
+        {"name": "things.create", "method": "POST", "path": "/things", "body": "json",
+         "params": [{"name": "n", "in": "body", "schema": {"type": "integer"}}],
+         "response": {"type": "json", "schema": {"$ref": "#/schemas/Thing"}}}], {"Thing": PAGE})
+
+
+ITEMS = {"type": "array", "items": {"$ref": "#/schemas/Thing"}}
+LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer"}}
+
+
+@pytest.mark.parametrize("name, m, params", [
+    ("a token at a nested path, absent at the end", _pages(
+        {"type": "cursor", "items": "results", "next": {"body": "paging.next.after"}, "send": {"param": "after"}},
+        {"results": ITEMS, "paging": {"type": "object", "properties": {"next": {"type": "object", "properties": {
+            "after": {"type": "string"}}}}}},
+        [LIMIT, {"name": "after", "in": "query", "schema": {"type": "string"}}]), {"limit": 10}),
+    ("a token in the body of a POST search", _pages(
+        {"type": "cursor", "items": "results", "next": {"body": "paging.next.after"}, "send": {"param": "after"}},
+        {"results": ITEMS, "paging": {"type": "object", "properties": {"next": {"type": "object", "properties": {
+            "after": {"type": "string"}}}}}},
+        [{**LIMIT, "in": "body"}, {"name": "after", "in": "body", "schema": {"type": "string"}}], "POST"),
+     {"limit": 10}),
+    ("more told by a template over the token, empty at the end", _pages(
+        {"type": "cursor", "items": "members", "next": {"body": "meta.next_cursor"}, "send": {"param": "cursor"},
+         "has_more": "{{ response.body.meta.next_cursor != '' }}"},
+        {"members": ITEMS, "meta": {"type": "object", "properties": {"next_cursor": {"type": "string"}}}},
+        [LIMIT, {"name": "cursor", "in": "query", "schema": {"type": "string"}}]), {"limit": 10}),
+    ("an offset up to a total", _pages(
+        {"type": "offset", "items": "results", "offset": {"param": "offset"}, "total": "totalResults"},
+        {"results": ITEMS, "totalResults": {"type": "integer"}},
+        [{"name": "offset", "in": "query", "schema": {"type": "integer"}}]), {}),
+    ("an offset with no total", _pages(
+        {"type": "offset", "items": "results", "offset": {"param": "offset"}},
+        {"results": ITEMS}, [{"name": "offset", "in": "query", "schema": {"type": "integer"}}]), {}),
+    ("numbered pages up to a count a template reads", _pages(
+        {"type": "page_number", "items": "results", "page": {"param": "page"},
+         "total_pages": "{{ [response.body.total_pages, 500] | min }}"},
+        {"results": ITEMS, "total_pages": {"type": "integer"}},
+        [{"name": "page", "in": "query", "schema": {"type": "integer"}}]), {}),
+    ("a next URL", _pages(
+        {"type": "cursor", "items": "results", "next": {"body": "next"}, "send": {"url": True},
+         "has_more": "more"},
+        {"results": ITEMS, "next": {"type": ["string", "null"]}, "more": {"type": "boolean"}}, []), {}),
+])
+def test_a_walk_pages_through_every_kept_object(name, m, params):
+    with sandbox(m) as e:
+        made = [e.run("things.create", {"n": i}) for i in range(25)]
+        items, requests_sent = _walked(e, "things.list", params)
+        assert items == made, name
+        assert requests_sent <= 3, name  # pages of 10, or one page of everything
