@@ -65,6 +65,14 @@ def test_a_basic_credential_of_two_parts_gets_a_stand_in_of_each():
         assert e.run("things.get") == {}
 
 
+def test_the_stripe_example_creates_a_customer_in_the_sandbox_from_the_command_line():
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["--manifest", str(EXAMPLES / "stripe.yaml"), "--sandbox", "run", "customers.create",
+                     "-p", "email=a@b.c"], out, err)
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue())["email"] == "a@b.c"
+
+
 # -- routes: every path the engine sends is matched ---------------------------------------------------
 
 THING = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}
@@ -203,7 +211,8 @@ def test_a_template_that_places_fields_one_by_one_is_taken_unchecked():
 # -- answers that are arrays ---------------------------------------------------------------------------
 
 def test_an_answer_whose_schema_is_an_array_is_a_list():
-    item = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}
+    item = {"type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}
     m = manifest([
         {"name": "names.all", "method": "GET", "path": "/names",
          "response": {"type": "json", "schema": {"type": "array", "items": item}}},
@@ -263,21 +272,41 @@ def test_an_integer_id_is_made_an_integer_and_found_by_its_text():
             e.run("tickets.show", {"ticket_id": made["id"] + 1})
 
 
-def test_objects_without_an_id_are_kept_and_listed():
+def _events() -> dict[str, Any]:
+    """A list of events, which have no id and which no action makes."""
     event = {"type": "object", "required": ["object", "note"], "properties": {
         "object": {"type": "string", "const": "event"}, "note": {"type": "string"}}}
-    m = manifest([{"name": "events.list", "method": "GET", "path": "/events",
-                   "params": [{"name": "after", "in": "query", "schema": {"type": "string"}}],
-                   "pagination": {"type": "cursor", "items": "data", "next": {"body": "last", "last_item": "id"},
-                                  "send": {"param": "after"}, "has_more": "more"},
-                   "response": {"type": "json", "schema": {"type": "object", "properties": {
-                       "data": {"type": "array", "items": {"$ref": "#/schemas/Event"}},
-                       "more": {"type": "boolean"}, "last": {"type": ["string", "null"]}}}}}],
-                 {"Event": event})
+    return manifest([{"name": "events.list", "method": "GET", "path": "/events",
+                      "params": [{"name": "after", "in": "query", "schema": {"type": "string"}}],
+                      "pagination": {"type": "cursor", "items": "data", "next": {"body": "last", "last_item": "id"},
+                                     "send": {"param": "after"}, "has_more": "more"},
+                      "response": {"type": "json", "schema": {"type": "object", "properties": {
+                          "data": {"type": "array", "items": {"$ref": "#/schemas/Event"}},
+                          "more": {"type": "boolean"}, "last": {"type": ["string", "null"]}}}}}],
+                    {"Event": event})
+
+
+def test_objects_without_an_id_are_kept_and_listed():
+    m = _events()
     with sandbox(m) as e:
         page = e.run("events.list")  # no action makes events: one appears when first listed
         assert page == {"data": [{"object": "event", "note": ""}], "more": False, "last": None}
         assert list(e.paginate("events.list")) == page["data"]
+
+
+def test_integer_ids_and_objects_without_one_are_kept_in_a_state_file(tmp_path):
+    ticket = {"type": "object", "properties": {"id": {"type": "integer"}, "subject": {"type": "string"}}}
+    state = tmp_path / "state.json"
+    with engine.Engine(_tickets(ticket), sandbox_state=state) as e:
+        made = e.run("tickets.create", {"subject": "Help"})
+    with engine.Engine(_events(), sandbox_state=state) as e:
+        listed = e.run("events.list")["data"]
+    with engine.Engine(_tickets(ticket), sandbox_state=state) as e:  # the file read back, as written
+        assert e.run("tickets.show", {"ticket_id": made["id"]}) == made
+    with engine.Engine(_events(), sandbox_state=state) as e:
+        assert e.run("events.list")["data"] == listed
+    kept = json.loads(state.read_text())["objects"]
+    assert list(kept["Ticket"]) == [str(made["id"])] and [k[0] for k in kept["event"]] == ["#"]
 
 
 def test_the_zendesk_example_lists_tickets_in_the_sandbox():
@@ -387,3 +416,165 @@ def test_a_walk_pages_through_every_kept_object(name, m, params):
         items, requests_sent = _walked(e, "things.list", params)
         assert items == made, name
         assert requests_sent <= 3, name  # pages of 10, or one page of everything
+
+
+# -- every action of every example connector -----------------------------------------------------------------
+
+try:  # the regular expression parser, to write a text a `pattern` accepts
+    import re._parser as _sre
+    from re import _constants as _sre_c
+except ImportError:  # Python 3.10
+    import sre_constants as _sre_c  # type: ignore[no-redef]
+    import sre_parse as _sre  # type: ignore[no-redef]
+
+
+def _text_for(pattern: str) -> str:
+    """The shortest plain text a regular expression matches (first alternatives, fewest repeats)."""
+    def emit(parsed: Any) -> str:
+        out = []
+        for op, arg in parsed:
+            if op is _sre_c.LITERAL:
+                out.append(chr(arg))
+            elif op is _sre_c.ANY:
+                out.append("a")
+            elif op is _sre_c.IN:
+                out.append(first_in(arg))
+            elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT):
+                low, _, sub = arg
+                out.append(emit(sub) * low)
+            elif op is _sre_c.SUBPATTERN:
+                out.append(emit(arg[-1]))
+            elif op is _sre_c.BRANCH:
+                out.append(emit(arg[1][0]))
+            elif op is _sre_c.CATEGORY:
+                out.append(category(arg))
+        return "".join(out)
+
+    def first_in(items: Any) -> str:
+        for op, arg in items:
+            if op is _sre_c.LITERAL:
+                return chr(arg)
+            if op is _sre_c.RANGE:
+                return chr(arg[0])
+            if op is _sre_c.CATEGORY:
+                return category(arg)
+        return "a"
+
+    def category(arg: Any) -> str:
+        return "0" if "DIGIT" in str(arg) else " " if "SPACE" in str(arg) else "a"
+
+    return emit(_sre.parse(pattern))
+
+
+def _minimal(schema: Any, defs: dict[str, Any], depth: int = 0) -> Any:
+    """A small value the schema accepts: what a careful caller would type for a required param."""
+    import jsonschema
+
+    if not isinstance(schema, dict) or depth > 12:
+        return "x"
+    if "$ref" in schema:
+        return _minimal({**defs[schema["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in schema.items()
+                                                                         if k != "$ref"}}, defs, depth + 1)
+    for key in ("const", "default"):
+        if schema.get(key) is not None:
+            return schema[key]
+    if schema.get("enum"):
+        return next(v for v in schema["enum"] if v is not None)
+    if schema.get("examples"):
+        return schema["examples"][0]
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf", "allOf")}
+    if schema.get("anyOf") or schema.get("oneOf"):
+        tries = [_minimal({**rest, **alt}, defs, depth + 1) for alt in schema.get("anyOf") or schema["oneOf"]
+                 if alt.get("type") != "null"]
+        root = {**schema, "$defs": defs}
+        return next((t for t in tries if jsonschema.Draft202012Validator(root).is_valid(t)), tries[0])
+    if schema.get("allOf"):
+        merged: dict[str, Any] = dict(rest)
+        for part in schema["allOf"]:
+            part = defs[part["$ref"].rsplit("/", 1)[-1]] if "$ref" in part else part
+            merged["properties"] = {**merged.get("properties", {}), **part.get("properties", {})}
+            merged["required"] = [*merged.get("required", []), *part.get("required", [])]
+            merged.setdefault("type", part.get("type"))
+        return _minimal(merged, defs, depth + 1)
+    kind = schema.get("type")
+    kind = next((t for t in kind if t != "null"), None) if isinstance(kind, list) else kind
+    kind = kind or ("object" if "properties" in schema else "array" if "items" in schema else "string")
+    if kind == "string":
+        if "pattern" in schema:
+            return _text_for(schema["pattern"])
+        known = {"email": "ada@example.com", "uri": "https://example.com/a", "url": "https://example.com/a",
+                 "date-time": "2024-01-02T03:04:05Z", "date": "2024-01-02",
+                 "uuid": "00000000-0000-4000-8000-000000000000"}
+        return known.get(schema.get("format"), "x" * max(1, schema.get("minLength", 1)))
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        return max(int(low) + (1 if "exclusiveMinimum" in schema else 0), 1)
+    if kind == "boolean":
+        return False
+    if kind == "array":
+        return [_minimal(schema.get("items", {}), defs, depth + 1) for _ in range(max(1, schema.get("minItems", 1)))]
+    if kind == "object":
+        props = schema.get("properties", {})
+        names = list(dict.fromkeys([*schema.get("required", []), *list(props)[:schema.get("minProperties", 0)]]))
+        return {k: _minimal(props.get(k, {}), defs, depth + 1) for k in names}
+    return None
+
+
+def _params(action: Any) -> dict[str, Any]:
+    schema = action.input_schema()
+    defs = schema.get("$defs", {})
+    out = {}
+    for name in schema.get("required", []):
+        prop = schema["properties"][name]
+        out[name] = ("upload.txt", b"hello") if prop.get("format") == "binary" else _minimal(prop, defs)
+    return out
+
+
+class _Clock:
+    """A clock the sleeps move: a composite that polls runs to its deadline at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _outcome(e: engine.Engine, action: Any, params: dict[str, Any]) -> str:
+    """'ok', or the typed error's class name; any other exception fails the test."""
+    from engine.composite import run_composite
+
+    try:
+        if action.composite:
+            action.validate(params)
+            clock = _Clock()
+            run_composite(e, action, params, sleep=clock.sleep, clock=clock)
+        else:
+            result = e.run(action.name, params)
+            if action.paginator is not None and not action.streamed_always:
+                list(e.paginate(action.name, params, max_pages=5))
+            if action.response_kind == "json" and action.response_schema and not action.streamed_always:
+                kind = e.sandbox.synth.resolve(action.response_schema)
+                assert isinstance(result, list) == (kind.get("type") == "array"), action.name
+    except engine.ValidationError as exc:
+        # Only where the sandbox's own answers feed a later call (a composite's next step).
+        assert action.composite, f"{action.name}: the params made for the test are invalid: {exc}"
+        return type(exc).__name__
+    except engine.Error as exc:
+        text = str(exc)
+        assert action.name in text or action.composite, text
+        said = text.split("HTTP ", 1)[1].split(": ", 1)[1] if "HTTP " in text else text
+        assert " " in said.strip(), f"{action.name}: {text!r} does not say what is wrong"
+        return type(exc).__name__
+    return "ok"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_action_of_every_example_runs_in_the_sandbox(path):
+    with sandbox(engine.manifest.load(str(path))) as e:
+        outcomes = {a.name: _outcome(e, a, _params(a)) for a in e.actions()}
+    # An error is a typed engine.Error that says what is wrong (an unknown id's 404, say); some answer.
+    assert "ok" in outcomes.values(), outcomes
