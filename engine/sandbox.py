@@ -238,7 +238,7 @@ class _Route:
     """One action, compiled once: its path pattern and what the sandbox does for it.
 
     The pattern is the path as the engine sends it: a placeholder matches its value wherever it
-    stands (a whole segment, `{Sid}.json`, `x{id}`), a template the text it renders to with the
+    stands (a whole segment, `{id}.json`, `x{id}`), a template the text it renders to with the
     sandbox's settings (any text within one segment when it cannot be rendered there), and a
     trailing slash stays.
     """
@@ -267,7 +267,7 @@ class _Route:
         self.partial = sum(1 for s in segs if _PATH_PIECE.search(s) and _PATH_PIECE.sub("", s))
         self.verb = segs[-1] if kind == "verb" else None
         self.body = {p.wire: p for p in action.params if p.location == "body"}
-        # Body type -> where its template puts the body fields (`{properties: "{{ body }}"}` -> ["properties"]);
+        # Body type -> where its template puts the body fields (`{user: "{{ body }}"}` -> ["user"]);
         # None for a template that places them otherwise. Only templated bodies are here.
         self.body_at: dict[str, tuple[list[Any] | None, Any]] = {}  # and the template, for its own keys
         for body in _bodies(action):
@@ -822,7 +822,7 @@ class SandboxAdapter(BaseAdapter):
                 data: bytes | None, ctype: str, batched: bool = False) -> tuple[bytes, str]:
         """The answer's bytes and content type; `batched` requests (lines of a batch file) cannot stream."""
         body, files, wire = self._body(route, data, ctype)
-        # A templated body as sent (`{"ticket": {...}}`) fills the object's fields of those names too.
+        # A templated body as sent (`{"user": {...}}`) fills the object's fields of those names too.
         sent = {k: v for k, v in wire.items() if k not in body} if wire is not body else {}
         switch, value = route.action.stream_param, route.action.stream_value
         asked = body.get(switch) if switch in body else query.get(switch, [None])[-1] if switch else None
@@ -1243,7 +1243,7 @@ class SandboxAdapter(BaseAdapter):
         checks them.
 
         A templated body is read back through its template: the fields are what sits where it puts
-        `{{ body }}` (`{"properties": {...}}` -> the contact's fields), checked as any body's are. A
+        `{{ body }}` (`{"user": {...}}` -> the user's fields), checked as any body's are. A
         template that places them otherwise cannot be read back: its body is taken unchecked.
         """
         if data is None:
