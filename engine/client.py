@@ -326,12 +326,22 @@ class Engine:
         if sandbox or sandbox_state is not None:
             from .sandbox import SandboxAdapter
 
+            # A setting that only templates read (an account id in every path) gets a stand-in, as an
+            # unset credential does: the sandbox needs no account. One sent as a header stays unset
+            # (a setting with no value sends no header).
+            for name, spec in settings.items():
+                if name not in self._settings and "header" not in spec:
+                    self._settings[name] = "sandbox"
             # Everything but the socket runs as for the real API: the adapter answers in process.
-            self.sandbox = SandboxAdapter(self.manifest, self.base_url, state_file=sandbox_state)
+            self.sandbox = SandboxAdapter(self.manifest, self.base_url, state_file=sandbox_state, config=self._settings)
             session.mount(self.base_url, self.sandbox)
             for name, auth in self.manifest.credentials.items():
                 if self._secrets.get(name) is None:
-                    self._secrets[name] = _Secret(tuple("sandbox" for _ in auth.parts))
+                    # A stand-in given as a caller gives the credential (one key, or a tuple of its parts),
+                    # so `read` shapes it as it does a real one: one key sent as a Basic username is the
+                    # pair (key, "") that `apply` and `masks` expect.
+                    given = "sandbox" if len(auth.parts) == 1 else tuple("sandbox" for _ in auth.parts)
+                    self._secrets[name] = _Secret(auth.read(given, lambda _name: None) or ())
         masked = [m for name, s in self._secrets.items() if s is not None
                   for m in self.manifest.credentials[name].masks(s.value) if len(m) >= 8]
         masked += [q for q in (quote(m, safe="") for m in masked) if q not in masked]  # as a URL carries it

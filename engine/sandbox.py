@@ -48,13 +48,17 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from .components.paths import MISSING, Path
 from .errors import Error
 from .files import replace_file
+from .request import _path_value
 from .sandbox_synth import Synth
+from .templates import is_template
 
 __all__ = ["SandboxAdapter"]
 
 _HOLE = re.compile(r"^\{([^{}]*)\}$")
+_PATH_PIECE = re.compile(r"\{\{.*?\}\}|\{([^{}]*)\}")  # a template, or a placeholder (as the engine reads a path)
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _ITEM_KINDS = ("retrieve", "update", "delete", "verb")
 
@@ -68,11 +72,48 @@ def _request_id() -> str:
 
 
 def _put(node: dict[str, Any], path: str, value: Any) -> None:
-    """node["response"]["body"] = value for the path `"response.body"`."""
+    """node["response"]["body"] = value for the path `"response.body"` (what is in the way replaced)."""
     *parents, last = path.split(".")
     for key in parents:
-        node = node.setdefault(key, {})
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
     node[last] = value
+
+
+def _steps(path: str) -> list[str] | None:
+    """A plain path's keys (`a.b` -> [a, b], `$` -> []); None for a template or a path with list indexes."""
+    if "{" in path:
+        return None
+    steps = Path(path).steps
+    return [s for s in steps if isinstance(s, str)] if all(isinstance(s, str) for s in steps) else None
+
+
+_READ = re.compile(r"\bresponse\.body((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def _reads(spec: Any) -> list[str]:
+    """The body paths a paginator's templates read (`response.body.a.b` -> `a.b`), each once."""
+    found: dict[str, None] = {}
+    stack = [spec]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and "{{" in node:
+            found.update(dict.fromkeys(m.group(1)[1:] for m in _READ.finditer(node)))
+    return list(found)
+
+
+def _ident(data: Mapping[str, Any]) -> str | None:
+    """An object's id as the text a path or a query names it by (an integer id too); None without one."""
+    ident = data.get("id")
+    return None if ident is None or isinstance(ident, (bool, dict, list)) else str(ident)
+
+
+_WHOLE: Mapping[str, Any] = {"type": "single", "items": "$"}  # how a GET answering an array lists
 
 
 def _fill(template: str, fields: Mapping[str, Any]) -> str:
@@ -125,9 +166,10 @@ def _shape_problem(state: Any) -> str | None:
             return f"objects[{type_[:40]!r}] is not an object"
         for ident, record in items.items():
             where = f"objects[{type_[:40]!r}][{ident[:40]!r}]"
+            # Kept by its id (text, or an integer as text); an object with no id by its place (`#seq`).
             if not isinstance(record, dict) or not isinstance(record.get("data"), dict) \
-                    or not isinstance(record["data"].get("id"), str) \
-                    or ident.split("/", 1)[0] != record["data"]["id"]:
+                    or ident.split("/", 1)[0] != (_ident(record["data"]) or ident.split("/", 1)[0]) \
+                    or (_ident(record["data"]) is None and not ident.startswith("#")):
                 return f"{where} is not an object whose `data` has that id"
             scope, content = record.get("scope"), record.get("content")
             if not isinstance(scope, dict) or not all(isinstance(v, str) for v in scope.values()):
@@ -159,8 +201,18 @@ def _query(text: str) -> dict[str, list[str]]:
     return query
 
 
-# Messages for a connector whose `errors` do not word them.
-_OWN_WORDING = {"bad_form": "The form body cannot be read: {detail}."}
+# Messages for a connector whose `errors` do not word them (any manifest but one that declares its API's).
+_OWN_WORDING = {
+    "not_found": "No {noun} found with id '{id}'.",
+    "no_route": "No action of this connector answers {method} {path}.",
+    "missing": "Missing required parameter: '{param}'.",
+    "unknown": "Unknown parameter: '{param}'.",
+    "invalid": "Invalid value for '{param}': {detail}.",
+    "bad_json": "The body is not a JSON object.",
+    "bad_form": "The form body cannot be read: {detail}.",
+    "line_url": "The url '{url}' of this line is not the batch's endpoint '{endpoint}'.",
+    "line_stream": "Invalid value for '{param}': a batched request cannot stream its answer.",
+}
 _FORM_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])+)")
 _FORM_SUB = re.compile(r"\[([^\[\]]*)\]")
 
@@ -183,25 +235,94 @@ class _Reply(Exception):
 
 
 class _Route:
-    """One action, compiled once: its path pattern and what the sandbox does for it."""
+    """One action, compiled once: its path pattern and what the sandbox does for it.
 
-    def __init__(self, action: Any, kind: str, type_: str | None, parents: dict[str, str]) -> None:
+    The pattern is the path as the engine sends it: a placeholder matches its value wherever it
+    stands (a whole segment, `{id}.json`, `x{id}`), a template the text it renders to with the
+    sandbox's settings (any text within one segment when it cannot be rendered there), and a
+    trailing slash stays.
+    """
+
+    def __init__(self, action: Any, kind: str, type_: str | None, parents: dict[str, str],
+                 config: Mapping[str, Any]) -> None:
         self.action, self.kind, self.type, self.parents = action, kind, type_, parents
-        segs = action.path.strip("/").split("/")
         wire_to_name = {p.wire: p.name for p in action.params if p.location == "path"}
-        self.holes = [wire_to_name.get(m.group(1), m.group(1)) for m in map(_HOLE.match, segs) if m]
-        self.literals = sum(1 for s in segs if not _HOLE.match(s))
-        self.regex = re.compile("^/" + "/".join("([^/]+)" if _HOLE.match(s) else re.escape(s) for s in segs) + "$")
+        self.holes: list[str] = []
+        pattern, pos = [], 0
+        for m in _PATH_PIECE.finditer(action.path):
+            pattern.append(re.escape(action.path[pos:m.start()]))
+            if m.group(1) is not None:
+                self.holes.append(wire_to_name.get(m.group(1), m.group(1)))
+                pattern.append("([^/]+)")
+            else:
+                text = _rendered(action.templates.get(m.group(0)), config)
+                pattern.append("[^/]*" if text is None else re.escape(text))
+            pos = m.end()
+        pattern.append(re.escape(action.path[pos:]))
+        self.regex = re.compile("^" + "".join(pattern) + "$")
+        segs = _shape(action.path).strip("/").split("/")
+        # Most fixed segments first (POST /threads/runs is not POST /threads/{thread_id}), then most
+        # segments holding fixed text beside a placeholder (`x{id}` before `{id}`).
+        self.literals = sum(1 for s in segs if not _PATH_PIECE.search(s))
+        self.partial = sum(1 for s in segs if _PATH_PIECE.search(s) and _PATH_PIECE.sub("", s))
         self.verb = segs[-1] if kind == "verb" else None
         self.body = {p.wire: p for p in action.params if p.location == "body"}
+        # Body type -> where its template puts the body fields (`{user: "{{ body }}"}` -> ["user"]);
+        # None for a template that places them otherwise. Only templated bodies are here.
+        self.body_at: dict[str, tuple[list[Any] | None, Any]] = {}  # and the template, for its own keys
+        for body in _bodies(action):
+            if "template" in body:
+                holes = list(_holes(body["template"], []))
+                self.body_at.setdefault(body.get("type", ""), (holes[0] if len(holes) == 1 else None,
+                                                               body["template"]))
+
+
+_BODY_HOLE = re.compile(r"\s*\{\{\s*body\s*\}\}\s*")
+
+
+def _bodies(action: Any) -> list[dict[str, Any]]:
+    """The action's body block, then those of its options (a choice of content types), shorthands spelt out."""
+    spec = action.spec.get("body") or {}
+    spec = {"type": spec} if isinstance(spec, str) else spec
+    options = [o.get("body", {}) for o in spec.get("options", ()) if isinstance(o, dict)]
+    return [spec, *({"type": b} if isinstance(b, str) else b for b in options if isinstance(b, (str, dict)))]
+
+
+def _holes(node: Any, at: list[Any]) -> Iterator[list[Any]]:
+    """Where in a body template the body fields go whole: each place holding just `{{ body }}`."""
+    if isinstance(node, str) and _BODY_HOLE.fullmatch(node):
+        yield at
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _holes(value, [*at, key])
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _holes(value, [*at, i])
+
+
+def _shape(path: str) -> str:
+    """A path as the routing rules read its shape: a trailing slash says nothing about it."""
+    return path.rstrip("/") or "/"
+
+
+def _rendered(template: Any, config: Mapping[str, Any]) -> str | None:
+    """A path template's text as the engine sends it with these settings, or None if it needs more."""
+    if template is None:
+        return None
+    try:
+        return _path_value(template.render({"config": config}))
+    except Exception:  # noqa: BLE001 - it reads the call's params, or a setting not given: any text
+        return None
 
 
 class SandboxAdapter(BaseAdapter):
     """Answers requests under the base URL from descriptors, schemas and state; opens no socket."""
 
-    def __init__(self, manifest: Any, base_url: str, *, state_file: str | os.PathLike | None = None) -> None:
+    def __init__(self, manifest: Any, base_url: str, *, state_file: str | os.PathLike | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.manifest = manifest
+        self.config: Mapping[str, Any] = dict(config or {})  # the settings, as path templates render them
         self.cfg: Mapping[str, Any] = manifest.connector.get("sandbox", {})
         self.base_path = urlsplit(base_url).path.rstrip("/")
         self.state_file = os.fspath(state_file) if state_file is not None else None
@@ -223,16 +344,25 @@ class SandboxAdapter(BaseAdapter):
     def _compile(self, actions: list[Any]) -> None:
         # Objects whose schema names no type (items of many kinds) get the type `types` declares for an action.
         declared = self.cfg.get("types", {})
+        path = {a.name: _shape(a.path) for a in actions}  # what the rules below read of each path
+        # What lists: a paginated action, and a GET whose answer is an array of objects of a type (the body
+        # is the one page). An array of anything else is answered as any answer is, made from its schema.
+        self.paging: dict[str, Mapping[str, Any]] = {a.name: a.pagination for a in actions if a.pagination}
+        for a in actions:
+            if a.name not in self.paging and a.method == "GET" and a.response_kind == "json" \
+                    and _kind(self.synth.resolve(a.response_schema)) == "array" \
+                    and (declared.get(a.name) or self.synth.type_of(self._items_schema(a.response_schema, _WHOLE))):
+                self.paging[a.name] = _WHOLE
         types = {a.name: declared.get(a.name) or self.synth.type_of(a.response_schema) for a in actions}
         self.item_types: dict[str, str] = {}  # item path template -> type of the object there
         self.type_schemas: dict[str, Any] = {}
         for a in sorted(actions, key=lambda a: a.method != "GET"):  # what a GET answers names the item's type
-            if _HOLE.match(a.path.rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
-                self.item_types.setdefault(a.path, types[a.name])
+            if _HOLE.match(path[a.name].rsplit("/", 1)[-1]) and a.method in ("GET", "POST") and types[a.name]:
+                self.item_types.setdefault(path[a.name], types[a.name])
                 self.type_schemas.setdefault(types[a.name], a.response_schema)
         verbs = self.cfg.get("verbs", {})
         for a in actions:  # POST /{id}/<verb> answering with the item's own type acts on that item
-            prefix, last = a.path.rsplit("/", 1)
+            prefix, last = path[a.name].rsplit("/", 1)
             t = types[a.name]
             if a.method == "POST" and t and not _HOLE.match(last) and _HOLE.match(prefix.rsplit("/", 1)[-1]) \
                     and self.item_types.get(prefix, t if last in verbs else None) == t:
@@ -240,37 +370,36 @@ class SandboxAdapter(BaseAdapter):
                 self.type_schemas.setdefault(t, a.response_schema)
         # A list's items are of the type its schema says, else of the item that its path leads to.
         listed = {a.name: declared.get(a.name)
-                  or self.synth.type_of(self.synth.prop(a.response_schema, a.pagination["items"]).get("items"))
-                  or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == a.path), None)
-                  for a in actions if a.pagination}
+                  or self.synth.type_of(self._items_schema(a.response_schema, self.paging[a.name]))
+                  or next((t for p, t in self.item_types.items() if p.rsplit("/", 1)[0] == path[a.name]), None)
+                  for a in actions if a.name in self.paging}
         for a in actions:  # a type only listed is made from its list's items
-            if a.pagination and listed[a.name]:
-                self.type_schemas.setdefault(listed[a.name], self.synth.prop(a.response_schema,
-                                                                             a.pagination["items"]).get("items"))
+            if listed.get(a.name):
+                self.type_schemas.setdefault(listed[a.name], self._items_schema(a.response_schema, self.paging[a.name]))
         # Types that body fields name (`ids`) are kept too, so a later request can find them.
         self.storable = set(self.item_types.values()) | {t for t in listed.values() if t} \
             | set(self.cfg.get("ids", {}).values())
         self.routes: list[_Route] = []
         for a in actions:
-            prefix, last = a.path.rsplit("/", 1)
+            prefix, last = path[a.name].rsplit("/", 1)
             t = types[a.name]
             if a.response_kind == "binary":
                 kind, t = "binary", None
-            elif a.pagination:
+            elif a.name in self.paging:
                 kind, t = "list", listed[a.name]
-            elif _HOLE.match(last) and self.item_types.get(a.path):
-                kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types[a.path]
+            elif _HOLE.match(last) and self.item_types.get(path[a.name]):
+                kind, t = {"GET": "retrieve", "DELETE": "delete"}.get(a.method, "update"), self.item_types[path[a.name]]
             elif t is not None and self.item_types.get(prefix) == t:
                 kind = "verb"
-            elif a.method == "POST" and self._list_type(actions, listed, a.path) in self.cfg.get("many", {}):
-                kind, t = "many", self._list_type(actions, listed, a.path)
+            elif a.method == "POST" and self._list_type(actions, listed, path[a.name]) in self.cfg.get("many", {}):
+                kind, t = "many", self._list_type(actions, listed, path[a.name])
             else:
                 kind = "create" if a.method == "POST" and t in self.storable else "synth"
-            self.routes.append(_Route(a, kind, t, self._parent_types(a.path, kind in _ITEM_KINDS)))
+            self.routes.append(_Route(a, kind, t, self._parent_types(path[a.name], kind in _ITEM_KINDS), self.config))
         self.creatable = {r.type for r in self.routes if r.kind in ("create", "many")} \
             | {spec["create"] for spec in self.cfg.get("attach", {}).values()}
         # Most literal segments first: POST /threads/runs is not POST /threads/{thread_id}.
-        self.routes.sort(key=lambda r: -r.literals)
+        self.routes.sort(key=lambda r: (-r.literals, -r.partial))
         self.parents: dict[str, dict[str, str]] = {}  # a type at several paths is inside what any of them names
         for path, t in self.item_types.items():
             self.parents.setdefault(t, {}).update(self._parent_types(path, True))
@@ -284,7 +413,8 @@ class SandboxAdapter(BaseAdapter):
 
     @staticmethod
     def _list_type(actions: list[Any], listed: Mapping[str, str | None], path: str) -> str | None:
-        return next((listed[a.name] for a in actions if a.pagination and a.method == "GET" and a.path == path), None)
+        return next((listed[a.name] for a in actions if a.pagination and a.method == "GET" and _shape(a.path) == path),
+                    None)
 
     def _parent_types(self, path: str, item: bool) -> dict[str, str]:
         """Path parameter -> type of the enclosing object it names (the item's own id excluded)."""
@@ -391,7 +521,8 @@ class SandboxAdapter(BaseAdapter):
         record = {"data": data, "scope": dict(scope), "seq": state["seq"]}
         if content is not None:
             record["content"] = base64.b64encode(content).decode("ascii")
-        state["objects"].setdefault(type_, {})[self._key(type_, data["id"], scope)] = record
+        ident = _ident(data) or f"#{state['seq']}"  # an object with no id of its own is kept by its place
+        state["objects"].setdefault(type_, {})[self._key(type_, ident, scope)] = record
         return record
 
     def _object(self, type_: str | None, schema: Any, fields: Mapping[str, Any], scope: Mapping[str, str],
@@ -421,8 +552,8 @@ class SandboxAdapter(BaseAdapter):
                 shaped = self.synth.value(props[key], key, {key: value}, want=True, given=given)
                 if self.synth.valid(props[key], shaped):
                     data[key] = shaped
-        if ("id" in props or not schema) and not isinstance(fields.get("id"), str):
-            data["id"] = _new_id(self.cfg.get("id_prefixes", {}).get(type_ or "", ""))
+        if ("id" in props or not schema) and not self._given_id(props.get("id"), fields.get("id")):
+            data["id"] = self._new_id(type_, props.get("id"))
         for field, prefix in self.cfg.get("item_ids", {}).items():  # items made inside it get ids of their own
             for item in data.get(field) if isinstance(data.get(field), list) else ():
                 if isinstance(item, dict) and item.get("id") == "":
@@ -430,6 +561,21 @@ class SandboxAdapter(BaseAdapter):
         if type_ in self.cfg.get("progress", {}) and self.status_field in props:
             data[self.status_field] = self.cfg["progress"][type_][0]
         return data
+
+    def _given_id(self, schema: Any, value: Any) -> bool:
+        """Whether a given id is one to keep: text, or a whole number where the schema's id is a number."""
+        if isinstance(value, str):
+            return True
+        return isinstance(value, int) and not isinstance(value, bool) \
+            and _kind(self.synth.resolve(schema)) in ("integer", "number")
+
+    def _new_id(self, type_: str | None, schema: Any) -> Any:
+        """A fresh id of the kind the schema's `id` is: a whole number (from its minimum), else prefixed text."""
+        s = self.synth.resolve(schema)
+        if _kind(s) in ("integer", "number"):
+            low = max(int(s.get("minimum", 1)), 1)
+            return low + secrets.randbelow(1_000_000_000)
+        return _new_id(self.cfg.get("id_prefixes", {}).get(type_ or "", ""))
 
     def _shaped(self, schema: Any, data: dict[str, Any]) -> dict[str, Any]:
         """A stored object as an answer of another shape gives it (a membership made as an assignment, read
@@ -443,8 +589,13 @@ class SandboxAdapter(BaseAdapter):
         return made == given or isinstance(given, str) and made not in (None, "") \
             and _kind(self.synth.resolve(prop)) not in ("string", None) and not self.synth.valid(prop, given)
 
-    def _echo(self, data: dict[str, Any], props: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+    def _echo(self, data: dict[str, Any], props: Mapping[str, Any], fields: Mapping[str, Any],
+              merge: bool = False) -> None:
+        """The given fields the schema takes, into the object; with `merge`, an object's fields into the object
+        already there (a templated update names only the fields it changes)."""
         for key, value in fields.items():
+            if merge and isinstance(value, dict) and isinstance(data.get(key), dict):
+                value = {**data[key], **value}
             if key in props and self.synth.valid(props[key], value):
                 data[key] = copy.deepcopy(value)
 
@@ -459,7 +610,7 @@ class SandboxAdapter(BaseAdapter):
         records = state["objects"].get(type_, {})
         record = records.get(self._key(type_, ident, scope))
         if record is None and type_ in self.cfg.get("id_from", {}):  # named without the objects it is inside
-            record = next((r for r in records.values() if r["data"]["id"] == ident
+            record = next((r for r in records.values() if _ident(r["data"]) == ident
                            and all(r["scope"].get(k, v) == v for k, v in scope.items())), None)
         if record is None or any(record["scope"].get(k, v) != v for k, v in scope.items()):
             raise self._error(404, "not_found", noun=type_.rsplit(".", 1)[-1].replace("_", " "), id=ident)
@@ -532,7 +683,7 @@ class SandboxAdapter(BaseAdapter):
 
     def _items(self, state: dict[str, Any], type_: str, record: dict[str, Any],
                spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-        own, ident = self.own_param.get(type_), record["data"].get("id")
+        own, ident = self.own_param.get(type_), _ident(record["data"])
         return [r for r in state["objects"].get(spec["create"], {}).values() if own and r["scope"].get(own) == ident]
 
     def _count(self, state: dict[str, Any], type_: str, record: dict[str, Any]) -> None:
@@ -670,7 +821,9 @@ class SandboxAdapter(BaseAdapter):
     def _handle(self, route: _Route, state: dict[str, Any], params: dict[str, str], query: dict[str, list[str]],
                 data: bytes | None, ctype: str, batched: bool = False) -> tuple[bytes, str]:
         """The answer's bytes and content type; `batched` requests (lines of a batch file) cannot stream."""
-        body, files = self._body(route, data, ctype)
+        body, files, wire = self._body(route, data, ctype)
+        # A templated body as sent (`{"user": {...}}`) fills the object's fields of those names too.
+        sent = {k: v for k, v in wire.items() if k not in body} if wire is not body else {}
         switch, value = route.action.stream_param, route.action.stream_value
         asked = body.get(switch) if switch in body else query.get(switch, [None])[-1] if switch else None
         streams = switch is not None and (asked == value if switch in body else asked == json.dumps(value).strip('"'))
@@ -685,7 +838,7 @@ class SandboxAdapter(BaseAdapter):
                     self._find(state, type_, ident, {})
         schema = route.action.response_schema
         if route.kind == "list":
-            return json.dumps(self._list(route, state, params, query)).encode(), "application/json"
+            return json.dumps(self._list(route, state, params, query, body)).encode(), "application/json"
         if route.kind == "binary" and streams:  # a download asked for as events: the stream's events alone
             return self._stream(route, state, {"data": {}, "scope": {}}, body, [], query), "text/event-stream"
         if route.kind == "binary":  # the bytes of the object named in the path, else made up from the request
@@ -700,9 +853,9 @@ class SandboxAdapter(BaseAdapter):
             for name, ptype in self.parents.get(route.type, {}).items():
                 if name not in scope:  # an enclosing object the call creates along the way
                     parent = self._object(ptype, self.type_schemas.get(ptype), {}, {})
-                    scope[name] = self._store(state, ptype, parent, {})["data"]["id"]
+                    scope[name] = _ident(self._store(state, ptype, parent, {})["data"]) or ""
                     events.append((f"{ptype}.created", parent))
-            fields = {**inherited, **body, **self._file_fields(files)}
+            fields = {**inherited, **sent, **body, **self._file_fields(files)}
             obj = self._object(route.type, schema, fields, scope, body)
             key = self.cfg.get("id_from", {}).get(route.type)
             if key and isinstance(body.get(key), str):
@@ -721,7 +874,8 @@ class SandboxAdapter(BaseAdapter):
         elif route.kind == "many":  # one object per item of the declared field, answered as a list of them
             spec = {"field": self.cfg["many"][route.type], "create": route.type}
             data = [r["data"] for r in self._hold(state, spec, body.get(spec["field"]) or [], params)]
-            lister = next(r for r in self.routes if r.kind == "list" and r.action.path == route.action.path)
+            lister = next(r for r in self.routes
+                          if r.kind == "list" and _shape(r.action.path) == _shape(route.action.path))
             cursor = _Cursor(lister.action.pagination)
             page = self.synth.value(schema, None, body, want=True) if schema else {}
             page = {**(page if isinstance(page, dict) else {}), cursor.items: data}
@@ -732,7 +886,16 @@ class SandboxAdapter(BaseAdapter):
                     page[key] = value
             return json.dumps(page).encode(), "application/json"
         elif route.kind == "synth":  # with no schema to follow, the answer says back what was sent
-            data = self._object(route.type, schema, {**body, **params}, {}, body) if schema else copy.deepcopy(body)
+            shape = self.synth.resolve(schema)
+            if _kind(shape) == "array":  # a list: one item made from its items' schema, as an object is
+                items = shape.get("items")
+                data = [] if not self.synth.resolve(items) \
+                    else [self._object(self.synth.type_of(items), items, {**sent, **body, **params}, {}, body)] \
+                    if _kind(self.synth.resolve(items)) in ("object", None) \
+                    else [self.synth.value(items, None, body, want=True)]
+            else:
+                data = self._object(route.type, schema, {**sent, **body, **params}, {}, body) if schema \
+                    else copy.deepcopy(body)
             record = {"data": data, "scope": {}}
         else:
             record = self._find(state, route.type, target, params)
@@ -749,6 +912,7 @@ class SandboxAdapter(BaseAdapter):
             if route.kind == "retrieve" and status in steps[:-1]:  # one step further on every poll
                 self._set_status(state, route.type, record, steps[steps.index(status) + 1], [])
             elif route.kind != "retrieve":
+                self._echo(record["data"], self.synth.props(schema)[0], sent, merge=True)
                 self._echo(record["data"], self.synth.props(schema)[0], body)
                 verb = self.cfg.get("verbs", {}).get(route.verb or "", {})
                 if "status" in verb:
@@ -915,15 +1079,16 @@ class SandboxAdapter(BaseAdapter):
     # -- lists ------------------------------------------------------------------
     # (_Cursor below reads a paginator block the way a server would: which params and fields it uses.)
     def _list(self, route: _Route, state: dict[str, Any], scope: Mapping[str, str],
-              query: Mapping[str, list[str]]) -> dict[str, Any]:
+              query: Mapping[str, list[str]], body: Mapping[str, Any]) -> Any:
         """A page of the stored objects of the route's type; with no type known, an empty page in the style's shape."""
-        action, spec, schema = route.action, route.action.pagination, route.action.response_schema
+        action, spec, schema = route.action, self.paging[route.action.name], route.action.response_schema
         q = {name: self._query_value(action, name, values) for name, values in query.items()}
-        items_schema = self.synth.prop(schema, spec["items"]).get("items") or self.type_schemas.get(route.type or "")
+        items_schema = self._items_schema(schema, spec) or self.type_schemas.get(route.type or "")
         limit_param = action.by_name.get("limit")
-        limit = q.get("limit") or (limit_param.schema.get("default") if limit_param else None) or 20
+        limit = self._given(action, "limit", q, body) or (limit_param.schema.get("default") if limit_param else None)
+        limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 20
         out = self.synth.value(schema, None, q, want=True) if schema else {}
-        if action.pagination_name == self.cfg.get("buckets", {}).get("pagination") and schema:
+        if "buckets" in self.cfg and action.pagination_name == self.cfg["buckets"].get("pagination") and schema:
             return self._buckets(route, q, out, items_schema)
         records = [r for r in state["objects"].get(route.type or "", {}).values()
                    if all(r["scope"].get(k) == v for k, v in scope.items())]
@@ -938,11 +1103,13 @@ class SandboxAdapter(BaseAdapter):
         order_param = action.by_name.get("order")
         order = q.get("order") or (order_param.schema.get("default") if order_param else "asc")
         records.sort(key=lambda r: r["seq"], reverse=order == "desc")
-        ids = [r["data"]["id"] for r in records]
+        ids = [_ident(r["data"]) for r in records]
         page, more = records, False
         cursor = _Cursor(spec)
-        if spec["type"] == "cursor":
-            after, before = q.get(cursor.param), q.get(cursor.reverse_param or "")
+        if spec["type"] == "cursor" and cursor.param:  # else (a next URL, a header) every item on one page
+            # A cursor is an item's id: the one the page starts after (or ends before), wherever it is sent.
+            after, before = (self._given(action, name, q, body) for name in (cursor.param, cursor.reverse_param))
+            after, before = (None if v is None else str(v) for v in (after, before))
             if after is not None:
                 start = ids.index(after) + 1 if after in ids else len(ids)
                 page, more = records[start:start + limit], start + limit < len(records)
@@ -951,17 +1118,66 @@ class SandboxAdapter(BaseAdapter):
                 page, more = records[max(0, end - limit):end], end - limit > 0
             else:
                 page, more = records[:limit], limit < len(records)
+        elif spec["type"] == "offset":  # every item on the first page (from the offset given), none after
+            start = self._given(action, spec["offset"]["param"], q, body)
+            page = records[max(start, 0):] if isinstance(start, int) and not isinstance(start, bool) else records
+        elif spec["type"] == "page_number":
+            number = self._given(action, spec["page"]["param"], q, body)
+            page = records if number in (None, spec["page"].get("start", 1)) else []
         for record in page:
             self._count(state, route.type or "", record)
         data = [self._shaped(items_schema, r["data"]) for r in page]
-        out[spec["items"]] = data
-        fields = self.synth.props(schema)[0]
-        for key, value in ((cursor.has_more, more), (cursor.prev_field, data[0]["id"] if data else None),
-                           (cursor.next_field if cursor.by_item else None, data[-1]["id"] if data else None),
-                           (cursor.next_field if not cursor.by_item else None, None)):
-            if key and (not schema or key in fields and (value is not None or self.synth.valid(fields[key], None))):
-                out[key] = value
+        at = _steps(spec.get("items", "$"))
+        if at == []:  # the body is the list
+            return data
+        if at is None:  # items at a list index (`a[0].b`): the page as its schema makes it
+            return out
+        out = out if isinstance(out, dict) else {}
+        _put(out, ".".join(at), data)
+        # Where the paginator reads on, as it reads it: the first and last items' ids (the next page's token
+        # too, while more follow), whether more follow, how many there are in all.
+        first, last = (page[0]["data"].get("id"), page[-1]["data"].get("id")) if page else (None, None)
+        for key, value in ((cursor.has_more, more), (cursor.prev_field, first),
+                           (cursor.next_field, last if cursor.by_item or more else None),
+                           (spec.get("total") if spec["type"] == "offset" else None, len(records)),
+                           (spec.get("total_pages") if spec["type"] == "page_number" else None, 1)):
+            if not isinstance(key, str) or not _steps(key):  # none declared, a template or not a plain path
+                continue
+            field = self._at(schema, key) if schema else {}
+            if field is not None and (value is not None or not schema or self.synth.valid(field, None)):
+                _put(out, ".".join(_steps(key)), value)
+        # What the paginator's templates read of the page (`{{ response.body.meta.total }}`), where the
+        # schema has it and the page does not yet: made from the schema.
+        for key in _reads(spec):
+            field = self._at(schema, key) if schema else None
+            if field is not None and Path(key).get(out) is MISSING:
+                _put(out, key, self.synth.value(field, key.rsplit(".", 1)[-1], q, want=True))
         return out
+
+    def _given(self, action: Any, name: str | None, query: Mapping[str, Any], body: Mapping[str, Any]) -> Any:
+        """The value the request gives for the action param `name`: from the query or the body, by its wire name."""
+        param = action.by_name.get(name) if name else None
+        if param is None:
+            return None
+        return (query if param.location == "query" else body if param.location == "body" else {}).get(param.wire)
+
+    def _items_schema(self, schema: Any, spec: Mapping[str, Any]) -> Any:
+        """The schema of a list's items: the `items` of the array the paginator's `items` path leads to."""
+        found = self._at(schema, spec.get("items", "$")) if schema else None
+        return self.synth.resolve(found).get("items") if found is not None else None
+
+    def _at(self, schema: Any, path: str) -> Any:
+        """The schema of what a plain path (`a.b`, `$`) leads to, or None where the schema has no such field."""
+        steps = _steps(path)
+        if steps is None:
+            return None
+        node = schema
+        for step in steps:
+            props = self.synth.props(node)[0]
+            if step not in props:
+                return None
+            node = props[step]
+        return node
 
     def _buckets(self, route: _Route, q: Mapping[str, Any], out: dict[str, Any], items_schema: Any) -> dict[str, Any]:
         """Reports hold no state: a page of the bounded series of time buckets the query spans.
@@ -1021,12 +1237,20 @@ class SandboxAdapter(BaseAdapter):
         return values[-1]
 
     # -- request bodies ---------------------------------------------------------
-    def _body(self, route: _Route, data: bytes | None, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The body's fields, and its file parts as (filename, bytes), checked as the API checks them."""
+    def _body(self, route: _Route, data: bytes | None,
+              ctype: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The body's fields, its file parts as (filename, bytes), and the body as sent, checked as the API
+        checks them.
+
+        A templated body is read back through its template: the fields are what sits where it puts
+        `{{ body }}` (`{"user": {...}}` -> the user's fields), checked as any body's are. A
+        template that places them otherwise cannot be read back: its body is taken unchecked.
+        """
         if data is None:
-            return {}, {}
+            return {}, {}, {}
         fields: dict[str, Any] = {}
         files: dict[str, Any] = {}
+        form = False
         if ctype.startswith("multipart/"):
             message = BytesParser(policy=_email_policy.HTTP).parsebytes(
                 b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + data)
@@ -1039,10 +1263,13 @@ class SandboxAdapter(BaseAdapter):
                     fields.setdefault(name, []).append(payload.decode("utf-8"))
             fields = {k: self._form_value(route, k, v) for k, v in fields.items()}
         elif ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-            fields = {k: self._typed(route.body[k].schema if k in route.body else None, v)
-                      for k, v in self._form(data).items()}
-        elif self._raw_param(route, ctype):  # a body that is one param's text (SDP, say)
-            fields = {self._raw_param(route, ctype): data.decode("utf-8", "replace")}
+            fields, form = self._form(data), True
+        elif self._raw_param(route, ctype):  # a body that is one param's text (SDP, say), or a file's bytes
+            name = self._raw_param(route, ctype)
+            if name in route.body and route.body[name].file is not None:
+                files = {name: (name, data)}
+            else:
+                fields = {name: data.decode("utf-8", "replace")}
         elif data:
             try:
                 fields = json.loads(data)
@@ -1050,6 +1277,22 @@ class SandboxAdapter(BaseAdapter):
                 raise self._error(400, "bad_json") from None
             if not isinstance(fields, dict):
                 raise self._error(400, "bad_json")
+        wire = fields
+        kind = "form" if form else "multipart" if ctype.startswith("multipart/") else "json"
+        if kind in route.body_at:
+            at, template = route.body_at[kind]
+            if at is None:
+                return fields, files, wire
+            if at and isinstance(template, dict):  # beside the fields, only what the template itself writes
+                for name in sorted(fields.keys() - template.keys()):
+                    raise self._error(400, "unknown", param=name)
+            inner: Any = fields
+            for step in at:
+                inner = inner.get(step) if isinstance(inner, dict) else inner[step] \
+                    if isinstance(inner, list) and isinstance(step, int) and step < len(inner) else None
+            fields = inner if isinstance(inner, dict) else {}
+        if form:
+            fields = {k: self._typed(route.body[k].schema if k in route.body else None, v) for k, v in fields.items()}
         for name in sorted(fields.keys() | files.keys()):
             if name not in route.body:
                 raise self._error(400, "unknown", param=name)
@@ -1063,15 +1306,16 @@ class SandboxAdapter(BaseAdapter):
 
                 detail = jsonschema.exceptions.best_match(errors).message
                 raise self._error(400, "invalid", param=name, detail=detail)
-        return fields, files
+        return fields, files, wire
 
     @staticmethod
     def _raw_param(route: _Route, ctype: str) -> str | None:
-        """The param a raw body of this content type carries, as the action's body (or a choice of it) says."""
-        spec = route.action.spec.get("body") or {}
-        for body in [spec, *(o.get("body", {}) for o in spec.get("options", ()))]:
+        """The param a raw body of this content type carries, as the action's body (or a choice of it) says
+        (any content type, where a template gives it)."""
+        for body in _bodies(route.action):
+            declared = str(body.get("content_type", ""))
             if body.get("type") == "raw" and body.get("param") and \
-                    ctype.split(";")[0].strip().lower() == str(body.get("content_type", "")).lower():
+                    (is_template(declared) or ctype.split(";")[0].strip().lower() == declared.lower()):
                 return body["param"]
         return None
 
