@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test here takes seconds (see setup.cfg)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -608,6 +608,7 @@ FLAT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_large_batch_runs_in_flat_memory():
     """100 MB of requests up and 100 MB of answers down; the client's peak memory grows far less."""
     count = 25_000

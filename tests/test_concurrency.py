@@ -4,11 +4,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from loopback import Reply
 
 THREADS, CALLS = 32, 100
 
 
+@pytest.mark.slow
 def test_32_threads_share_one_engine(srv, loopback_engine):
     first_try = set()
     lock = threading.Lock()

@@ -73,6 +73,7 @@ def test_each_kind_of_change_is_reported(old_spec, manifest):
     assert "+ GET /widgets  (listWidgets)" in text and "- batches.cancel: POST" in text
 
 
+@pytest.mark.slow
 def test_regenerating_from_a_newer_description_keeps_the_overrides(new_spec):
     sys.path.insert(0, str(ROOT / "tools"))
     import generate_manifest as gen

@@ -23,6 +23,7 @@ def test_regenerating_gives_the_committed_manifest():
     assert text == committed, "connector.yaml drifted from its sources: run tools/generate_manifest.py"
 
 
+@pytest.mark.slow
 def test_check_mode_reports_drift(tmp_path):
     out = tmp_path / "connector.yaml"
     out.write_text("stale\n")

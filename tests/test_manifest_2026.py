@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import generate_manifest as gen  # noqa: E402
 from engine.errors import Error  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each test here takes seconds (see setup.cfg)
+
 NAME = "openai-2026-08-21"
 SPEC = ROOT / "openapi" / "openai-2026-08-21.yaml.xz"
 OVERRIDES = ROOT / "tools" / "overrides-2026.yaml"

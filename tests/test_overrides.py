@@ -314,7 +314,8 @@ def test_cli_import_with_overrides(files, tmp_path):
 
 @pytest.mark.parametrize("spec, overrides, committed", [
     ("openapi/openai-2025-01-21.yaml.xz", "tools/overrides.yaml", "connector.yaml"),
-    ("openapi/openai-2026-08-21.yaml.xz", "tools/overrides-2026.yaml", "engine/_data/openai-2026-08-21.yaml"),
+    pytest.param("openapi/openai-2026-08-21.yaml.xz", "tools/overrides-2026.yaml",
+                 "engine/_data/openai-2026-08-21.yaml", marks=pytest.mark.slow),
 ])
 def test_the_bundled_openai_manifests_are_this_import_plus_their_overrides(tmp_path, spec, overrides, committed):
     target = tmp_path / "openai.yaml"

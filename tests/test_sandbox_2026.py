@@ -205,6 +205,7 @@ def _order(action, items):
     return (0 if creates else 1 if action.method == "GET" else 2, len(segs))
 
 
+@pytest.mark.slow
 def test_every_action_of_the_2026_surface_answers_with_its_declared_shape(sbx, m26):
     """All 288, each once (deletes on objects of their own), with params built from their schemas."""
     synth = Synth(m26.schemas, {})

@@ -178,6 +178,7 @@ def test_null_fields_are_left_out_of_a_form(srv, leng):
     assert sorted(n for n, *_ in parts) == ["image", "prompt", "user"]
 
 
+@pytest.mark.slow
 def test_upload_memory_is_flat_for_a_1_gib_file(tmp_path):
     """A sparse 1 GiB file through the engine to a discarding server, in a fresh process."""
     big = tmp_path / "big.bin"
