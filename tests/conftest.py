@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import tempfile
 import threading
 from typing import Any, Callable, Iterator
@@ -105,3 +106,13 @@ def schema_refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for v in node:
             yield from schema_refs(v)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a socket fails the test: for what must answer in process (the sandbox)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the network was touched: {args!r}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,14 +22,7 @@ WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(24)
 START = 1730419200  # 2024-11-01T00:00:00Z
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
-    """Any attempt to open a socket fails the test: the sandbox must answer in process."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"the sandbox touched the network: {args!r}")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")  # the sandbox answers in process (conftest)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,7 @@ BASE = "http://127.0.0.1:9/v1"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
-    """Any attempt to open a socket fails the test: the sandbox must answer in process."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"the sandbox touched the network: {args!r}")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")  # the sandbox answers in process (conftest)
 
 
 def manifest(actions: list[dict[str, Any]], schemas: dict[str, Any] | None = None,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 
 import pytest
 import requests
@@ -17,14 +16,7 @@ from engine import cli
 CHATS = [{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]} for text in ("Hi", "Bye")]
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
-    """Any attempt to open a socket fails the test: the sandbox must answer in process."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"the sandbox touched the network: {args!r}")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")  # the sandbox answers in process (conftest)
 
 
 @pytest.fixture
