@@ -9,7 +9,7 @@ answer's schema, and per parameter its location, wire name, required flag, types
 (read through `anyOf`/`oneOf`/nullable forms, so a limit that moved into a null alternative is not
 "removed"). Parameters are matched by where they go on the wire (location and wire name, a header's
 in any case; the param that is the whole body as that), not by the caller's name: a manifest may
-call the `OpenAI-Beta` header `betas`, and lines name a param as the manifest does. The
+call an `X-Api-Version` header `version`, and lines name a param as the manifest does. The
 description's webhook events are compared with the events the manifest's webhook block declares.
 What the manifest declares beyond the description (names, headers, answer kinds, a credential where
 the description states no security of its own) is the overrides' business and not drift.
@@ -276,12 +276,7 @@ def _event_types(spec: Mapping[str, Any]) -> dict[str, str]:
 def _deref(spec: Mapping[str, Any], node: Any) -> Mapping[str, Any]:
     """A path item, parameter, request body or response with its own `$ref`s followed ({} where one does not
     resolve)."""
-    seen: list[str] = []
-    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
-        if node["$ref"] in seen:
-            return {}
-        seen.append(node["$ref"])
-        node = openapi.resolve_pointer(spec, node["$ref"])
+    node = openapi.follow_refs(spec, node)
     return node if isinstance(node, Mapping) else {}
 
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote
 from . import openapi
 from .errors import Error
 
-__all__ = ["Note", "import_spec", "build_manifest", "render"]
+__all__ = ["Note", "import_spec", "read_spec", "build_manifest", "ordered", "render"]
 
 _METHODS = openapi.METHODS
 _UNSUPPORTED_METHODS = ("head", "options", "trace")
@@ -40,6 +40,13 @@ _STREAM_TYPES = {"text/event-stream": "sse", "application/x-ndjson": "jsonl", "a
                  "application/json-seq": "jsonl", "application/x-jsonlines": "jsonl"}
 ACTION_ORDER = ("name", "operation_id", "group", "summary", "description", "method", "path", "query", "credential",
           "headers", "body", "body_optional", "params", "response", "stream", "pagination", "deprecated")
+
+
+def ordered(action: dict[str, Any]) -> dict[str, Any]:
+    """An action's keys in the order a manifest is read in (its name first, then what it sends)."""
+    out = {k: action[k] for k in ACTION_ORDER if k in action}
+    out.update({k: v for k, v in action.items() if k not in out})
+    return out
 
 
 @dataclass(frozen=True)
@@ -173,17 +180,11 @@ class _Importer:
 
     def deref(self, node: Any, where: str) -> Any:
         """A parameter, request body, response or schema with its own `$ref`s followed."""
-        seen: list[str] = []
-        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
-            ref = node["$ref"]
-            target = self.pointer(ref)
-            if target is None or ref in seen or len(seen) > _MAX_INLINE:
-                self.note("schema", where, f"$ref {ref!r} could not be resolved (only local references are): "
-                                           "any value is accepted there")
-                return {}
-            seen.append(ref)
-            node = target
-        return node if node is not None else {}
+        target = openapi.follow_refs(self.spec, node, _MAX_INLINE)
+        if target is None and isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            self.note("schema", where, f"$ref {node['$ref']!r} could not be resolved (only local references are): "
+                                       "any value is accepted there")
+        return target if target is not None else {}
 
     def local(self, schema: Any, where: str, stack: tuple[str, ...] = ()) -> Any:
         """A schema with references to component schemas kept (as `#/schemas/Name`) and every other one inlined."""
@@ -868,7 +869,7 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported", options: Map
                 imp.note("paging", where, "could not infer paging; see docs/language.md#paging")
             if op.get("deprecated"):
                 action["deprecated"] = True
-            actions.append({k: action[k] for k in ACTION_ORDER if k in action})
+            actions.append(ordered(action))
 
     schemas: dict[str, Any] = {}
     done: set[str] = set()
@@ -889,12 +890,18 @@ def build_manifest(spec: Mapping[str, Any], name: str = "imported", options: Map
     return manifest, imp.notes
 
 
-def import_spec(spec_path: str | os.PathLike) -> tuple[dict[str, Any], list[Note]]:
-    """Read an OpenAPI 3.0 or 3.1 description and return (manifest, notes); an Error when it is not one."""
+def read_spec(spec_path: str | os.PathLike) -> dict[str, Any]:
+    """An OpenAPI 3.0 or 3.1 description; an Error when the file is not one."""
     spec = openapi.load_spec(str(spec_path))
     version = str(spec.get("openapi", ""))
     if not version.startswith("3."):
         raise Error(f"{spec_path}: OpenAPI {version or '?'} is not supported (3.0 and 3.1 are)")
+    return spec
+
+
+def import_spec(spec_path: str | os.PathLike) -> tuple[dict[str, Any], list[Note]]:
+    """Read an OpenAPI 3.0 or 3.1 description and return (manifest, notes); an Error when it is not one."""
+    spec = read_spec(spec_path)
     stem = os.path.splitext(os.path.basename(str(spec_path)))[0]
     return build_manifest(spec, stem)
 

@@ -423,13 +423,13 @@ class Manifest:
     def self_contained(self, schema: Any) -> dict[str, Any]:
         """Copy `schema` with every `#/schemas/X` it reaches moved into its own `$defs`."""
         needed: dict[str, Any] = {}
-        pending = list(_refs(schema))
+        pending = list(schema_refs(schema))
         while pending:
             name = pending.pop()
             if name in needed:
                 continue
             needed[name] = self.schemas[name]
-            pending.extend(_refs(needed[name]) - set(needed))
+            pending.extend(schema_refs(needed[name]) - set(needed))
         out = _rewrite_refs(schema if isinstance(schema, dict) else {})
         out = {"$schema": "https://json-schema.org/draft/2020-12/schema", **out}
         if needed:
@@ -437,7 +437,8 @@ class Manifest:
         return out
 
 
-def _refs(node: Any) -> set[str]:
+def schema_refs(node: Any) -> set[str]:
+    """Every schema name a `#/schemas/Name` reference in `node` names."""
     found: set[str] = set()
     stack = [node]
     while stack:
@@ -983,7 +984,7 @@ def _check_rules(merged: dict[str, Any], places: _Places,
         found = _foreign_keyword(node)
         if found is not None:
             fail(found[1], path + found[0])
-        for name in _refs(node):
+        for name in schema_refs(node):
             if name not in schemas:
                 close = difflib.get_close_matches(name, list(schemas), n=1)
                 hint = f"; did you mean '#/schemas/{close[0]}'?" if close else ""

@@ -17,7 +17,7 @@ import yaml
 
 from .errors import Error
 
-__all__ = ["load_spec", "convert_schema", "operations", "derive_name", "is_stream_flag", "resolve_pointer", "lookup"]
+__all__ = ["load_spec", "convert_schema", "operations", "derive_name", "is_stream_flag", "resolve_pointer", "follow_refs", "lookup"]
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _RANGE = re.compile(r"\brange between (\d[\d,]*) and (\d[\d,]*)\b")
@@ -230,6 +230,18 @@ def resolve_pointer(spec: Any, ref: str) -> Any:
     if not isinstance(ref, str) or not ref.startswith("#"):
         return None
     return lookup(spec, (unquote(raw).replace("~1", "/").replace("~0", "~") for raw in ref[1:].split("/")[1:]))
+
+
+def follow_refs(spec: Any, node: Any, limit: int = 32) -> Any:
+    """`node` with its own local `$ref`s followed; None where one does not resolve, or they loop."""
+    seen: list[str] = []
+    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+        ref = node["$ref"]
+        if ref in seen or len(seen) > limit:
+            return None
+        seen.append(ref)
+        node = resolve_pointer(spec, ref)
+    return node
 
 
 def lookup(node: Any, keys: Iterable[str]) -> Any:

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from . import importer, openapi
+from .manifest import schema_refs
 from .errors import Error
 
 __all__ = ["load_overrides", "apply_overrides", "import_with_overrides"]
@@ -67,16 +68,13 @@ def import_with_overrides(spec_path: str | os.PathLike, overrides: str | os.Path
     Notes the overrides answered (paging or a stream they declare) are dropped.
     """
     ov = load_overrides(overrides) if not isinstance(overrides, Mapping) else copy.deepcopy(dict(overrides))
-    spec = openapi.load_spec(str(spec_path))
-    if not str(spec.get("openapi", "")).startswith("3."):
-        raise Error(f"{spec_path}: OpenAPI {spec.get('openapi') or '?'} is not supported (3.0 and 3.1 are)")
-    keep: set[str] = set()
-    _refs(ov, keep)
+    spec = importer.read_spec(spec_path)
+    keep = schema_refs(ov)
     sandbox = (ov.get("connector") or {}).get("sandbox") or {}
     keep.update(sandbox.get("stream_schemas", {}).values())
     keep.update(n for s in sandbox.get("event_streams", {}).values() for n in s.get("events", {}).values())
     events = _webhook_events(spec) if (ov.get("connector") or {}).get("webhooks") is not None else {}
-    _refs(events, keep)
+    keep |= schema_refs(events)
     stem = os.path.splitext(os.path.basename(str(spec_path)).removesuffix(".xz"))[0]
     named = {op: c["name"] for op, c in (ov.get("actions") or {}).items() if isinstance(c, Mapping) and "name" in c}
     imported, notes = importer.build_manifest(spec, stem, ov.get("import"), sorted(keep), named)
@@ -150,7 +148,7 @@ def _apply(manifest: Mapping[str, Any], spec: Mapping[str, Any], ov: Mapping[str
         if action.get("credential") == default:
             action.pop("credential")
         touched[imported_name] = (action["name"], keys)
-        actions.append(_order(action))
+        actions.append(importer.ordered(action))
     dupes = sorted(n for n, c in Counter(a["name"] for a in actions).items() if c > 1)
     if dupes:
         raise Error(f"overrides: duplicate action names {dupes}: name them in `actions`")
@@ -212,19 +210,6 @@ def _matches(match: Mapping[str, Any], action: Mapping[str, Any]) -> bool:
     if "method" in match and action["method"] not in _as_list(match["method"]):
         return False
     return True
-
-
-def _refs(node: Any, found: set[str]) -> None:
-    """Every component schema name a `#/schemas/Name` reference in `node` names."""
-    if isinstance(node, Mapping):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/schemas/"):
-            found.add(ref[len("#/schemas/"):])
-        for v in node.values():
-            _refs(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            _refs(v, found)
 
 
 def _response_fields(spec: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -293,7 +278,3 @@ def _webhook_events(spec: Mapping[str, Any]) -> dict[str, Any]:
     return dict(sorted(events.items()))
 
 
-def _order(action: dict[str, Any]) -> dict[str, Any]:
-    out = {k: action[k] for k in importer.ACTION_ORDER if k in action}
-    out.update({k: v for k, v in action.items() if k not in out})
-    return out

@@ -140,7 +140,7 @@ class Template:
                 if type(value) is dict or not attr:  # what `_walk` reads: `.key` only on a mapping
                     return value[key]
             except (LookupError, TypeError):
-                pass
+                pass  # not readable in place: `render` gives the value or the error
             return render(context)
         return read_key
 

@@ -180,7 +180,7 @@ class TwilioServer(LoopbackServer):
             try:
                 user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
-                pass
+                pass  # an undecodable header is no login: the 401 below
         if (user, password) not in (self.login, self.api_key):
             raise TwilioError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'},
                               detail="Your AccountSid or AuthToken was incorrect.")
